@@ -1,0 +1,131 @@
+/* Configuration: the INI file parsed into an immutable, reference-counted tree. */
+#ifndef TLSPLICE_CONFIG_H
+#define TLSPLICE_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tlsplice/errlist.h"
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum ktls_mode { KTLS_AUTO = 0, KTLS_OFF, KTLS_ON };
+enum check_kind { CHECK_TCP = 0, CHECK_SEND_EXPECT, CHECK_NONE };
+enum proxy_proto { PROXY_OFF = 0, PROXY_V1, PROXY_V2 };
+
+/* A resolved socket address plus the text the user wrote ("HOST:PORT"). */
+struct cfg_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[128];
+	int line;
+};
+
+struct cfg_server {
+	struct cfg_addr addr; /* addr.text is the metrics/log label HOST:PORT */
+	int weight;           /* 1..256 */
+	bool backup;
+};
+
+struct cfg_cert {
+	char *cert_path; /* absolute or relative to the config's folder, resolved */
+	char *key_path;  /* defaults to cert_path */
+	int line;        /* line of the cert key */
+	int key_line;    /* line of the key key, 0 if defaulted */
+};
+
+struct cfg_route {
+	char *pattern; /* lower-cased; "*.example.com" or exact */
+	char *backend_name;
+	int backend;   /* index into config.backends, resolved at load */
+	int line;
+};
+
+struct cfg_backend {
+	char *name;
+	int line; /* header line */
+	struct cfg_server *servers;
+	size_t nservers;
+	uint64_t connect_timeout_ms;
+	int retries;
+	enum check_kind check;
+	char *check_send; /* unescaped bytes */
+	size_t check_send_len;
+	char *check_expect;
+	uint64_t check_interval_ms;
+	uint64_t check_timeout_ms;
+	int check_rise;
+	int check_fall;
+};
+
+struct cfg_frontend {
+	char *name;
+	int line; /* header line */
+	struct cfg_addr *listens;
+	size_t nlistens;
+	struct cfg_cert *certs;
+	size_t ncerts;
+	char *backend_name;
+	int backend; /* index into config.backends */
+	int backend_line;
+	struct cfg_route *routes;
+	size_t nroutes;
+	int tls_min_version; /* TLS1_2_VERSION / TLS1_3_VERSION */
+	int tls_max_version;
+	char *ciphers;      /* NULL: OpenSSL default */
+	char *ciphersuites; /* NULL: OpenSSL default */
+	unsigned char *alpn; /* wire format (length-prefixed), NULL if none */
+	size_t alpn_len;
+	enum proxy_proto proxy_protocol;
+	uint64_t handshake_timeout_ms;
+	uint64_t idle_timeout_ms; /* 0: no idle timeout */
+	char *client_ca;
+	bool session_tickets;
+	char *ticket_keys;
+	/* lines of keys that later stages (TLS set-up) report errors against; 0 if unset */
+	int ciphers_line, ciphersuites_line, client_ca_line, ticket_keys_line;
+};
+
+struct config {
+	atomic_int refs;
+	char *path; /* as given on the command line */
+	char *dir;  /* folder that relative paths resolve against */
+
+	/* [global] */
+	int workers; /* resolved: auto -> number of CPUs */
+	long max_connections;
+	enum log_level log_level;
+	char *access_log; /* "stdout", "stderr", "off" or a resolved path */
+	enum ktls_mode ktls;
+	bool splice;
+	uint64_t shutdown_timeout_ms;
+	struct cfg_addr metrics; /* metrics.len == 0: none */
+	bool has_metrics;
+	char *user;
+	char *group;
+
+	struct cfg_frontend *frontends;
+	size_t nfrontends;
+	struct cfg_backend *backends;
+	size_t nbackends;
+};
+
+/* Parses and validates path. Returns NULL with every problem appended to errs.
+ * Warnings (keys whose feature is not built) go to warns; both may be the same list. */
+struct config *config_load(const char *path, struct errlist *errs, struct errlist *warns);
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg); /* NULL is a no-op */
+
+/* Finds a frontend's backend for an SNI name (NULL sni: default backend). */
+int config_route(const struct cfg_frontend *fe, const char *sni);
+
+/* Value parsers, exposed for tests. Return 0 or -1 with a reason in err. */
+int config_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen);
+int config_parse_bool(const char *s, bool *out, char *err, size_t errlen);
+int config_parse_addr(const char *s, bool passive, struct cfg_addr *out, char *err, size_t errlen);
+int config_unescape(const char *s, char **out, size_t *outlen, char *err, size_t errlen);
+bool config_sni_match(const char *pattern, const char *name);
+
+#endif

@@ -1,0 +1,68 @@
+/* A client connection: TLS handshake, backend connect with retries, relay, teardown. */
+#ifndef TLSPLICE_CONN_H
+#define TLSPLICE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <openssl/ssl.h>
+
+#include "tlsplice/pool.h"
+#include "tlsplice/relay.h"
+
+struct worker;
+
+enum conn_state {
+	CONN_HANDSHAKE,  /* TLS handshake with the client in progress */
+	CONN_CONNECTING, /* handshake done; a connect to a backend server is in flight */
+	CONN_RELAY,      /* bytes flow both ways (each direction ends on its own) */
+	CONN_CLOSED,     /* finished: torn down at the end of the current callback */
+};
+
+struct conn {
+	struct worker *w;
+	struct runtime *rt;
+	size_t fe_idx;
+	struct conn *prev, *next;
+	enum conn_state state;
+	int cfd, bfd;
+	SSL *ssl;
+	struct event cr, cw, br, bw; /* client/backend readable/writable, EV_PERSIST */
+	struct event timer;          /* handshake, connect or idle deadline */
+	bool cr_on, cw_on, br_on, bw_on;
+	bool in_callback;
+
+	struct pool *pool;
+	struct server *server;
+	struct pool_tried tried;
+	int attempts;
+
+	struct relay_dir up;   /* client -> backend ("in") */
+	struct relay_dir down; /* backend -> client ("out") */
+	bool ssl_shutdown_pending;
+
+	struct sockaddr_storage peer;
+	struct timeval t_accept_wall;
+	uint64_t t_accept_us, t_handshake_us;
+	bool relayed;
+	uint64_t last_active_ms;
+	int ktls; /* KTLS_TX|KTLS_RX of the client socket */
+	const char *close_reason;
+	char error[160];
+};
+
+void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
+/* Ends a connection from outside its callbacks (shutdown timeout). */
+void conn_kill(struct conn *c, const char *reason);
+/* Records which side ended first (the first reason wins); the connection goes on while
+ * the other direction still flows. */
+void conn_end(struct conn *c, const char *reason);
+/* Ends the whole connection now: reason as conn_end, plus an error text (kept if the
+ * connection has none yet). */
+void conn_fail(struct conn *c, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

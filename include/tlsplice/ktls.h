@@ -1,0 +1,52 @@
+/* Kernel TLS: probe the kernel, turn each direction of an established TLS socket over to it
+ * (installing the TLS 1.3 receive key that OpenSSL 3.0 does not), and read the non-data
+ * records that a kernel-receive socket delivers out of band. */
+#ifndef TLSPLICE_KTLS_H
+#define TLSPLICE_KTLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+#define KTLS_TX 1
+#define KTLS_RX 2
+
+/* Once at start-up: which directions this kernel can take (KTLS_TX|KTLS_RX bits, 0: none),
+ * and a one-line description for -V and the start-up log. Cached after the first call. */
+int ktls_probe(void);
+const char *ktls_probe_describe(void);
+
+/* On a server SSL_CTX, before any handshake: lets OpenSSL offload what it can and records
+ * the TLS 1.3 client traffic secret so that ktls_enable can install the receive key. */
+int ktls_ctx_prepare(SSL_CTX *ctx);
+
+/* After SSL_do_handshake() returned 1 on fd: returns the directions now in the kernel
+ * (KTLS_TX|KTLS_RX bits). For what stays in user space, why gets a short reason
+ * (e.g. "tls13-rx: openssl holds unread data", "cipher TLS_AES_128_CCM_SHA256 unsupported").
+ * Wipes the captured secret in every case. */
+int ktls_enable(SSL *ssl, int fd, char *why, size_t whylen);
+
+/* Drops the captured secret of an SSL that never reached ktls_enable (NULL ok). */
+void ktls_forget(SSL *ssl);
+
+/* HKDF-Expand-Label (RFC 8446 7.1) with an empty context: the TLS 1.3 "key"/"iv" derivation
+ * behind the receive-key install, exported for its unit test. 0 or -1. */
+int ktls_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secretlen,
+		      const char *label, unsigned char *out, size_t outlen);
+
+enum ktls_record {
+	KTLS_REC_DATA,        /* application data was read into buf (*len bytes) */
+	KTLS_REC_AGAIN,       /* nothing to read now (EAGAIN) */
+	KTLS_REC_EOF,         /* TCP FIN with no close_notify */
+	KTLS_REC_CLOSE_NOTIFY,
+	KTLS_REC_ALERT,       /* any other alert: fatal */
+	KTLS_REC_KEY_UPDATE,  /* TLS 1.3 KeyUpdate handshake message */
+	KTLS_REC_HANDSHAKE,   /* another post-handshake message (e.g. NewSessionTicket) */
+	KTLS_REC_ERROR,       /* EBADMSG (decrypt failed), reset, ...: errno set */
+};
+
+/* Reads one record from a kernel-receive socket with recvmsg(), telling data from
+ * control records (TLS_GET_RECORD_TYPE). Used when splice() fails with EINVAL. */
+enum ktls_record ktls_read_record(int fd, void *buf, size_t cap, size_t *len);
+
+#endif

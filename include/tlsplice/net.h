@@ -1,0 +1,19 @@
+/* Socket helpers. They never log: failures fill the caller's error buffer and keep errno. */
+#ifndef TLSPLICE_NET_H
+#define TLSPLICE_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* A non-blocking listening socket bound to addr (SO_REUSEADDR, and SO_REUSEPORT if asked). */
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, char *err, size_t errlen);
+/* Starts a non-blocking connect; 0 when connected or in progress, -1 on immediate failure. */
+int net_connect(const struct sockaddr *addr, socklen_t len, int *fd_out, char *err, size_t errlen);
+/* The pending error of a socket whose non-blocking connect finished (0: connected). */
+int net_socket_error(int fd);
+void net_set_nodelay(int fd);
+/* "HOST:PORT" / "[V6]:PORT" text of an address. */
+void net_addr_text(const struct sockaddr *addr, char *out, size_t outlen);
+
+#endif

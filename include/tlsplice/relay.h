@@ -1,0 +1,35 @@
+/* Moving bytes between the client's TLS socket and the backend, one direction at a time:
+ * userspace (SSL_read -> write, read -> SSL_write, one buffer each) or, where the kernel
+ * holds that direction's TLS, splice through a pipe. */
+#ifndef TLSPLICE_RELAY_H
+#define TLSPLICE_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct conn;
+
+struct relay_dir {
+	char *buf;          /* userspace: pending bytes buf[off..len); NULL while empty */
+	uint32_t off, len;
+	bool eof;           /* the source ended (FIN or close_notify) */
+	bool shut;          /* the sink's write side is shut (FIN or close_notify sent) */
+	bool splice;        /* this direction moves through a pipe */
+	int pipe[2];        /* splice: pipe held while bytes are in flight */
+	uint32_t in_pipe;
+	uint64_t bytes;
+};
+
+/* What the relay waits for, as bits. */
+#define RELAY_CREAD 1
+#define RELAY_CWRITE 2
+#define RELAY_BREAD 4
+#define RELAY_BWRITE 8
+
+/* Moves what can move now in both directions. Returns the events to wait for; when both
+ * directions have ended, or on error, sets the connection CLOSED (via conn_end). */
+int relay_pump(struct conn *c);
+void relay_finish(struct conn *c); /* frees buffers and pipes */
+const char *relay_mode_name(const struct conn *c);
+
+#endif

@@ -1,0 +1,43 @@
+/* TLS for one frontend: an SSL_CTX per certificate (the first is the default, SNI picks
+ * another), versions, ciphers, ALPN, client certificates, session tickets; and the one
+ * classifier that every OpenSSL result goes through. */
+#ifndef TLSPLICE_TLS_H
+#define TLSPLICE_TLS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+#include "tlsplice/config.h"
+#include "tlsplice/errlist.h"
+
+struct tls_frontend;
+
+/* Loads every certificate and key of fe and checks that each key matches its certificate.
+ * Problems go to errs as "FILE:LINE: [frontend NAME] key: reason"; returns NULL then.
+ * ktls: whether to let OpenSSL hand keys to the kernel. */
+struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct cfg_frontend *fe,
+					 bool ktls, struct errlist *errs);
+void tls_frontend_destroy(struct tls_frontend *t); /* NULL ok */
+
+/* A server-side SSL on an accepted socket; NULL on allocation failure. */
+SSL *tls_accept(struct tls_frontend *t, int fd);
+
+enum tls_result {
+	TLS_OK,         /* the call did what was asked (ret > 0) */
+	TLS_WANT_READ,  /* retry when the socket is readable */
+	TLS_WANT_WRITE, /* retry when the socket is writable */
+	TLS_CLOSED,     /* the peer sent close_notify, or FIN (treated alike) */
+	TLS_FATAL,      /* protocol error, reset, ...: err says what */
+};
+
+/* Classifies the result ret of an SSL_* call on ssl. On TLS_FATAL, err gets a short
+ * human reason ("wrong version number", "connection reset by peer", ...). Clears the
+ * thread's OpenSSL error queue. */
+enum tls_result tls_classify(SSL *ssl, int ret, char *err, size_t errlen);
+
+/* Short names for the access log. */
+const char *tls_version_name(const SSL *ssl);
+
+#endif

@@ -1,0 +1,75 @@
+/* Worker threads (one event_base each, with their own SO_REUSEPORT listeners) and the
+ * process-wide state they share. */
+#ifndef TLSPLICE_WORKER_H
+#define TLSPLICE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "tlsplice/runtime.h"
+
+#define RELAY_BUF_SIZE 16384 /* one TLS record of plaintext */
+
+struct conn;
+struct worker;
+
+struct listener {
+	struct worker *w;
+	int fd;
+	size_t fe_idx;
+	struct event ev;
+	bool armed;
+};
+
+struct proc {
+	struct runtime *rt;
+	struct worker *workers;
+	unsigned nworkers;
+	atomic_long active;     /* open client connections, all workers */
+	long max_connections;
+	atomic_bool any_paused; /* some worker stopped accepting at max_connections */
+	struct event_base *main_base;
+	struct event *worker_done; /* activated by each worker as it exits */
+	atomic_uint ndone;
+};
+
+struct worker {
+	struct proc *proc;
+	unsigned id;
+	pthread_t thread;
+	struct event_base *base;
+	struct listener *listeners;
+	size_t nlisteners;
+	struct event *wake;     /* cross-thread: drain, force, resume */
+	struct event *backoff;  /* EMFILE back-off timer */
+	atomic_int cmd;         /* WORKER_CMD_* bits */
+	bool draining;
+	bool paused;            /* listeners off because of max_connections */
+	struct conn *conns;     /* doubly linked list of open connections */
+	size_t nconns;
+	char **freebufs;        /* relay buffers ready for reuse */
+	size_t nfreebufs;
+};
+
+#define WORKER_CMD_DRAIN 1
+#define WORKER_CMD_FORCE 2
+
+/* Binds every listen address of every frontend once per worker (SO_REUSEPORT), creates the
+ * event bases. On failure err says what; nothing is left open. */
+int proc_init(struct proc *p, struct runtime *rt, struct event_base *main_base, char *err,
+	      size_t errlen);
+void proc_finish(struct proc *p);
+int proc_start(struct proc *p);
+void proc_command(struct proc *p, int cmd); /* any thread */
+void proc_join(struct proc *p);
+
+/* Called by connections: a connection ended (accounts max_connections). */
+void worker_conn_closed(struct worker *w);
+char *worker_buf_get(struct worker *w);
+void worker_buf_put(struct worker *w, char *buf);
+
+#endif

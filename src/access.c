@@ -1,0 +1,109 @@
+/* One JSON object per connection, per the contract; fields that do not apply are "" or 0. */
+#include "tlsplice/access.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "tlsplice/conn.h"
+#include "tlsplice/ktls.h"
+#include "tlsplice/log.h"
+#include "tlsplice/net.h"
+#include "tlsplice/worker.h"
+
+size_t access_json_str(char *out, size_t len, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (len + 2 >= cap)
+		return len;
+	out[len++] = '"';
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (len + 8 >= cap)
+			break;
+		if (*p == '"' || *p == '\\') {
+			out[len++] = '\\';
+			out[len++] = (char)*p;
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			/* control and non-ASCII bytes (a client chooses the SNI) stay valid JSON */
+			memcpy(out + len, "\\u00", 4);
+			out[len + 4] = hex[*p >> 4];
+			out[len + 5] = hex[*p & 15];
+			len += 6;
+		} else {
+			out[len++] = (char)*p;
+		}
+	}
+	out[len++] = '"';
+	return len;
+}
+
+static size_t put(char *out, size_t len, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static size_t put(char *out, size_t len, size_t cap, const char *fmt, ...)
+{
+	if (len >= cap)
+		return len;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out + len, cap - len, fmt, ap);
+	va_end(ap);
+	return n < 0 ? len : (len + (size_t)n < cap ? len + (size_t)n : cap - 1);
+}
+
+static size_t put_field(char *out, size_t len, size_t cap, const char *name, const char *val)
+{
+	len = put(out, len, cap, ",\"%s\":", name);
+	return access_json_str(out, len, cap, val);
+}
+
+static const char *ktls_name(int k)
+{
+	static const char *const names[] = { "none", "tx", "rx", "both" };
+	return names[k & (KTLS_TX | KTLS_RX)];
+}
+
+void access_log_conn(const struct conn *c, uint64_t now_us)
+{
+	if (!access_log_enabled())
+		return;
+	const struct config *cfg = c->rt->cfg;
+	char line[4096], ts[40], client[128];
+	struct tm tm;
+	gmtime_r(&c->t_accept_wall.tv_sec, &tm);
+	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(c->t_accept_wall.tv_usec / 1000));
+	net_addr_text((const struct sockaddr *)&c->peer, client, sizeof(client));
+	bool hs = c->t_handshake_us != 0;
+	const unsigned char *alpn = NULL;
+	unsigned alpn_len = 0;
+	char alpn_s[256] = "";
+	if (hs) {
+		SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+		snprintf(alpn_s, sizeof(alpn_s), "%.*s", (int)alpn_len, alpn ? (const char *)alpn : "");
+	}
+	size_t len = put(line, 0, sizeof(line), "{\"ts\":\"%s\"", ts);
+	len = put_field(line, len, sizeof(line), "frontend", cfg->frontends[c->fe_idx].name);
+	len = put_field(line, len, sizeof(line), "client", client);
+	len = put_field(line, len, sizeof(line), "backend", c->pool ? c->pool->cfg->name : "");
+	len = put_field(line, len, sizeof(line), "server", c->server ? c->server->cfg->addr.text : "");
+	len = put_field(line, len, sizeof(line), "sni",
+			hs ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : "");
+	len = put_field(line, len, sizeof(line), "alpn", alpn_s);
+	len = put_field(line, len, sizeof(line), "tls_version", hs ? SSL_get_version(c->ssl) : "");
+	len = put_field(line, len, sizeof(line), "cipher", hs ? SSL_get_cipher_name(c->ssl) : "");
+	len = put_field(line, len, sizeof(line), "ktls", ktls_name(c->ktls));
+	len = put_field(line, len, sizeof(line), "relay", c->relayed ? relay_mode_name(c) : "");
+	len = put(line, len, sizeof(line),
+		  ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"handshake_ms\":%.3f,\"duration_ms\":%.3f",
+		  (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
+		  hs ? (double)(c->t_handshake_us - c->t_accept_us) / 1000.0 : 0.0,
+		  (double)(now_us - c->t_accept_us) / 1000.0);
+	len = put_field(line, len, sizeof(line), "close", c->close_reason);
+	len = put_field(line, len, sizeof(line), "error", c->error);
+	if (len + 2 >= sizeof(line))
+		len = sizeof(line) - 3;
+	line[len++] = '}';
+	line[len++] = '\n';
+	access_log_write(line, len);
+}

@@ -1,0 +1,344 @@
+/* The connection state machine. Every event callback runs one step and, if the step ended
+ * the connection, tears it down as its very last action (conn_destroy is the only free). */
+#include "tlsplice/conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tlsplice/access.h"
+#include <openssl/err.h>
+#include "tlsplice/ktls.h"
+#include "tlsplice/log.h"
+#include "tlsplice/net.h"
+#include "tlsplice/tls.h"
+#include "tlsplice/worker.h"
+
+static void on_event(evutil_socket_t fd, short what, void *arg);
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static const struct cfg_frontend *conn_fe(const struct conn *c)
+{
+	return &c->rt->cfg->frontends[c->fe_idx];
+}
+
+void conn_end(struct conn *c, const char *reason)
+{
+	if (!c->close_reason)
+		c->close_reason = reason;
+}
+
+void conn_fail(struct conn *c, const char *reason, const char *fmt, ...)
+{
+	conn_end(c, reason);
+	if (!c->error[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->error, sizeof(c->error), fmt, ap);
+		va_end(ap);
+	}
+	c->state = CONN_CLOSED;
+}
+
+static void timer_in(struct conn *c, uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(&c->timer, &tv);
+}
+
+static void toggle(struct event *ev, bool *on, bool want)
+{
+	if (want == *on)
+		return;
+	if (want)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+	*on = want;
+}
+
+/* Arms exactly the events a step asked for; unchanged ones cost no epoll_ctl. */
+static void set_interest(struct conn *c, int want)
+{
+	toggle(&c->cr, &c->cr_on, want & RELAY_CREAD);
+	toggle(&c->cw, &c->cw_on, want & RELAY_CWRITE);
+	if (c->bfd >= 0) {
+		toggle(&c->br, &c->br_on, want & RELAY_BREAD);
+		toggle(&c->bw, &c->bw_on, want & RELAY_BWRITE);
+	}
+}
+
+static void backend_close(struct conn *c)
+{
+	if (c->bfd < 0)
+		return;
+	toggle(&c->br, &c->br_on, false);
+	toggle(&c->bw, &c->bw_on, false);
+	close(c->bfd);
+	c->bfd = -1;
+}
+
+/* Sends close_notify if the client's TLS is still healthy; best effort, never blocks. */
+static void polite_close(struct conn *c)
+{
+	if (!c->ssl || c->down.shut || !SSL_is_init_finished(c->ssl))
+		return;
+	if (SSL_shutdown(c->ssl) < 0)
+		ERR_clear_error();
+}
+
+static void conn_destroy(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->close_reason == NULL)
+		c->close_reason = "error";
+	if (strcmp(c->close_reason, "idle_timeout") == 0 || strcmp(c->close_reason, "shutdown") == 0 ||
+	    strcmp(c->close_reason, "no_server") == 0 || strcmp(c->close_reason, "connect_failed") == 0)
+		polite_close(c);
+	access_log_conn(c, mono_us());
+	toggle(&c->cr, &c->cr_on, false);
+	toggle(&c->cw, &c->cw_on, false);
+	evtimer_del(&c->timer);
+	backend_close(c);
+	relay_finish(c);
+	ktls_forget(c->ssl);
+	SSL_free(c->ssl);
+	close(c->cfd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	runtime_unref(c->rt);
+	free(c);
+	worker_conn_closed(w);
+}
+
+static void start_relay(struct conn *c)
+{
+	const struct cfg_frontend *fe = conn_fe(c);
+	pool_report_connect_ok(c->server);
+	net_set_nodelay(c->bfd);
+	c->state = CONN_RELAY;
+	c->relayed = true;
+	c->last_active_ms = pool_now_ms();
+	evtimer_del(&c->timer);
+	if (fe->idle_timeout_ms)
+		timer_in(c, fe->idle_timeout_ms);
+}
+
+/* Starts a connect to the next server, skipping the ones already tried. */
+static void connect_next(struct conn *c)
+{
+	const struct cfg_backend *be = c->pool->cfg;
+	char err[128] = "no server available";
+	for (;;) {
+		if (c->attempts > be->retries) {
+			conn_fail(c, "connect_failed", "%s", c->error[0] ? c->error : err);
+			return;
+		}
+		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
+		if (!s) {
+			if (c->attempts == 0)
+				conn_fail(c, "no_server", "no server up in backend %s", be->name);
+			else
+				conn_fail(c, "connect_failed", "%s", c->error);
+			return;
+		}
+		c->server = s;
+		c->attempts++;
+		pool_tried_add(&c->tried, s);
+		const struct cfg_addr *a = &s->cfg->addr;
+		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err, sizeof(err)) < 0) {
+			snprintf(c->error, sizeof(c->error), "connect to %s: %s", a->text, err);
+			pool_report_connect_fail(s, pool_now_ms(), err);
+			continue;
+		}
+		event_assign(&c->br, c->w->base, c->bfd, EV_READ | EV_PERSIST, on_event, c);
+		event_assign(&c->bw, c->w->base, c->bfd, EV_WRITE | EV_PERSIST, on_event, c);
+		toggle(&c->bw, &c->bw_on, true);
+		evtimer_del(&c->timer);
+		timer_in(c, be->connect_timeout_ms);
+		return;
+	}
+}
+
+/* The connect in flight failed: count it, log it, try another server. */
+static void connect_failed(struct conn *c, const char *why)
+{
+	const char *name = c->server->cfg->addr.text;
+	log_info("backend %s: connect to %s failed: %s", c->pool->cfg->name, name, why);
+	snprintf(c->error, sizeof(c->error), "connect to %s: %s", name, why);
+	pool_report_connect_fail(c->server, pool_now_ms(), why);
+	backend_close(c);
+	connect_next(c);
+}
+
+static void connecting_step(struct conn *c)
+{
+	int e = net_socket_error(c->bfd);
+	if (e) {
+		connect_failed(c, strerror(e));
+		return;
+	}
+	c->error[0] = '\0';
+	start_relay(c);
+}
+
+static void handshake_done(struct conn *c)
+{
+	const struct cfg_frontend *fe = conn_fe(c);
+	c->t_handshake_us = mono_us();
+	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe()) {
+		char why[160] = "";
+		c->ktls = ktls_enable(c->ssl, c->cfd, why, sizeof(why));
+		if (c->ktls != (KTLS_TX | KTLS_RX))
+			log_debug("frontend %s: kTLS fallback: %s", fe->name, why);
+	}
+	const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+	int be = config_route(fe, sni);
+	c->pool = &c->rt->pools[be];
+	c->state = CONN_CONNECTING;
+	connect_next(c);
+}
+
+static int handshake_step(struct conn *c)
+{
+	char err[128];
+	int r = SSL_do_handshake(c->ssl);
+	switch (tls_classify(c->ssl, r, err, sizeof(err))) {
+	case TLS_OK:
+		handshake_done(c);
+		return 0;
+	case TLS_WANT_READ:
+		return RELAY_CREAD;
+	case TLS_WANT_WRITE:
+		return RELAY_CWRITE;
+	case TLS_CLOSED:
+		conn_fail(c, "handshake_failed", "connection closed by client during handshake");
+		return 0;
+	case TLS_FATAL:
+		conn_fail(c, "handshake_failed", "%s", err);
+		return 0;
+	}
+	return 0;
+}
+
+/* One step of whatever the connection is doing, then the events it waits for. */
+static void conn_step(struct conn *c, evutil_socket_t fd, short what)
+{
+	int want = 0;
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		want = handshake_step(c);
+		break;
+	case CONN_CONNECTING:
+		if (fd == c->bfd && (what & EV_WRITE))
+			connecting_step(c);
+		break;
+	case CONN_RELAY:
+		break;
+	case CONN_CLOSED:
+		return;
+	}
+	if (c->state == CONN_RELAY)
+		want = relay_pump(c);
+	else if (c->state == CONN_CONNECTING)
+		want = RELAY_BWRITE;
+	if (c->state != CONN_CLOSED)
+		set_interest(c, want);
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	conn_step(c, fd, what);
+	if (c->state == CONN_CLOSED)
+		conn_destroy(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	const struct cfg_frontend *fe = conn_fe(c);
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		conn_fail(c, "handshake_timeout", "no handshake within %llu ms",
+			  (unsigned long long)fe->handshake_timeout_ms);
+		break;
+	case CONN_CONNECTING:
+		connect_failed(c, "connection timed out");
+		if (c->state != CONN_CLOSED)
+			set_interest(c, RELAY_BWRITE);
+		break;
+	case CONN_RELAY: {
+		uint64_t idle = pool_now_ms() - c->last_active_ms;
+		if (idle >= fe->idle_timeout_ms)
+			conn_end(c, "idle_timeout"), c->state = CONN_CLOSED;
+		else
+			timer_in(c, fe->idle_timeout_ms - idle);
+		break;
+	}
+	case CONN_CLOSED:
+		break;
+	}
+	if (c->state == CONN_CLOSED)
+		conn_destroy(c);
+}
+
+void conn_kill(struct conn *c, const char *reason)
+{
+	conn_end(c, reason);
+	c->state = CONN_CLOSED;
+	conn_destroy(c);
+}
+
+void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_storage *peer)
+{
+	w->nconns++;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		goto err;
+	c->w = w;
+	c->rt = runtime_ref(w->proc->rt);
+	c->fe_idx = fe_idx;
+	c->cfd = fd;
+	c->bfd = -1;
+	c->peer = *peer;
+	c->t_accept_us = mono_us();
+	gettimeofday(&c->t_accept_wall, NULL);
+	c->ssl = tls_accept(c->rt->tls[fe_idx], fd);
+	if (!c->ssl) {
+		runtime_unref(c->rt);
+		free(c);
+		goto err;
+	}
+	net_set_nodelay(fd);
+	event_assign(&c->cr, w->base, fd, EV_READ | EV_PERSIST, on_event, c);
+	event_assign(&c->cw, w->base, fd, EV_WRITE | EV_PERSIST, on_event, c);
+	evtimer_assign(&c->timer, w->base, on_timer, c);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	timer_in(c, conn_fe(c)->handshake_timeout_ms);
+	on_event(fd, EV_READ, c);
+	return;
+err:
+	log_error("cannot set up connection: out of memory");
+	close(fd);
+	worker_conn_closed(w);
+}

@@ -1,0 +1,144 @@
+/* Leveled error log (stderr, one write per message so threads never interleave) and the
+ * access log (one write per line, so a line is never torn by another worker). */
+#include "tlsplice/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+enum log_level log_current_level = LOG_INFO;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+static pthread_mutex_t access_mu = PTHREAD_MUTEX_INITIALIZER;
+static char access_target[4096];
+static atomic_int access_fd = -1; /* -1: off */
+
+void log_set_level(enum log_level level)
+{
+	log_current_level = level;
+}
+
+int log_parse_level(const char *s, enum log_level *out)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcasecmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
+{
+	if (level > log_current_level)
+		return;
+	int saved = errno;
+	char buf[2048];
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ tlsplice[%d] %s: ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level]);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len > sizeof(buf) - 1)
+		len = sizeof(buf) - 1;
+	if (log_current_level >= LOG_DEBUG)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " [%s:%d]", base, line);
+	if (len > sizeof(buf) - 2)
+		len = sizeof(buf) - 2;
+	buf[len++] = '\n';
+	write_all(STDERR_FILENO, buf, len);
+	errno = saved;
+}
+
+static int open_target(const char *target)
+{
+	if (strcmp(target, "off") == 0)
+		return -1;
+	if (strcmp(target, "stdout") == 0)
+		return dup(STDOUT_FILENO);
+	if (strcmp(target, "stderr") == 0)
+		return dup(STDERR_FILENO);
+	return open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+int access_log_open(const char *target)
+{
+	int fd = open_target(target);
+	if (fd < 0 && strcmp(target, "off") != 0)
+		return -1;
+	pthread_mutex_lock(&access_mu);
+	snprintf(access_target, sizeof(access_target), "%s", target);
+	int cur = atomic_load(&access_fd);
+	if (cur >= 0 && fd >= 0) {
+		/* dup2 swaps the file under the same descriptor number, so a worker writing
+		 * concurrently never writes into a descriptor that was closed and reused */
+		dup2(fd, cur);
+		close(fd);
+	} else if (cur < 0) {
+		atomic_store(&access_fd, fd);
+	}
+	pthread_mutex_unlock(&access_mu);
+	return 0;
+}
+
+int access_log_reopen(void)
+{
+	char target[sizeof(access_target)];
+	pthread_mutex_lock(&access_mu);
+	memcpy(target, access_target, sizeof(target));
+	pthread_mutex_unlock(&access_mu);
+	if (target[0] == '\0' || strcmp(target, "off") == 0)
+		return 0;
+	return access_log_open(target);
+}
+
+void access_log_close(void)
+{
+	int old = atomic_exchange(&access_fd, -1);
+	if (old >= 0)
+		close(old);
+}
+
+int access_log_enabled(void)
+{
+	return atomic_load_explicit(&access_fd, memory_order_relaxed) >= 0;
+}
+
+void access_log_write(const char *line, size_t len)
+{
+	int fd = atomic_load_explicit(&access_fd, memory_order_relaxed);
+	if (fd >= 0)
+		write_all(fd, line, len);
+}

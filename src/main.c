@@ -1,0 +1,284 @@
+/* tlsplice: arguments, -t, start-up, signals. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "tlsplice/config.h"
+#include "tlsplice/health.h"
+#include "tlsplice/ktls.h"
+#include "tlsplice/log.h"
+#include "tlsplice/runtime.h"
+#include "tlsplice/worker.h"
+
+#define DEFAULT_CONFIG "/etc/tlsplice/tlsplice.ini"
+
+enum { EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
+
+struct opts {
+	const char *config;
+	bool check;
+	const char *level;
+};
+
+struct app {
+	struct proc proc;
+	struct event_base *base;
+	struct event *sig[4];
+	struct event *force;
+	bool stopping;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tlsplice [-c FILE] [-t] [-V] [-h] [-l LEVEL]\n"
+		   "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
+		   "  -t, --check           validate the configuration and exit\n"
+		   "  -V, --version         print versions and kernel TLS support\n"
+		   "  -l, --log-level LEVEL error, warn, info or debug (overrides log_level)\n"
+		   "  -h, --help            this help\n");
+}
+
+static void version(void)
+{
+	printf("tlsplice %s\n", TLSPLICE_VERSION);
+	printf("OpenSSL %s (built with %s)\n", OpenSSL_version(OPENSSL_FULL_VERSION_STRING),
+	       OPENSSL_FULL_VERSION_STR);
+	printf("libevent %s\n", event_get_version());
+	printf("%s\n", ktls_probe_describe());
+}
+
+/* Returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum log_level lvl;
+	int ch;
+	o->config = DEFAULT_CONFIG;
+	while ((ch = getopt_long(argc, argv, "c:tVhl:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 't': o->check = true; break;
+		case 'V': version(); return 0;
+		case 'h': usage(stdout); return 0;
+		case 'l':
+			if (log_parse_level(optarg, &lvl) < 0) {
+				fprintf(stderr, "tlsplice: bad log level '%s' (error, warn, info, debug)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			o->level = optarg;
+			break;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tlsplice: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+static void print_errs(const struct errlist *el)
+{
+	for (size_t i = 0; i < el->n; i++)
+		fprintf(stderr, "%s\n", el->msgs[i]);
+}
+
+/* Loads and fully validates the file (certificates too). NULL after printing every error. */
+static struct runtime *load(const char *path, struct errlist *warns)
+{
+	struct errlist errs;
+	errlist_init(&errs);
+	struct config *cfg = config_load(path, &errs, warns);
+	struct runtime *rt = NULL;
+	if (cfg)
+		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), &errs);
+	config_unref(cfg);
+	if (!rt || errs.n) {
+		print_errs(&errs);
+		runtime_unref(rt);
+		rt = NULL;
+	}
+	errlist_finish(&errs);
+	return rt;
+}
+
+static void on_force(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	log_warn("shutdown_timeout reached: closing %ld open connections",
+		 atomic_load(&a->proc.active));
+	proc_command(&a->proc, WORKER_CMD_FORCE);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct app *a = arg;
+	if (sig == SIGUSR1) {
+		if (access_log_reopen() < 0)
+			log_error("cannot reopen access log: %s", strerror(errno));
+		else
+			log_info("access log reopened");
+		return;
+	}
+	if (sig == SIGHUP) {
+		log_warn("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+		return;
+	}
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
+	log_info("%s: stopping; draining %ld connections for up to %llu ms", strsignal((int)sig),
+		 atomic_load(&a->proc.active), (unsigned long long)ms);
+	proc_command(&a->proc, WORKER_CMD_DRAIN);
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(a->force, &tv);
+}
+
+static void on_worker_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	if (atomic_load(&a->proc.ndone) == a->proc.nworkers)
+		event_base_loopbreak(a->base);
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int app_events(struct app *a)
+{
+	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	a->base = event_base_new();
+	if (!a->base)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		a->sig[i] = evsignal_new(a->base, sigs[i], on_signal, a);
+		if (!a->sig[i] || evsignal_add(a->sig[i], NULL) < 0)
+			return -1;
+	}
+	a->force = evtimer_new(a->base, on_force, a);
+	a->proc.worker_done = event_new(a->base, -1, 0, on_worker_done, a);
+	return a->force && a->proc.worker_done ? 0 : -1;
+}
+
+static void app_free(struct app *a)
+{
+	for (int i = 0; i < 4; i++)
+		if (a->sig[i])
+			event_free(a->sig[i]);
+	if (a->force)
+		event_free(a->force);
+	if (a->proc.worker_done)
+		event_free(a->proc.worker_done);
+	if (a->base)
+		event_base_free(a->base);
+}
+
+/* Binds, starts workers and health checks, runs until the last worker exits. */
+static int run(struct runtime *rt)
+{
+	struct app a;
+	char err[256];
+	memset(&a, 0, sizeof(a));
+	if (app_events(&a) < 0) {
+		log_error("cannot set up the event loop");
+		app_free(&a);
+		return EXIT_RUNTIME;
+	}
+	if (proc_init(&a.proc, rt, a.base, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		app_free(&a);
+		return EXIT_RUNTIME;
+	}
+	struct health *h = health_create(rt->pools, rt->cfg->nbackends);
+	if (!h)
+		log_warn("cannot start health checks: %s", strerror(errno));
+	sigset_t set, old;
+	sigfillset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, &old); /* workers inherit: signals go to this thread */
+	int rc = proc_start(&a.proc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		log_error("cannot start workers: %s", strerror(errno));
+		proc_command(&a.proc, WORKER_CMD_FORCE);
+	} else {
+		log_info("tlsplice %s started: %u workers, %zu frontends, %zu backends; %s",
+			 TLSPLICE_VERSION, a.proc.nworkers, rt->cfg->nfrontends,
+			 rt->cfg->nbackends, ktls_probe_describe());
+		event_base_dispatch(a.base);
+	}
+	proc_join(&a.proc);
+	health_destroy(h);
+	proc_finish(&a.proc);
+	app_free(&a);
+	log_info("stopped");
+	return rc < 0 ? EXIT_RUNTIME : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	struct errlist warns;
+	errlist_init(&warns);
+	struct runtime *rt = load(o.config, &warns);
+	enum log_level lvl = LOG_INFO;
+	if (rt)
+		lvl = rt->cfg->log_level;
+	if (o.level)
+		log_parse_level(o.level, &lvl);
+	log_set_level(lvl);
+	for (size_t i = 0; i < warns.n; i++)
+		log_warn("%s", warns.msgs[i]);
+	errlist_finish(&warns);
+	if (!rt)
+		return EXIT_CONFIG;
+	if (o.check) {
+		printf("%s: configuration OK\n", o.config);
+		runtime_unref(rt);
+		return 0;
+	}
+	if (rt->cfg->ktls == KTLS_ON && ktls_probe() != (KTLS_TX | KTLS_RX)) {
+		log_error("ktls = on, but %s", ktls_probe_describe());
+		runtime_unref(rt);
+		return EXIT_RUNTIME;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	evthread_use_pthreads();
+	if (access_log_open(rt->cfg->access_log) < 0) {
+		log_error("cannot open access log '%s': %s", rt->cfg->access_log, strerror(errno));
+		runtime_unref(rt);
+		return EXIT_RUNTIME;
+	}
+	rc = run(rt);
+	access_log_close();
+	runtime_unref(rt);
+	return rc;
+}

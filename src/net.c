@@ -1,0 +1,84 @@
+/* Socket helpers: no logging, errors go to the caller's buffer. */
+#include "tlsplice/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, char *err, size_t errlen)
+{
+	char text[128];
+	int one = 1;
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto err;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto err_close;
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, addr, len) < 0 || listen(fd, 4096) < 0)
+		goto err_close;
+	return fd;
+err_close:;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+err:
+	net_addr_text(addr, text, sizeof(text));
+	snprintf(err, errlen, "cannot listen on %s: %s", text, strerror(errno));
+	return -1;
+}
+
+int net_connect(const struct sockaddr *addr, socklen_t len, int *fd_out, char *err, size_t errlen)
+{
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, addr, len) < 0 && errno != EINPROGRESS) {
+		int saved = errno;
+		snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int net_socket_error(int fd)
+{
+	int e = 0;
+	socklen_t l = sizeof(e);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+		return errno;
+	return e;
+}
+
+void net_set_nodelay(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void net_addr_text(const struct sockaddr *addr, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(out, outlen, "%s:%u", host, ntohs(a->sin_port));
+	} else if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(out, outlen, "[%s]:%u", host, ntohs(a->sin6_port));
+	} else {
+		snprintf(out, outlen, "?");
+	}
+}

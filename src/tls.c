@@ -1,0 +1,252 @@
+/* TLS contexts for a frontend and the classifier of OpenSSL results. */
+#include "tlsplice/tls.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "tlsplice/ktls.h"
+
+struct tls_cert {
+	SSL_CTX *ctx;
+	X509 *leaf; /* owned by ctx */
+};
+
+struct tls_frontend {
+	const struct cfg_frontend *fe;
+	struct tls_cert *certs;
+	size_t ncerts;
+};
+
+/* Why the last OpenSSL call failed, as a short phrase (the queue is then cleared). */
+static void ssl_reason(char *err, size_t errlen, const char *fallback)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	if (r)
+		snprintf(err, errlen, "%s", r);
+	else if (e)
+		snprintf(err, errlen, "error %lu", e);
+	else
+		snprintf(err, errlen, "%s", fallback);
+	ERR_clear_error();
+}
+
+enum tls_result tls_classify(SSL *ssl, int ret, char *err, size_t errlen)
+{
+	if (ret > 0)
+		return TLS_OK;
+	int saved = errno;
+	switch (SSL_get_error(ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		return TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TLS_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		ERR_clear_error();
+		return TLS_CLOSED;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (saved == 0 || ret == 0)
+			return TLS_CLOSED;
+		snprintf(err, errlen, "%s", strerror(saved));
+		return TLS_FATAL;
+	default:
+		ssl_reason(err, errlen, "TLS error");
+		return TLS_FATAL;
+	}
+}
+
+const char *tls_version_name(const SSL *ssl)
+{
+	return SSL_get_version(ssl);
+}
+
+/* Picks the certificate whose names match the SNI; the first one otherwise. */
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_frontend *t = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (!name)
+		return SSL_TLSEXT_ERR_OK;
+	for (size_t i = 0; i < t->ncerts; i++) {
+		if (X509_check_host(t->certs[i].leaf, name, 0, 0, NULL) == 1) {
+			if (i > 0)
+				SSL_set_SSL_CTX(ssl, t->certs[i].ctx);
+			break;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN in the server's order: the first of our protocols that the client offers. */
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct cfg_frontend *fe = arg;
+	for (size_t i = 0; i < fe->alpn_len; i += 1u + fe->alpn[i]) {
+		const unsigned char *ours = &fe->alpn[i];
+		for (unsigned j = 0; j < inlen; j += 1u + in[j]) {
+			if (in[j] == ours[0] && j + 1u + in[j] <= inlen &&
+			    memcmp(&in[j + 1], ours + 1, ours[0]) == 0) {
+				*out = ours + 1;
+				*outlen = ours[0];
+				return SSL_TLSEXT_ERR_OK;
+			}
+		}
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+#define FE_ERR(key, ln, ...) \
+	errlist_add(errs, cfg->path, (ln) ? (ln) : fe->line, sect, key, __VA_ARGS__)
+
+/* Versions, ciphers, options, tickets, client CA: the same on every context of a frontend. */
+static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg_frontend *fe,
+			bool ktls, struct errlist *errs, const char *sect)
+{
+	char why[256];
+	int bad = 0;
+	SSL_CTX_set_min_proto_version(ctx, fe->tls_min_version);
+	SSL_CTX_set_max_proto_version(ctx, fe->tls_max_version);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE |
+					 SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(ctx, 0);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)fe->name,
+				       (unsigned)strnlen(fe->name, SSL_MAX_SID_CTX_LENGTH));
+	if (fe->ciphers && !SSL_CTX_set_cipher_list(ctx, fe->ciphers)) {
+		ssl_reason(why, sizeof(why), "no usable cipher");
+		FE_ERR("ciphers", fe->ciphers_line, "invalid list '%s': %s", fe->ciphers, why);
+		bad = -1;
+	}
+	if (fe->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, fe->ciphersuites)) {
+		ssl_reason(why, sizeof(why), "no usable cipher suite");
+		FE_ERR("ciphersuites", fe->ciphersuites_line, "invalid list '%s': %s",
+		       fe->ciphersuites, why);
+		bad = -1;
+	}
+	if (!fe->session_tickets) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+	if (fe->alpn)
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)fe);
+	if (fe->client_ca) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(fe->client_ca);
+		if (!names || !SSL_CTX_load_verify_locations(ctx, fe->client_ca, NULL)) {
+			ssl_reason(why, sizeof(why), "no certificate found");
+			FE_ERR("client_ca", fe->client_ca_line, "cannot load '%s': %s",
+			       fe->client_ca, why);
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			bad = -1;
+		} else {
+			SSL_CTX_set_client_CA_list(ctx, names);
+			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+					   NULL);
+		}
+	}
+	if (ktls)
+		ktls_ctx_prepare(ctx);
+	return bad;
+}
+
+/* Loads one cert/key pair into a fresh context; reports against the cert's lines. */
+static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *fe,
+			  const struct cfg_cert *c, struct errlist *errs, const char *sect)
+{
+	char why[256];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		FE_ERR("cert", c->line, "cannot create TLS context");
+		return NULL;
+	}
+	if (!SSL_CTX_use_certificate_chain_file(ctx, c->cert_path)) {
+		ssl_reason(why, sizeof(why), "unreadable");
+		FE_ERR("cert", c->line, "cannot load certificate '%s': %s", c->cert_path, why);
+		goto err;
+	}
+	if (!SSL_CTX_use_PrivateKey_file(ctx, c->key_path, SSL_FILETYPE_PEM)) {
+		ssl_reason(why, sizeof(why), "unreadable");
+		FE_ERR(c->key_line ? "key" : "cert", c->key_line ? c->key_line : c->line,
+		       "cannot load private key '%s': %s", c->key_path, why);
+		goto err;
+	}
+	if (!SSL_CTX_check_private_key(ctx)) {
+		ERR_clear_error();
+		FE_ERR(c->key_line ? "key" : "cert", c->key_line ? c->key_line : c->line,
+		       "private key '%s' does not match certificate '%s'", c->key_path,
+		       c->cert_path);
+		goto err;
+	}
+	return ctx;
+err:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct cfg_frontend *fe,
+					 bool ktls, struct errlist *errs)
+{
+	char sect[300];
+	snprintf(sect, sizeof(sect), "frontend %s", fe->name);
+	struct tls_frontend *t = calloc(1, sizeof(*t));
+	if (!t || !(t->certs = calloc(fe->ncerts ? fe->ncerts : 1, sizeof(*t->certs)))) {
+		free(t);
+		FE_ERR(NULL, fe->line, "out of memory");
+		return NULL;
+	}
+	t->fe = fe;
+	int bad = 0;
+	for (size_t i = 0; i < fe->ncerts; i++) {
+		SSL_CTX *ctx = load_cert(cfg, fe, &fe->certs[i], errs, sect);
+		if (!ctx) {
+			bad = -1;
+			continue;
+		}
+		t->certs[t->ncerts].ctx = ctx;
+		t->certs[t->ncerts].leaf = SSL_CTX_get0_certificate(ctx);
+		t->ncerts++;
+		/* report list errors once, not once per certificate */
+		struct errlist again;
+		errlist_init(&again);
+		if (ctx_settings(ctx, cfg, fe, ktls, t->ncerts == 1 ? errs : &again, sect) < 0)
+			bad = -1;
+		errlist_finish(&again);
+		SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+		SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	}
+	if (bad || t->ncerts == 0) {
+		tls_frontend_destroy(t);
+		return NULL;
+	}
+	return t;
+}
+
+void tls_frontend_destroy(struct tls_frontend *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->ncerts; i++)
+		SSL_CTX_free(t->certs[i].ctx);
+	free(t->certs);
+	free(t);
+}
+
+SSL *tls_accept(struct tls_frontend *t, int fd)
+{
+	SSL *ssl = SSL_new(t->certs[0].ctx);
+	if (!ssl)
+		return NULL;
+	if (!SSL_set_fd(ssl, fd)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
