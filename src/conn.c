@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
+#include "tlsplice/metrics.h"
 #include "tlsplice/net.h"
 #include "tlsplice/tls.h"
 #include "tlsplice/worker.h"
@@ -99,11 +100,37 @@ static void polite_close(struct conn *c)
 		ERR_clear_error();
 }
 
+/* Once per connection: what the metrics count of it. */
+static void count_close(const struct conn *c)
+{
+	struct fe_stats *st = &c->rt->stats[c->fe_idx];
+	atomic_fetch_sub(&st->active, 1);
+	if (c->t_handshake_us == 0) {
+		enum hs_fail r = HS_FAIL_PROTOCOL;
+		if (strcmp(c->close_reason, "handshake_timeout") == 0)
+			r = HS_FAIL_TIMEOUT;
+		else if (strstr(c->error, "closed by client") || strcmp(c->close_reason, "shutdown") == 0)
+			r = HS_FAIL_CLOSED;
+		atomic_fetch_add(&st->hs_failures[r], 1);
+	}
+	if (c->relayed) {
+		enum relay_kind k = RELAY_KIND_USERSPACE;
+		if (c->up.splice && c->down.splice)
+			k = RELAY_KIND_SPLICE;
+		else if (c->up.splice || c->down.splice)
+			k = RELAY_KIND_MIXED;
+		atomic_fetch_add(&st->relay[k], 1);
+	}
+	atomic_fetch_add(&st->bytes_in, c->up.bytes);
+	atomic_fetch_add(&st->bytes_out, c->down.bytes);
+}
+
 static void conn_destroy(struct conn *c)
 {
 	struct worker *w = c->w;
 	if (c->close_reason == NULL)
 		c->close_reason = "error";
+	count_close(c);
 	if (strcmp(c->close_reason, "idle_timeout") == 0 || strcmp(c->close_reason, "shutdown") == 0 ||
 	    strcmp(c->close_reason, "no_server") == 0 || strcmp(c->close_reason, "connect_failed") == 0)
 		polite_close(c);
@@ -204,9 +231,16 @@ static void handshake_done(struct conn *c)
 	c->t_handshake_us = mono_us();
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe()) {
 		char why[160] = "";
+		struct fe_stats *st = &c->rt->stats[c->fe_idx];
 		c->ktls = ktls_enable(c->ssl, c->cfd, why, sizeof(why));
-		if (c->ktls != (KTLS_TX | KTLS_RX))
+		if (c->ktls & KTLS_TX)
+			atomic_fetch_add(&st->ktls_tx, 1);
+		if (c->ktls & KTLS_RX)
+			atomic_fetch_add(&st->ktls_rx, 1);
+		if (c->ktls != (KTLS_TX | KTLS_RX)) {
+			atomic_fetch_add(&st->ktls_fallbacks, 1);
 			log_debug("frontend %s: kTLS fallback: %s", fe->name, why);
+		}
 	}
 	const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
 	int be = config_route(fe, sni);
@@ -320,8 +354,11 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 	c->peer = *peer;
 	c->t_accept_us = mono_us();
 	gettimeofday(&c->t_accept_wall, NULL);
+	atomic_fetch_add(&c->rt->stats[fe_idx].connections, 1);
+	atomic_fetch_add(&c->rt->stats[fe_idx].active, 1);
 	c->ssl = tls_accept(c->rt->tls[fe_idx], fd);
 	if (!c->ssl) {
+		atomic_fetch_sub(&c->rt->stats[fe_idx].active, 1);
 		runtime_unref(c->rt);
 		free(c);
 		goto err;

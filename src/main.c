@@ -16,6 +16,7 @@
 #include "tlsplice/health.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
+#include "tlsplice/metrics.h"
 #include "tlsplice/runtime.h"
 #include "tlsplice/worker.h"
 
@@ -34,6 +35,7 @@ struct app {
 	struct event_base *base;
 	struct event *sig[4];
 	struct event *force;
+	struct metrics *metrics;
 	bool stopping;
 };
 
@@ -148,6 +150,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
 	log_info("%s: stopping; draining %ld connections for up to %llu ms", strsignal((int)sig),
 		 atomic_load(&a->proc.active), (unsigned long long)ms);
+	metrics_set_draining(a->metrics);
 	proc_command(&a->proc, WORKER_CMD_DRAIN);
 	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
 	evtimer_add(a->force, &tv);
@@ -214,6 +217,13 @@ static int run(struct runtime *rt)
 		app_free(&a);
 		return EXIT_RUNTIME;
 	}
+	if (rt->cfg->has_metrics &&
+	    !(a.metrics = metrics_create(a.base, rt, err, sizeof(err)))) {
+		log_error("%s", err);
+		proc_finish(&a.proc);
+		app_free(&a);
+		return EXIT_RUNTIME;
+	}
 	struct health *h = health_create(rt->pools, rt->cfg->nbackends);
 	if (!h)
 		log_warn("cannot start health checks: %s", strerror(errno));
@@ -234,6 +244,7 @@ static int run(struct runtime *rt)
 	proc_join(&a.proc);
 	health_destroy(h);
 	proc_finish(&a.proc);
+	metrics_destroy(a.metrics);
 	app_free(&a);
 	log_info("stopped");
 	return rc < 0 ? EXIT_RUNTIME : 0;

@@ -12,7 +12,8 @@ struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *er
 	rt->cfg = config_ref(cfg);
 	rt->tls = calloc(cfg->nfrontends ? cfg->nfrontends : 1, sizeof(*rt->tls));
 	rt->pools = calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof(*rt->pools));
-	if (!rt->tls || !rt->pools)
+	rt->stats = calloc(cfg->nfrontends ? cfg->nfrontends : 1, sizeof(*rt->stats));
+	if (!rt->tls || !rt->pools || !rt->stats)
 		goto err;
 	int bad = 0;
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
@@ -52,6 +53,7 @@ void runtime_unref(struct runtime *rt)
 			pool_finish(&rt->pools[i]);
 	free(rt->tls);
 	free(rt->pools);
+	free(rt->stats);
 	config_unref(rt->cfg);
 	free(rt);
 }

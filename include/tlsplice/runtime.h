@@ -7,6 +7,7 @@
 
 #include "tlsplice/config.h"
 #include "tlsplice/errlist.h"
+#include "tlsplice/metrics.h"
 #include "tlsplice/pool.h"
 #include "tlsplice/tls.h"
 
@@ -15,6 +16,7 @@ struct runtime {
 	struct config *cfg;
 	struct tls_frontend **tls; /* one per frontend */
 	struct pool *pools;        /* one per backend */
+	struct fe_stats *stats;    /* one per frontend */
 };
 
 /* Builds TLS contexts and pools for cfg (takes its own reference). Errors go to errs. */

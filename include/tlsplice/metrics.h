@@ -1,0 +1,36 @@
+/* Counters per frontend (atomics, bumped once per connection, never per byte) and the
+ * HTTP endpoint that serves them: GET /metrics (Prometheus text) and GET /healthz. */
+#ifndef TLSPLICE_METRICS_H
+#define TLSPLICE_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <event2/event.h>
+
+struct runtime;
+
+enum hs_fail { HS_FAIL_PROTOCOL, HS_FAIL_TIMEOUT, HS_FAIL_CLOSED, HS_FAIL_MAX };
+enum relay_kind { RELAY_KIND_SPLICE, RELAY_KIND_USERSPACE, RELAY_KIND_MIXED, RELAY_KIND_MAX };
+
+struct fe_stats {
+	atomic_uint_fast64_t connections;
+	atomic_long active;
+	atomic_uint_fast64_t hs_failures[HS_FAIL_MAX];
+	atomic_uint_fast64_t ktls_tx, ktls_rx;
+	atomic_uint_fast64_t relay[RELAY_KIND_MAX];
+	atomic_uint_fast64_t bytes_in, bytes_out;
+	atomic_uint_fast64_t ktls_fallbacks;
+};
+
+struct metrics;
+
+/* Serves the endpoint on base (the main thread's) at cfg->metrics; NULL with err filled. */
+struct metrics *metrics_create(struct event_base *base, struct runtime *rt, char *err,
+			       size_t errlen);
+void metrics_destroy(struct metrics *m); /* NULL ok */
+/* The Prometheus text of rt's counters; caller frees. Exposed for tests. */
+char *metrics_render(const struct runtime *rt, size_t *len);
+/* After SIGTERM /healthz answers 503 so that load balancers stop sending. */
+void metrics_set_draining(struct metrics *m);
+
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds tlsplice twice (normal, and ASan+UBSan), runs every unit and integration test in
+# both, then the kernel-TLS suite inside a VM. Prints "N passed, N failed[, N skipped]" last
+# and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+logdir=$top/build/test-logs
+
+scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+build() { # DIR [meson options...]
+	local dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >/dev/null || return 1
+	fi
+	ninja -C "$dir" >"$dir.log" 2>&1 || { tail -40 "$dir.log"; return 1; }
+}
+
+pass=0 fail=0 skip=0
+failed_names=()
+
+# Counts the TAP lines in file $1, naming tests with prefix $2.
+count_tap() {
+	local file=$1 prefix=$2 line
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*"# SKIP"*) skip=$((skip + 1)); echo "  skip: $prefix${line#ok }" ;;
+		"ok "*) pass=$((pass + 1)) ;;
+		"not ok "*) fail=$((fail + 1)); failed_names+=("$prefix${line#not ok }") ;;
+		esac
+	done <"$file"
+}
+
+# Runs one Criterion executable with a TAP report; a crash without a report counts as a failure.
+run_suite() { # EXE PREFIX
+	local exe=$1 prefix=$2 name tap
+	name=$(basename "$exe")
+	tap=$logdir/$prefix$name.tap
+	echo "== $prefix$name"
+	timeout 900 "$exe" --tap="$tap" -j2 >"$logdir/$prefix$name.out" 2>&1
+	local rc=$?
+	if [ ! -s "$tap" ] || ! grep -q '^\(not \)\?ok ' "$tap"; then
+		fail=$((fail + 1)); failed_names+=("$prefix$name (exit $rc, no report)")
+		tail -20 "$logdir/$prefix$name.out"
+		return
+	fi
+	count_tap "$tap" "$prefix"
+	if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$tap"; then
+		fail=$((fail + 1)); failed_names+=("$prefix$name (exit $rc)")
+	fi
+	grep -B2 -A12 '^not ok ' "$tap" | head -60
+}
+
+suites() { # BUILD-DIR PREFIX
+	local exe
+	for exe in "$1"/tests/unit/test_* "$1"/tests/integration/test_*; do
+		[ -x "$exe" ] && [ -f "$exe" ] && run_suite "$exe" "$2"
+	done
+}
+
+echo "== building (normal and ASan+UBSan)"
+if ! build build; then
+	echo "0 passed, 1 failed"; exit 1
+fi
+mkdir -p "$logdir"
+asan_ok=1
+build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug || asan_ok=0
+
+suites build ""
+if [ $asan_ok = 1 ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	suites build-asan "asan:"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+else
+	fail=$((fail + 1)); failed_names+=("asan build")
+fi
+
+if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
+	echo "== kTLS suite in a VM"
+	vm_progs=(build/tests/vm/test_ktls)
+	for exe in build/tests/integration/test_*; do [ -x "$exe" ] && vm_progs+=("$exe"); done
+	scripts/vmtest.sh --build-dir build "${vm_progs[@]}" >"$logdir/vm.tap" 2>"$logdir/vm.err"
+	vm_rc=$?
+	count_tap "$logdir/vm.tap" "vm:"
+	if [ $vm_rc -ne 0 ] && ! grep -q '^not ok ' "$logdir/vm.tap"; then
+		fail=$((fail + 1)); failed_names+=("vm (exit $vm_rc)"); tail -30 "$logdir/vm.err"
+	fi
+fi
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+	echo "== failed:"
+	printf '  %s\n' "${failed_names[@]}"
+fi
+if [ $skip -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ $fail -eq 0 ]

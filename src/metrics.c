@@ -1,0 +1,187 @@
+/* The metrics endpoint: a tiny HTTP server (libevent's evhttp) on the main thread. */
+#include "tlsplice/metrics.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "tlsplice/net.h"
+#include "tlsplice/runtime.h"
+
+struct metrics {
+	struct evhttp *http;
+	struct runtime *rt;
+	atomic_bool draining;
+};
+
+static const char *const hs_reason[HS_FAIL_MAX] = { "protocol", "timeout", "closed" };
+static const char *const relay_mode[RELAY_KIND_MAX] = { "splice", "userspace", "mixed" };
+
+static void head(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+#define U64(x) ((unsigned long long)atomic_load(&(x)))
+
+static void render_frontends(struct evbuffer *b, const struct runtime *rt)
+{
+	const struct config *cfg = rt->cfg;
+	head(b, "tlsplice_connections_total", "counter", "Client connections accepted.");
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		evbuffer_add_printf(b, "tlsplice_connections_total{frontend=\"%s\"} %llu\n",
+				    cfg->frontends[i].name, U64(rt->stats[i].connections));
+	head(b, "tlsplice_connections_active", "gauge", "Client connections open now.");
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		evbuffer_add_printf(b, "tlsplice_connections_active{frontend=\"%s\"} %ld\n",
+				    cfg->frontends[i].name, atomic_load(&rt->stats[i].active));
+	head(b, "tlsplice_handshake_failures_total", "counter", "TLS handshakes that failed, by reason.");
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		for (int r = 0; r < HS_FAIL_MAX; r++)
+			evbuffer_add_printf(b, "tlsplice_handshake_failures_total{frontend=\"%s\",reason=\"%s\"} %llu\n",
+					    cfg->frontends[i].name, hs_reason[r],
+					    U64(rt->stats[i].hs_failures[r]));
+	head(b, "tlsplice_ktls_connections_total", "counter", "Connections with kernel TLS, by direction.");
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		evbuffer_add_printf(b, "tlsplice_ktls_connections_total{frontend=\"%s\",direction=\"tx\"} %llu\n",
+				    cfg->frontends[i].name, U64(rt->stats[i].ktls_tx));
+		evbuffer_add_printf(b, "tlsplice_ktls_connections_total{frontend=\"%s\",direction=\"rx\"} %llu\n",
+				    cfg->frontends[i].name, U64(rt->stats[i].ktls_rx));
+	}
+	head(b, "tlsplice_ktls_fallbacks_total", "counter", "Connections where kernel TLS was wanted but a direction stayed in user space.");
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		evbuffer_add_printf(b, "tlsplice_ktls_fallbacks_total{frontend=\"%s\"} %llu\n",
+				    cfg->frontends[i].name, U64(rt->stats[i].ktls_fallbacks));
+	head(b, "tlsplice_relay_total", "counter", "Relayed connections, by how bytes moved.");
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		for (int m = 0; m < RELAY_KIND_MAX; m++)
+			evbuffer_add_printf(b, "tlsplice_relay_total{frontend=\"%s\",mode=\"%s\"} %llu\n",
+					    cfg->frontends[i].name, relay_mode[m],
+					    U64(rt->stats[i].relay[m]));
+	head(b, "tlsplice_bytes_total", "counter", "Plaintext bytes relayed (in: client to backend).");
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		evbuffer_add_printf(b, "tlsplice_bytes_total{frontend=\"%s\",direction=\"in\"} %llu\n",
+				    cfg->frontends[i].name, U64(rt->stats[i].bytes_in));
+		evbuffer_add_printf(b, "tlsplice_bytes_total{frontend=\"%s\",direction=\"out\"} %llu\n",
+				    cfg->frontends[i].name, U64(rt->stats[i].bytes_out));
+	}
+}
+
+/* One per-server metric over every server of every pool. */
+static void render_server_metric(struct evbuffer *b, const struct runtime *rt, const char *name,
+				 const char *type, const char *help, size_t field)
+{
+	head(b, name, type, help);
+	for (size_t i = 0; i < rt->cfg->nbackends; i++) {
+		const struct pool *p = &rt->pools[i];
+		for (unsigned k = 0; k < p->nservers; k++) {
+			const struct server *s = &p->servers[k];
+			unsigned long long v;
+			if (field == (size_t)-1)
+				v = atomic_load(&s->up) ? 1 : 0;
+			else
+				v = atomic_load((atomic_uint_fast64_t *)((char *)s + field));
+			evbuffer_add_printf(b, "%s{backend=\"%s\",server=\"%s\"} %llu\n", name,
+					    p->cfg->name, s->cfg->addr.text, v);
+		}
+	}
+}
+
+static void render(struct evbuffer *b, const struct runtime *rt)
+{
+	render_frontends(b, rt);
+	render_server_metric(b, rt, "tlsplice_server_up", "gauge",
+			     "1 if the server counts as up.", (size_t)-1);
+	render_server_metric(b, rt, "tlsplice_server_connect_failures_total", "counter",
+			     "Failed connects of client traffic.",
+			     offsetof(struct server, connect_failures));
+	render_server_metric(b, rt, "tlsplice_server_check_failures_total", "counter",
+			     "Failed active health checks.", offsetof(struct server, check_failures));
+	render_server_metric(b, rt, "tlsplice_server_connections_total", "counter",
+			     "Client connections carried.", offsetof(struct server, connections));
+}
+
+char *metrics_render(const struct runtime *rt, size_t *len)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (!b)
+		return NULL;
+	render(b, rt);
+	*len = evbuffer_get_length(b);
+	char *out = malloc(*len + 1);
+	if (out) {
+		evbuffer_remove(b, out, *len);
+		out[*len] = '\0';
+	}
+	evbuffer_free(b);
+	return out;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct metrics *m = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	if (!b) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	if (path && strcmp(path, "/metrics") == 0) {
+		render(b, m->rt);
+		evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4");
+		evhttp_send_reply(req, HTTP_OK, "OK", b);
+	} else if (path && strcmp(path, "/healthz") == 0) {
+		bool d = atomic_load(&m->draining);
+		evbuffer_add_printf(b, "%s\n", d ? "draining" : "ok");
+		evhttp_add_header(h, "Content-Type", "text/plain");
+		evhttp_send_reply(req, d ? 503 : HTTP_OK, d ? "Service Unavailable" : "OK", b);
+	} else {
+		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+	}
+	evbuffer_free(b);
+}
+
+struct metrics *metrics_create(struct event_base *base, struct runtime *rt, char *err,
+			       size_t errlen)
+{
+	const struct cfg_addr *a = &rt->cfg->metrics;
+	struct metrics *m = calloc(1, sizeof(*m));
+	if (!m || !(m->http = evhttp_new(base))) {
+		snprintf(err, errlen, "metrics: out of memory");
+		free(m);
+		return NULL;
+	}
+	m->rt = rt;
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_timeout(m->http, 10);
+	evhttp_set_gencb(m->http, on_request, m);
+	int fd = net_listen((const struct sockaddr *)&a->ss, a->len, false, err, errlen);
+	if (fd < 0 || !evhttp_accept_socket_with_handle(m->http, fd)) {
+		if (fd >= 0)
+			close(fd);
+		metrics_destroy(m);
+		return NULL;
+	}
+	return m;
+}
+
+void metrics_destroy(struct metrics *m)
+{
+	if (!m)
+		return;
+	if (m->http)
+		evhttp_free(m->http);
+	free(m);
+}
+
+void metrics_set_draining(struct metrics *m)
+{
+	if (m)
+		atomic_store(&m->draining, true);
+}
