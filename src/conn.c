@@ -217,12 +217,15 @@ static void connect_failed(struct conn *c, const char *why)
 static void connecting_step(struct conn *c)
 {
 	int e = net_socket_error(c->bfd);
-	if (e) {
+	/* a reset (not a refusal) means the server accepted, then dropped the connection */
+	if (e && e != ECONNRESET && e != EPIPE) {
 		connect_failed(c, strerror(e));
 		return;
 	}
 	c->error[0] = '\0';
 	start_relay(c);
+	if (e)
+		conn_fail(c, "server_eof", "server reset the connection: %s", strerror(e));
 }
 
 static void handshake_done(struct conn *c)

@@ -71,11 +71,16 @@ static int servername_cb(SSL *ssl, int *alert, void *arg)
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	if (!name)
 		return SSL_TLSEXT_ERR_OK;
-	for (size_t i = 0; i < t->ncerts; i++) {
-		if (X509_check_host(t->certs[i].leaf, name, 0, 0, NULL) == 1) {
-			if (i > 0)
-				SSL_set_SSL_CTX(ssl, t->certs[i].ctx);
-			break;
+	/* names as TLS clients check them first; then a wildcard standing for several labels,
+	 * as routes match; else the first certificate */
+	static const unsigned int passes[2] = { 0, X509_CHECK_FLAG_MULTI_LABEL_WILDCARDS };
+	for (int p = 0; p < 2; p++) {
+		for (size_t i = 0; i < t->ncerts; i++) {
+			if (X509_check_host(t->certs[i].leaf, name, 0, passes[p], NULL) == 1) {
+				if (i > 0)
+					SSL_set_SSL_CTX(ssl, t->certs[i].ctx);
+				return SSL_TLSEXT_ERR_OK;
+			}
 		}
 	}
 	return SSL_TLSEXT_ERR_OK;
