@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -166,6 +167,9 @@ static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *f
 			  const struct cfg_cert *c, struct errlist *errs, const char *sect)
 {
 	char why[256];
+	/* unreadable files were reported while parsing; say nothing twice */
+	if (access(c->cert_path, R_OK) != 0 || access(c->key_path, R_OK) != 0)
+		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
 		FE_ERR("cert", c->line, "cannot create TLS context");

@@ -115,6 +115,11 @@ struct config {
 /* Parses and validates path. Returns NULL with every problem appended to errs.
  * Warnings (keys whose feature is not built) go to warns; both may be the same list. */
 struct config *config_load(const char *path, struct errlist *errs, struct errlist *warns);
+/* The same, but returns what could be parsed even when errs got errors, so that later checks
+ * (certificates, keys, cipher lists) can report theirs in the same run. NULL only when the
+ * file cannot be read or memory runs out. */
+struct config *config_load_partial(const char *path, struct errlist *errs,
+				   struct errlist *warns);
 struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg); /* NULL is a no-op */
 
