@@ -1,0 +1,376 @@
+/* Command line: -t on good and bad files, exit codes, -V, -h, start-up failures. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(cli, .init = harness_setup, .fini = harness_teardown, .timeout = 60);
+
+/* Every line of out+err joined, so tests do not depend on which stream a message uses. */
+static char *all_output(const struct run_result *r)
+{
+	char *s = NULL;
+
+	cr_assert(asprintf(&s, "%s%s", r->out, r->err) >= 0);
+	return s;
+}
+
+/* Counts lines of text that start with prefix. */
+static int count_prefixed(const char *text, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	const char *p = text;
+	int n = 0;
+
+	while (p && *p) {
+		n += strncmp(p, prefix, pl) == 0;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return n;
+}
+
+static int run(struct run_result *r, const char *a0, const char *a1, const char *a2,
+	       const char *a3)
+{
+	const char *argv[] = { a0, a1, a2, a3, NULL };
+
+	return harness_run(r, HARNESS_TIMEOUT_MS, argv);
+}
+
+static const char *write_good_config(void)
+{
+	struct harness_cert a, b;
+
+	cr_assert_eq(harness_cert_create("good", "demo.test", &a), 0);
+	cr_assert_eq(harness_cert_create("api", "*.api.test", &b), 0);
+	/* Relative paths: they resolve against the config file's folder. */
+	return harness_write_file("good.ini",
+				  "# a comment\n"
+				  "[global]\n"
+				  "workers = 2\n"
+				  "max_connections = 100\n"
+				  "log_level = warn\n"
+				  "shutdown_timeout = 2s\n"
+				  "\n"
+				  "[frontend web]\n"
+				  "listen = 127.0.0.1:%d\n"
+				  "cert = good.crt\n"
+				  "key = good.key\n"
+				  "cert = api.crt\n"
+				  "key = api.key\n"
+				  "backend = app\n"
+				  "route = *.api.test api\n"
+				  "tls_min_version = TLSv1.2\n"
+				  "handshake_timeout = 500ms\n"
+				  "idle_timeout = 1m\n"
+				  "\n"
+				  "[backend app]\n"
+				  "server = 127.0.0.1:%d weight=2\n"
+				  "server = 127.0.0.1:%d\n"
+				  "check = none\n"
+				  "\n"
+				  "[backend api]\n"
+				  "server = 127.0.0.1:%d\n"
+				  "check = tcp\n"
+				  "check_interval = 1s\n",
+				  harness_free_port(), harness_free_port(), harness_free_port(),
+				  harness_free_port());
+}
+
+Test(cli, check_good_config)
+{
+	const char *ini = write_good_config();
+	struct run_result r;
+	char expect[4200];
+
+	run(&r, "-t", "-c", ini, NULL);
+	snprintf(expect, sizeof(expect), "%s: configuration OK", ini);
+	cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+	cr_assert(strstr(r.out, expect) || strstr(r.err, expect), "no '%s' in: %s%s", expect, r.out,
+		  r.err);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+/* One line of the bad file; expect is the "[section] key" the error must name (NULL: the
+ * line is fine). An error may also point at line + alt (for errors between two keys). */
+struct bad_line {
+	const char *text;
+	const char *expect;
+	int alt;
+};
+
+static const struct bad_line bad_lines[] = {
+	{ "[global]", NULL, 0 },
+	{ "workers = lots", "[global] workers:", 0 },
+	{ "max_connections = -5", "[global] max_connections:", 0 },
+	{ "log_level = loud", "[global] log_level:", 0 },
+	{ "shutdown_timeout = 5 parsecs", "[global] shutdown_timeout:", 0 },
+	{ "splice = maybe", "[global] splice:", 0 },
+	{ "ktls = sometimes", "[global] ktls:", 0 },
+	{ "colour = blue", "[global] colour:", 0 },
+	{ "metrics = localhost", "[global] metrics:", 0 },
+	{ "", NULL, 0 },
+	{ "[frontend web]", NULL, 0 },
+	{ "listen = 127.0.0.1:99999", "[frontend web] listen:", 0 },
+	{ "listen = 127.0.0.1:18443", NULL, 0 },
+	{ "cert = good.crt", NULL, 0 },
+	{ "key = good.key", NULL, 0 },
+	{ "backend = app", NULL, 0 },
+	{ "tls_min_version = TLSv1.3", "[frontend web] tls_m", 1 },
+	{ "tls_max_version = TLSv1.2", NULL, 0 },
+	{ "handshake_timeout = 10 fortnights", "[frontend web] handshake_timeout:", 0 },
+	{ "session_tickets = perhaps", "[frontend web] session_tickets:", 0 },
+	{ "ciphers = NOT-A-CIPHER", "[frontend web] ciphers:", 0 },
+	{ "handshake_timeout = 2s", "[frontend web] handshake_timeout:", 0 }, /* duplicate */
+	{ "route = *.api.test nowhere", "[frontend web] route:", 0 },
+	{ "proxy_protocol = v3", "[frontend web] proxy_protocol:", 0 },
+	{ "idle_timeout = fast", "[frontend web] idle_timeout:", 0 },
+	{ "", NULL, 0 },
+	{ "[frontend nolisten]", "[frontend nolisten] listen:", 0 },
+	{ "cert = good.crt", NULL, 0 },
+	{ "key = good.key", NULL, 0 },
+	{ "backend = app", NULL, 0 },
+	{ "", NULL, 0 },
+	{ "[frontend nocert]", "[frontend nocert] cert:", 0 },
+	{ "listen = 127.0.0.1:18444", NULL, 0 },
+	{ "backend = app", NULL, 0 },
+	{ "", NULL, 0 },
+	{ "[frontend badfiles]", NULL, 0 },
+	{ "listen = 127.0.0.1:18445", NULL, 0 },
+	{ "cert = does-not-exist.crt", "[frontend badfiles] cert:", 0 },
+	{ "key = good.key", NULL, 0 },
+	{ "backend = app", NULL, 0 },
+	{ "", NULL, 0 },
+	{ "[frontend mismatch]", NULL, 0 },
+	{ "listen = 127.0.0.1:18446", NULL, 0 },
+	{ "cert = mis.crt", "[frontend mismatch] ", 1 },
+	{ "key = mis.key", NULL, 0 },
+	{ "backend = app", NULL, 0 },
+	{ "", NULL, 0 },
+	{ "[frontend lost]", NULL, 0 },
+	{ "listen = 127.0.0.1:18447", NULL, 0 },
+	{ "cert = good.crt", NULL, 0 },
+	{ "key = good.key", NULL, 0 },
+	{ "backend = ghost", "[frontend lost] backend:", 0 },
+	{ "", NULL, 0 },
+	{ "[backend app]", NULL, 0 },
+	{ "server = 127.0.0.1:9001", NULL, 0 },
+	{ "server = 127.0.0.1:9002 weight=0", "[backend app] server:", 0 },
+	{ "server = 127.0.0.1:9003 weight=999", "[backend app] server:", 0 },
+	{ "server = 127.0.0.1:70000", "[backend app] server:", 0 },
+	{ "balance = random", "[backend app] balance:", 0 },
+	{ "retries = many", "[backend app] retries:", 0 },
+	{ "check = ping", "[backend app] check:", 0 },
+	{ "check_interval = soon", "[backend app] check_interval:", 0 },
+	{ "", NULL, 0 },
+	{ "[backend empty]", "[backend empty] server:", 0 },
+	{ "check = none", NULL, 0 },
+	{ "", NULL, 0 },
+	{ "[listener extra]", "", 0 }, /* unknown section: reported at its header */
+	{ "port = 1", NULL, 0 },
+};
+
+#define NBAD (sizeof(bad_lines) / sizeof(bad_lines[0]))
+
+static const char *write_bad_config(int *nexpected)
+{
+	struct harness_cert good, mis;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&text, &len);
+	const char *path;
+
+	cr_assert_eq(harness_cert_create("good", "demo.test", &good), 0);
+	cr_assert_eq(harness_cert_create_mismatched("mis", "mis.test", &mis), 0);
+	*nexpected = 0;
+	for (i = 0; i < NBAD; i++) {
+		fprintf(f, "%s\n", bad_lines[i].text);
+		*nexpected += bad_lines[i].expect != NULL;
+	}
+	fclose(f);
+	path = harness_write_file("bad.ini", "%s", text);
+	free(text);
+	return path;
+}
+
+/* True if some line of out starts with "FILE:LINE: " + expect for LINE = line or line+alt. */
+static bool has_error(const char *out, const char *file, int line, const struct bad_line *bl)
+{
+	char prefix[4400];
+	int l;
+
+	for (l = line; l <= line + bl->alt; l++) {
+		snprintf(prefix, sizeof(prefix), "%s:%d: %s", file, l, bl->expect);
+		if (count_prefixed(out, prefix) > 0)
+			return true;
+	}
+	return false;
+}
+
+Test(cli, check_reports_every_error_with_its_line)
+{
+	int nexpected;
+	const char *ini = write_bad_config(&nexpected);
+	struct run_result r;
+	char prefix[4200];
+	char *out;
+	size_t i;
+
+	cr_assert_geq(nexpected, 20);
+	run(&r, "-t", "-c", ini, NULL);
+	out = all_output(&r);
+	cr_assert_eq(r.status, 1, "exit %d", r.status);
+	for (i = 0; i < NBAD; i++) {
+		if (bad_lines[i].expect)
+			cr_expect(has_error(out, ini, (int)i + 1, &bad_lines[i]),
+				  "no error '%s' at line %zu (%s); output:\n%s", bad_lines[i].expect,
+				  i + 1, bad_lines[i].text, out);
+	}
+	snprintf(prefix, sizeof(prefix), "%s:", ini);
+	cr_assert_eq(count_prefixed(out, prefix), nexpected, "expected %d errors, output:\n%s",
+		     nexpected, out);
+	cr_assert(strstr(out, "configuration OK") == NULL);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, unknown_section_points_at_header)
+{
+	struct harness_cert crt;
+	const char *ini;
+	struct run_result r;
+	char prefix[4200];
+	char *out;
+
+	cr_assert_eq(harness_cert_create("good", "demo.test", &crt), 0);
+	ini = harness_write_file("u.ini",
+				 "[frontend web]\nlisten = 127.0.0.1:18443\ncert = good.crt\n"
+				 "key = good.key\nbackend = app\n\n[backend app]\n"
+				 "server = 127.0.0.1:9001\ncheck = none\n\n[pool x]\n"
+				 "server = 127.0.0.1:9002\n");
+	run(&r, "-t", "-c", ini, NULL);
+	out = all_output(&r);
+	cr_assert_eq(r.status, 1);
+	snprintf(prefix, sizeof(prefix), "%s:11: ", ini);
+	cr_assert_eq(count_prefixed(out, prefix), 1, "no error at line 11:\n%s", out);
+	snprintf(prefix, sizeof(prefix), "%s:", ini);
+	cr_assert_eq(count_prefixed(out, prefix), 1, "one error expected:\n%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, missing_config_file_is_1)
+{
+	struct run_result r;
+
+	run(&r, "-t", "-c", harness_path("nope.ini"), NULL);
+	cr_assert_eq(r.status, 1, "-t: exit %d", r.status);
+	run_result_finish(&r);
+	run(&r, "-c", harness_path("nope.ini"), NULL, NULL);
+	cr_assert_eq(r.status, 1, "run: exit %d", r.status);
+	cr_assert(strlen(r.err) > 0, "no message on stderr");
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, bad_flag_is_2)
+{
+	struct run_result r;
+
+	run(&r, "--no-such-flag", NULL, NULL, NULL);
+	cr_assert_eq(r.status, 2, "exit %d", r.status);
+	run_result_finish(&r);
+	run(&r, "-t", "-c", write_good_config(), "extra-arg");
+	cr_assert_eq(r.status, 2, "stray argument: exit %d", r.status);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, bad_log_level_is_2)
+{
+	const char *ini = write_good_config();
+	struct run_result r;
+	const char *argv[] = { "-t", "-c", ini, "-l", "loud", NULL };
+
+	harness_run(&r, HARNESS_TIMEOUT_MS, argv);
+	cr_assert_eq(r.status, 2, "exit %d", r.status);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, version)
+{
+	struct run_result r;
+	char *out;
+
+	run(&r, "-V", NULL, NULL, NULL);
+	out = all_output(&r);
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(out, "0.1.0"), "no tlsplice version in: %s", out);
+	cr_assert(strstr(out, OPENSSL_VERSION_STR), "no OpenSSL version in: %s", out);
+	cr_assert(strcasestr(out, "libevent") && strstr(out, "2.1"), "no libevent in: %s", out);
+	cr_assert(strcasestr(out, "ktls"), "no kTLS status in: %s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, help)
+{
+	struct run_result r;
+
+	run(&r, "-h", NULL, NULL, NULL);
+	cr_assert_eq(r.status, 0);
+	cr_assert(strcasestr(r.out, "usage") && strstr(r.out, "-c") && strstr(r.out, "-t"),
+		  "no usage on stdout: %s", r.out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+/* A plain listener without SO_REUSEPORT on the port the proxy wants. */
+static int occupy_port(int *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 8), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+Test(cli, cannot_bind_is_3)
+{
+	struct harness_cert crt;
+	int port, fd = occupy_port(&port);
+	const char *ini;
+	struct run_result r;
+
+	cr_assert_eq(harness_cert_create("c", "demo.test", &crt), 0);
+	ini = harness_write_file("busy.ini",
+				 "[frontend web]\nlisten = 127.0.0.1:%d\ncert = %s\nkey = %s\n"
+				 "backend = app\n[backend app]\nserver = 127.0.0.1:%d\ncheck = none\n",
+				 port, crt.cert, crt.key, harness_free_port());
+	run(&r, "-c", ini, NULL, NULL);
+	cr_assert_eq(r.status, 3, "exit %d, stderr: %s", r.status, r.err);
+	cr_assert(strlen(r.err) > 0, "no reason on stderr");
+	run_result_finish(&r);
+	close(fd);
+	harness_pass();
+}
