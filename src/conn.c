@@ -103,7 +103,7 @@ static void polite_close(struct conn *c)
 /* Once per connection: what the metrics count of it. */
 static void count_close(const struct conn *c)
 {
-	struct fe_stats *st = &c->rt->stats[c->fe_idx];
+	struct fe_stats *st = c->rt->stats[c->fe_idx];
 	atomic_fetch_sub(&st->active, 1);
 	if (c->t_handshake_us == 0) {
 		enum hs_fail r = HS_FAIL_PROTOCOL;
@@ -234,7 +234,7 @@ static void handshake_done(struct conn *c)
 	c->t_handshake_us = mono_us();
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe()) {
 		char why[160] = "";
-		struct fe_stats *st = &c->rt->stats[c->fe_idx];
+		struct fe_stats *st = c->rt->stats[c->fe_idx];
 		c->ktls = ktls_enable(c->ssl, c->cfd, why, sizeof(why));
 		if (c->ktls & KTLS_TX)
 			atomic_fetch_add(&st->ktls_tx, 1);
@@ -350,18 +350,18 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 	if (!c)
 		goto err;
 	c->w = w;
-	c->rt = runtime_ref(w->proc->rt);
+	c->rt = runtime_ref(w->rt);
 	c->fe_idx = fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
 	c->peer = *peer;
 	c->t_accept_us = mono_us();
 	gettimeofday(&c->t_accept_wall, NULL);
-	atomic_fetch_add(&c->rt->stats[fe_idx].connections, 1);
-	atomic_fetch_add(&c->rt->stats[fe_idx].active, 1);
+	atomic_fetch_add(&c->rt->stats[fe_idx]->connections, 1);
+	atomic_fetch_add(&c->rt->stats[fe_idx]->active, 1);
 	c->ssl = tls_accept(c->rt->tls[fe_idx], fd);
 	if (!c->ssl) {
-		atomic_fetch_sub(&c->rt->stats[fe_idx].active, 1);
+		atomic_fetch_sub(&c->rt->stats[fe_idx]->active, 1);
 		runtime_unref(c->rt);
 		free(c);
 		goto err;

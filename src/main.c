@@ -31,7 +31,11 @@ struct opts {
 };
 
 struct app {
+	const char *path;
+	bool level_override; /* -l given: it wins over log_level on reload too */
+	enum log_level level;
 	struct proc proc;
+	struct health *health;
 	struct event_base *base;
 	struct event *sig[4];
 	struct event *force;
@@ -153,6 +157,42 @@ static void on_force(evutil_socket_t fd, short what, void *arg)
 	proc_command(&a->proc, WORKER_CMD_FORCE);
 }
 
+/* SIGHUP: a valid file replaces the running generation for new connections; open ones keep
+ * theirs. An invalid one is reported and changes nothing. */
+static void reload(struct app *a)
+{
+	char err[256];
+	struct errlist warns;
+	errlist_init(&warns);
+	log_info("SIGHUP: reloading %s", a->path);
+	struct runtime *rt = load(a->path, &warns);
+	for (size_t i = 0; i < warns.n; i++)
+		log_warn("%s", warns.msgs[i]);
+	errlist_finish(&warns);
+	if (!rt) {
+		log_error("reload of %s failed; the running configuration stays", a->path);
+		return;
+	}
+	const struct config *old = a->proc.rt->cfg, *cfg = rt->cfg;
+	if (cfg->workers != old->workers || cfg->has_metrics != old->has_metrics ||
+	    (cfg->has_metrics && strcmp(cfg->metrics.text, old->metrics.text) != 0))
+		log_warn("reload: changes to workers and metrics take effect at the next restart");
+	runtime_inherit(rt, a->proc.rt);
+	if (proc_reload(&a->proc, rt, err, sizeof(err)) < 0) {
+		log_error("reload failed: %s; the running configuration stays", err);
+		runtime_unref(rt);
+		return;
+	}
+	health_destroy(a->health);
+	a->health = health_create(rt->pools, cfg->nbackends);
+	metrics_set_runtime(a->metrics, rt);
+	log_set_level(a->level_override ? a->level : cfg->log_level);
+	if (strcmp(cfg->access_log, old->access_log) != 0 && access_log_open(cfg->access_log) < 0)
+		log_error("cannot open access log '%s': %s", cfg->access_log, strerror(errno));
+	runtime_unref(rt);
+	log_info("configuration reloaded");
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct app *a = arg;
@@ -164,7 +204,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		log_warn("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+		if (!a->stopping)
+			reload(a);
 		return;
 	}
 	if (a->stopping)
@@ -225,11 +266,15 @@ static void app_free(struct app *a)
 }
 
 /* Binds, starts workers and health checks, runs until the last worker exits. */
-static int run(struct runtime *rt)
+static int run(struct runtime *rt, const struct opts *o)
 {
 	struct app a;
 	char err[256];
 	memset(&a, 0, sizeof(a));
+	a.path = o->config;
+	a.level_override = o->level != NULL;
+	if (o->level)
+		log_parse_level(o->level, &a.level);
 	if (app_events(&a) < 0) {
 		log_error("cannot set up the event loop");
 		app_free(&a);
@@ -247,8 +292,8 @@ static int run(struct runtime *rt)
 		app_free(&a);
 		return EXIT_RUNTIME;
 	}
-	struct health *h = health_create(rt->pools, rt->cfg->nbackends);
-	if (!h)
+	a.health = health_create(rt->pools, rt->cfg->nbackends);
+	if (!a.health)
 		log_warn("cannot start health checks: %s", strerror(errno));
 	sigset_t set, old;
 	sigfillset(&set);
@@ -265,7 +310,7 @@ static int run(struct runtime *rt)
 		event_base_dispatch(a.base);
 	}
 	proc_join(&a.proc);
-	health_destroy(h);
+	health_destroy(a.health);
 	proc_finish(&a.proc);
 	metrics_destroy(a.metrics);
 	app_free(&a);
@@ -311,7 +356,7 @@ int main(int argc, char **argv)
 		runtime_unref(rt);
 		return EXIT_RUNTIME;
 	}
-	rc = run(rt);
+	rc = run(rt, &o);
 	access_log_close();
 	runtime_unref(rt);
 	return rc;

@@ -35,40 +35,40 @@ static void render_frontends(struct evbuffer *b, const struct runtime *rt)
 	head(b, "tlsplice_connections_total", "counter", "Client connections accepted.");
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		evbuffer_add_printf(b, "tlsplice_connections_total{frontend=\"%s\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i].connections));
+				    cfg->frontends[i].name, U64(rt->stats[i]->connections));
 	head(b, "tlsplice_connections_active", "gauge", "Client connections open now.");
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		evbuffer_add_printf(b, "tlsplice_connections_active{frontend=\"%s\"} %ld\n",
-				    cfg->frontends[i].name, atomic_load(&rt->stats[i].active));
+				    cfg->frontends[i].name, atomic_load(&rt->stats[i]->active));
 	head(b, "tlsplice_handshake_failures_total", "counter", "TLS handshakes that failed, by reason.");
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		for (int r = 0; r < HS_FAIL_MAX; r++)
 			evbuffer_add_printf(b, "tlsplice_handshake_failures_total{frontend=\"%s\",reason=\"%s\"} %llu\n",
 					    cfg->frontends[i].name, hs_reason[r],
-					    U64(rt->stats[i].hs_failures[r]));
+					    U64(rt->stats[i]->hs_failures[r]));
 	head(b, "tlsplice_ktls_connections_total", "counter", "Connections with kernel TLS, by direction.");
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		evbuffer_add_printf(b, "tlsplice_ktls_connections_total{frontend=\"%s\",direction=\"tx\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i].ktls_tx));
+				    cfg->frontends[i].name, U64(rt->stats[i]->ktls_tx));
 		evbuffer_add_printf(b, "tlsplice_ktls_connections_total{frontend=\"%s\",direction=\"rx\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i].ktls_rx));
+				    cfg->frontends[i].name, U64(rt->stats[i]->ktls_rx));
 	}
 	head(b, "tlsplice_ktls_fallbacks_total", "counter", "Connections where kernel TLS was wanted but a direction stayed in user space.");
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		evbuffer_add_printf(b, "tlsplice_ktls_fallbacks_total{frontend=\"%s\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i].ktls_fallbacks));
+				    cfg->frontends[i].name, U64(rt->stats[i]->ktls_fallbacks));
 	head(b, "tlsplice_relay_total", "counter", "Relayed connections, by how bytes moved.");
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		for (int m = 0; m < RELAY_KIND_MAX; m++)
 			evbuffer_add_printf(b, "tlsplice_relay_total{frontend=\"%s\",mode=\"%s\"} %llu\n",
 					    cfg->frontends[i].name, relay_mode[m],
-					    U64(rt->stats[i].relay[m]));
+					    U64(rt->stats[i]->relay[m]));
 	head(b, "tlsplice_bytes_total", "counter", "Plaintext bytes relayed (in: client to backend).");
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		evbuffer_add_printf(b, "tlsplice_bytes_total{frontend=\"%s\",direction=\"in\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i].bytes_in));
+				    cfg->frontends[i].name, U64(rt->stats[i]->bytes_in));
 		evbuffer_add_printf(b, "tlsplice_bytes_total{frontend=\"%s\",direction=\"out\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i].bytes_out));
+				    cfg->frontends[i].name, U64(rt->stats[i]->bytes_out));
 	}
 }
 
@@ -157,7 +157,7 @@ struct metrics *metrics_create(struct event_base *base, struct runtime *rt, char
 		free(m);
 		return NULL;
 	}
-	m->rt = rt;
+	m->rt = runtime_ref(rt);
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_timeout(m->http, 10);
 	evhttp_set_gencb(m->http, on_request, m);
@@ -177,7 +177,36 @@ void metrics_destroy(struct metrics *m)
 		return;
 	if (m->http)
 		evhttp_free(m->http);
+	runtime_unref(m->rt);
 	free(m);
+}
+
+void metrics_set_runtime(struct metrics *m, struct runtime *rt)
+{
+	if (!m)
+		return;
+	runtime_unref(m->rt);
+	m->rt = runtime_ref(rt);
+}
+
+struct fe_stats *fe_stats_create(void)
+{
+	struct fe_stats *st = calloc(1, sizeof(*st));
+	if (st)
+		atomic_init(&st->refs, 1);
+	return st;
+}
+
+struct fe_stats *fe_stats_ref(struct fe_stats *st)
+{
+	atomic_fetch_add(&st->refs, 1);
+	return st;
+}
+
+void fe_stats_unref(struct fe_stats *st)
+{
+	if (st && atomic_fetch_sub(&st->refs, 1) == 1)
+		free(st);
 }
 
 void metrics_set_draining(struct metrics *m)

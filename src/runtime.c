@@ -2,6 +2,7 @@
 #include "tlsplice/runtime.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *errs)
 {
@@ -15,6 +16,9 @@ struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *er
 	rt->stats = calloc(cfg->nfrontends ? cfg->nfrontends : 1, sizeof(*rt->stats));
 	if (!rt->tls || !rt->pools || !rt->stats)
 		goto err;
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		if (!(rt->stats[i] = fe_stats_create()))
+			goto err;
 	int bad = 0;
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		rt->tls[i] = tls_frontend_create(cfg, &cfg->frontends[i], ktls, errs);
@@ -53,7 +57,53 @@ void runtime_unref(struct runtime *rt)
 			pool_finish(&rt->pools[i]);
 	free(rt->tls);
 	free(rt->pools);
+	for (size_t i = 0; rt->stats && i < rt->cfg->nfrontends; i++)
+		fe_stats_unref(rt->stats[i]);
 	free(rt->stats);
 	config_unref(rt->cfg);
 	free(rt);
+}
+
+static const struct server *find_server(const struct runtime *rt, const char *backend,
+					const char *addr)
+{
+	for (size_t i = 0; i < rt->cfg->nbackends; i++) {
+		const struct pool *p = &rt->pools[i];
+		if (strcmp(p->cfg->name, backend) != 0)
+			continue;
+		for (unsigned k = 0; k < p->nservers; k++)
+			if (strcmp(p->servers[k].cfg->addr.text, addr) == 0)
+				return &p->servers[k];
+	}
+	return NULL;
+}
+
+void runtime_inherit(struct runtime *rt, const struct runtime *old)
+{
+	for (size_t i = 0; i < rt->cfg->nfrontends; i++) {
+		for (size_t j = 0; j < old->cfg->nfrontends; j++) {
+			if (strcmp(rt->cfg->frontends[i].name, old->cfg->frontends[j].name) == 0) {
+				fe_stats_unref(rt->stats[i]);
+				rt->stats[i] = fe_stats_ref(old->stats[j]);
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < rt->cfg->nbackends; i++) {
+		struct pool *p = &rt->pools[i];
+		for (unsigned k = 0; k < p->nservers; k++) {
+			struct server *s = &p->servers[k];
+			const struct server *o = find_server(old, p->cfg->name, s->cfg->addr.text);
+			if (!o)
+				continue;
+			atomic_store(&s->up, atomic_load(&o->up));
+			atomic_store(&s->checked, atomic_load(&o->checked));
+			atomic_store(&s->ok_streak, atomic_load(&o->ok_streak));
+			atomic_store(&s->fail_streak, atomic_load(&o->fail_streak));
+			atomic_store(&s->retry_at_ms, atomic_load(&o->retry_at_ms));
+			atomic_store(&s->connections, atomic_load(&o->connections));
+			atomic_store(&s->connect_failures, atomic_load(&o->connect_failures));
+			atomic_store(&s->check_failures, atomic_load(&o->check_failures));
+		}
+	}
 }

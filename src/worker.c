@@ -52,10 +52,16 @@ void worker_conn_closed(struct worker *w)
 		event_base_loopexit(w->base, NULL);
 }
 
+static void apply_reload(struct worker *w);
+
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	int cmd = atomic_exchange(&w->cmd, 0);
+	if ((cmd & WORKER_CMD_RELOAD) && !w->draining) {
+		apply_reload(w);
+		w->paused = true; /* re-armed below unless at max_connections */
+	}
 	if (cmd & (WORKER_CMD_DRAIN | WORKER_CMD_FORCE)) {
 		w->draining = true;
 		for (size_t i = 0; i < w->nlisteners; i++)
@@ -92,42 +98,170 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err, size_t errlen)
+/* Binds the listeners cfg asks for, taking over a socket of old where the address is the
+ * same (keep[i] is set for those); new sockets otherwise. */
+static int make_listeners(const struct config *cfg, const struct listener *old, size_t nold,
+			  bool *keep, struct listener **out, size_t *nout, char *err, size_t errlen)
 {
-	const struct config *cfg = p->rt->cfg;
-	w->proc = p;
-	w->id = id;
-	w->base = event_base_new();
-	w->freebufs = calloc(FREEBUFS_MAX, sizeof(*w->freebufs));
 	size_t n = 0;
 	for (size_t f = 0; f < cfg->nfrontends; f++)
 		n += cfg->frontends[f].nlistens;
-	w->listeners = calloc(n ? n : 1, sizeof(*w->listeners));
-	if (!w->base || !w->freebufs || !w->listeners) {
+	struct listener *ls = calloc(n ? n : 1, sizeof(*ls));
+	if (!ls) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	size_t k = 0;
+	for (size_t f = 0; f < cfg->nfrontends; f++) {
+		for (size_t i = 0; i < cfg->frontends[f].nlistens; i++, k++) {
+			const struct cfg_addr *a = &cfg->frontends[f].listens[i];
+			struct listener *l = &ls[k];
+			l->fe_idx = f;
+			l->fd = -1;
+			l->addr = a->ss;
+			l->addrlen = a->len;
+			for (size_t j = 0; j < nold && l->fd < 0; j++) {
+				if (!keep[j] && old[j].fd >= 0 && old[j].addrlen == a->len &&
+				    memcmp(&old[j].addr, &a->ss, a->len) == 0) {
+					keep[j] = true;
+					l->fd = old[j].fd;
+				}
+			}
+			if (l->fd < 0)
+				l->fd = net_listen((const struct sockaddr *)&a->ss, a->len, true, err, errlen);
+			if (l->fd < 0)
+				goto err;
+		}
+	}
+	*out = ls;
+	*nout = n;
+	return 0;
+err:
+	for (size_t j = 0; j < k; j++) {
+		bool kept = false;
+		for (size_t o = 0; o < nold; o++)
+			kept = kept || old[o].fd == ls[j].fd;
+		if (!kept)
+			close(ls[j].fd);
+	}
+	free(ls);
+	return -1;
+}
+
+static void assign_listeners(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct listener *l = &w->listeners[i];
+		l->w = w;
+		l->armed = false;
+		event_assign(&l->ev, w->base, l->fd, EV_READ | EV_PERSIST, listener_cb, l);
+	}
+}
+
+/* Frees a reload that was never applied, closing the sockets it bound (not those it shares
+ * with the running set old). */
+static void reload_free(struct reload *r, const struct listener *old, size_t nold)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nlisteners; i++) {
+		bool shared = false;
+		for (size_t o = 0; o < nold; o++)
+			shared = shared || old[o].fd == r->listeners[i].fd;
+		if (!shared && r->listeners[i].fd >= 0)
+			close(r->listeners[i].fd);
+	}
+	free(r->listeners);
+	free(r->keep);
+	runtime_unref(r->rt);
+	free(r);
+}
+
+/* In the worker: swap in the generation the main thread prepared. */
+static void apply_reload(struct worker *w)
+{
+	struct reload *r = atomic_exchange(&w->pending, NULL);
+	if (!r)
+		return;
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		listener_disarm(&w->listeners[i]);
+		if (!r->keep[i])
+			close(w->listeners[i].fd);
+	}
+	free(w->listeners);
+	w->listeners = r->listeners;
+	w->nlisteners = r->nlisteners;
+	assign_listeners(w);
+	runtime_unref(w->rt);
+	w->rt = r->rt;
+	free(r->keep);
+	free(r);
+}
+
+static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err, size_t errlen)
+{
+	w->proc = p;
+	w->id = id;
+	w->rt = runtime_ref(p->rt);
+	w->base = event_base_new();
+	w->freebufs = calloc(FREEBUFS_MAX, sizeof(*w->freebufs));
+	if (!w->base || !w->freebufs) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	w->wake = event_new(w->base, -1, 0, on_wake, w);
 	w->backoff = evtimer_new(w->base, on_backoff, w);
-	for (size_t f = 0; f < cfg->nfrontends; f++) {
-		const struct cfg_frontend *fe = &cfg->frontends[f];
-		for (size_t i = 0; i < fe->nlistens; i++) {
-			const struct cfg_addr *a = &fe->listens[i];
-			struct listener *l = &w->listeners[w->nlisteners];
-			l->w = w;
-			l->fe_idx = f;
-			l->fd = net_listen((const struct sockaddr *)&a->ss, a->len, true, err, errlen);
-			if (l->fd < 0)
-				return -1;
-			w->nlisteners++;
-			event_assign(&l->ev, w->base, l->fd, EV_READ | EV_PERSIST, listener_cb, l);
-		}
-	}
+	if (make_listeners(p->rt->cfg, NULL, 0, NULL, &w->listeners, &w->nlisteners, err,
+			   errlen) < 0)
+		return -1;
+	assign_listeners(w);
 	return w->wake && w->backoff ? 0 : -1;
+}
+
+int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen)
+{
+	struct reload **rs = calloc(p->nworkers, sizeof(*rs));
+	unsigned i;
+	if (!rs)
+		goto oom;
+	for (i = 0; i < p->nworkers; i++) {
+		struct worker *w = &p->workers[i];
+		if (atomic_load(&w->pending)) {
+			snprintf(err, errlen, "a reload is still being applied");
+			goto err;
+		}
+		rs[i] = calloc(1, sizeof(*rs[i]));
+		if (!rs[i] || !(rs[i]->keep = calloc(w->nlisteners + 1, sizeof(bool))))
+			goto oom_err;
+		if (make_listeners(rt->cfg, w->listeners, w->nlisteners, rs[i]->keep,
+				   &rs[i]->listeners, &rs[i]->nlisteners, err, errlen) < 0)
+			goto err;
+	}
+	for (i = 0; i < p->nworkers; i++) {
+		rs[i]->rt = runtime_ref(rt);
+		atomic_store(&p->workers[i].pending, rs[i]);
+	}
+	free(rs);
+	runtime_unref(p->rt);
+	p->rt = runtime_ref(rt);
+	atomic_store(&p->max_connections, rt->cfg->max_connections);
+	proc_command(p, WORKER_CMD_RELOAD);
+	return 0;
+oom_err:
+	snprintf(err, errlen, "out of memory");
+err:
+	for (unsigned j = 0; j < p->nworkers && rs[j]; j++)
+		reload_free(rs[j], p->workers[j].listeners, p->workers[j].nlisteners);
+	free(rs);
+	return -1;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 static void worker_finish(struct worker *w)
 {
+	reload_free(atomic_exchange(&w->pending, NULL), w->listeners, w->nlisteners);
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	free(w->listeners);
@@ -138,6 +272,7 @@ static void worker_finish(struct worker *w)
 		event_free(w->wake);
 	if (w->backoff)
 		event_free(w->backoff);
+	runtime_unref(w->rt);
 	if (w->base)
 		event_base_free(w->base);
 }
@@ -145,7 +280,7 @@ static void worker_finish(struct worker *w)
 int proc_init(struct proc *p, struct runtime *rt, struct event_base *main_base, char *err,
 	      size_t errlen)
 {
-	p->rt = rt;
+	p->rt = runtime_ref(rt);
 	p->main_base = main_base;
 	p->nworkers = (unsigned)rt->cfg->workers;
 	p->max_connections = rt->cfg->max_connections;
@@ -169,6 +304,8 @@ void proc_finish(struct proc *p)
 		worker_finish(&p->workers[i]);
 	free(p->workers);
 	p->workers = NULL;
+	runtime_unref(p->rt);
+	p->rt = NULL;
 }
 
 int proc_start(struct proc *p)

@@ -13,6 +13,7 @@ enum hs_fail { HS_FAIL_PROTOCOL, HS_FAIL_TIMEOUT, HS_FAIL_CLOSED, HS_FAIL_MAX };
 enum relay_kind { RELAY_KIND_SPLICE, RELAY_KIND_USERSPACE, RELAY_KIND_MIXED, RELAY_KIND_MAX };
 
 struct fe_stats {
+	atomic_int refs; /* generations that count into it */
 	atomic_uint_fast64_t connections;
 	atomic_long active;
 	atomic_uint_fast64_t hs_failures[HS_FAIL_MAX];
@@ -32,5 +33,9 @@ void metrics_destroy(struct metrics *m); /* NULL ok */
 char *metrics_render(const struct runtime *rt, size_t *len);
 /* After SIGTERM /healthz answers 503 so that load balancers stop sending. */
 void metrics_set_draining(struct metrics *m);
+void metrics_set_runtime(struct metrics *m, struct runtime *rt); /* after a reload */
+struct fe_stats *fe_stats_create(void);
+struct fe_stats *fe_stats_ref(struct fe_stats *st);
+void fe_stats_unref(struct fe_stats *st);
 
 #endif

@@ -16,12 +16,15 @@ struct runtime {
 	struct config *cfg;
 	struct tls_frontend **tls; /* one per frontend */
 	struct pool *pools;        /* one per backend */
-	struct fe_stats *stats;    /* one per frontend */
+	struct fe_stats **stats;   /* one per frontend, shared with the previous generation */
 };
 
 /* Builds TLS contexts and pools for cfg (takes its own reference). Errors go to errs. */
 struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *errs);
 struct runtime *runtime_ref(struct runtime *rt);
 void runtime_unref(struct runtime *rt); /* NULL ok */
+/* On reload: servers that stay (same backend and address) keep their health state, and
+ * frontends that stay keep their counters, so a reload neither flaps nor resets metrics. */
+void runtime_inherit(struct runtime *rt, const struct runtime *old);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <sys/socket.h>
 
 #include "tlsplice/runtime.h"
 
@@ -21,16 +22,26 @@ struct listener {
 	struct worker *w;
 	int fd;
 	size_t fe_idx;
+	struct sockaddr_storage addr; /* what fd is bound to: a reload keeps matching sockets */
+	socklen_t addrlen;
 	struct event ev;
 	bool armed;
 };
 
+/* A new generation handed from the main thread to a worker by SIGHUP. */
+struct reload {
+	struct runtime *rt;          /* reference for the worker */
+	struct listener *listeners;  /* the new set; fds bound, events not yet assigned */
+	size_t nlisteners;
+	bool *keep;                  /* per old listener: its fd lives on in the new set */
+};
+
 struct proc {
-	struct runtime *rt;
+	struct runtime *rt;     /* the current generation (main thread's reference) */
 	struct worker *workers;
 	unsigned nworkers;
 	atomic_long active;     /* open client connections, all workers */
-	long max_connections;
+	atomic_long max_connections;
 	atomic_bool any_paused; /* some worker stopped accepting at max_connections */
 	struct event_base *main_base;
 	struct event *worker_done; /* activated by each worker as it exits */
@@ -39,6 +50,8 @@ struct proc {
 
 struct worker {
 	struct proc *proc;
+	struct runtime *rt;     /* generation new connections use (worker's reference) */
+	_Atomic(struct reload *) pending;
 	unsigned id;
 	pthread_t thread;
 	struct event_base *base;
@@ -57,6 +70,7 @@ struct worker {
 
 #define WORKER_CMD_DRAIN 1
 #define WORKER_CMD_FORCE 2
+#define WORKER_CMD_RELOAD 4
 
 /* Binds every listen address of every frontend once per worker (SO_REUSEPORT), creates the
  * event bases. On failure err says what; nothing is left open. */
@@ -65,6 +79,9 @@ int proc_init(struct proc *p, struct runtime *rt, struct event_base *main_base, 
 void proc_finish(struct proc *p);
 int proc_start(struct proc *p);
 void proc_command(struct proc *p, int cmd); /* any thread */
+/* Main thread: binds what rt adds, keeps sockets that stay, hands rt to every worker (takes
+ * a reference for each). Nothing changes if it fails. */
+int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen);
 void proc_join(struct proc *p);
 
 /* Called by connections: a connection ended (accounts max_connections). */

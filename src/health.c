@@ -1,0 +1,533 @@
+/* Server health: the up/down state machine that active checks and live connects feed, and
+ * one thread with its own event loop that runs the active checks (tcp, send-expect). */
+#include "tlsplice/health.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tlsplice/log.h"
+
+/* ------------------------------------------------------------------ state machine */
+
+static int clamp_min1(int v)
+{
+	return v > 0 ? v : 1;
+}
+
+static const char *backend_name(const struct server *s)
+{
+	return s->pool && s->pool->cfg && s->pool->cfg->name ? s->pool->cfg->name : "?";
+}
+
+static const char *server_name(const struct server *s)
+{
+	return s->cfg ? s->cfg->addr.text : "?";
+}
+
+/* Flips s to to_up. Only the thread whose CAS flips the flag logs and resets the streaks,
+ * so concurrent reporters change (and log) each state exactly once. */
+static bool transition(struct server *s, bool to_up, const char *reason, int n, int of,
+		       uint64_t now_ms)
+{
+	const struct cfg_backend *b = s->pool->cfg;
+	bool expected = !to_up;
+
+	/* armed before the flip: a picker that sees the server down must already see a
+	 * future retry time, or it would probe at once */
+	if (!to_up && b->check == CHECK_NONE)
+		atomic_store(&s->retry_at_ms, now_ms + b->check_interval_ms);
+	if (!atomic_compare_exchange_strong(&s->up, &expected, to_up))
+		return false;
+	if (n > of)
+		n = of; /* concurrent reporters may overshoot the threshold */
+	if (to_up) {
+		atomic_store(&s->fail_streak, 0);
+		log_info("backend %s server %s is UP: %s (%d/%d)", backend_name(s), server_name(s),
+			 reason, n, of);
+	} else {
+		atomic_store(&s->ok_streak, 0);
+		log_warn("backend %s server %s is DOWN: %s (%d/%d)", backend_name(s), server_name(s),
+			 reason, n, of);
+	}
+	return true;
+}
+
+/* The first active check result decides the state at once. Returns false if another
+ * result was first, so the caller applies rise/fall instead. */
+static bool first_result(struct server *s, bool ok, const char *reason, uint64_t now_ms,
+			 bool *changed)
+{
+	bool expected = false;
+
+	*changed = false;
+	if (!atomic_compare_exchange_strong(&s->checked, &expected, true))
+		return false;
+	if (ok)
+		atomic_store(&s->fail_streak, 0);
+	else
+		atomic_store(&s->ok_streak, 0);
+	*changed = transition(s, ok, reason, 1, 1, now_ms);
+	return true;
+}
+
+static bool up_failure(struct server *s, const char *reason, uint64_t now_ms)
+{
+	int fall = clamp_min1(s->pool->cfg->check_fall);
+	int n = atomic_fetch_add(&s->fail_streak, 1) + 1;
+
+	if (n < fall)
+		return false;
+	return transition(s, false, reason, n, fall, now_ms);
+}
+
+/* A live success proves a down server only when no active check owns its recovery:
+ * with check = none it is the one probe connection let through after check_interval. */
+static bool down_success(struct server *s, bool live, const char *reason, uint64_t now_ms)
+{
+	const struct cfg_backend *b = s->pool->cfg;
+	int rise = clamp_min1(b->check_rise);
+	int n;
+
+	if (live)
+		return b->check == CHECK_NONE && transition(s, true, reason, 1, 1, now_ms);
+	n = atomic_fetch_add(&s->ok_streak, 1) + 1;
+	if (n < rise)
+		return false;
+	return transition(s, true, reason, n, rise, now_ms);
+}
+
+/* A failure while down breaks the rise streak; with check = none it also re-arms the
+ * passive retry, since the probe connection that pool_pick let through just failed. */
+static bool down_failure(struct server *s, bool live, uint64_t now_ms)
+{
+	const struct cfg_backend *b = s->pool->cfg;
+
+	atomic_store(&s->ok_streak, 0);
+	if (live && b->check == CHECK_NONE)
+		atomic_store(&s->retry_at_ms, now_ms + b->check_interval_ms);
+	return false;
+}
+
+bool health_report(struct server *s, bool ok, bool live, const char *reason, uint64_t now_ms)
+{
+	bool changed;
+
+	if (!reason)
+		reason = ok ? (live ? "connection succeeded" : "check passed")
+			    : (live ? "connection failed" : "check failed");
+	if (!live && !ok)
+		atomic_fetch_add(&s->check_failures, 1);
+	if (!live && !atomic_load(&s->checked) && first_result(s, ok, reason, now_ms, &changed))
+		return changed;
+	if (atomic_load(&s->up)) {
+		if (ok) {
+			atomic_store(&s->fail_streak, 0);
+			return false;
+		}
+		return up_failure(s, reason, now_ms);
+	}
+	return ok ? down_success(s, live, reason, now_ms) : down_failure(s, live, now_ms);
+}
+
+/* ------------------------------------------------------------------ active checks */
+
+#define REPLY_MIN_CAP 4096
+
+struct health;
+
+struct check {
+	struct health *h;
+	struct server *s;
+	const struct cfg_backend *b;
+	struct event *timer; /* persistent: one round per check_interval */
+	struct event *io;    /* the check socket; reassigned for each step */
+	int fd;              /* -1 while no check is in flight */
+	uint64_t deadline_ms;
+	size_t sent; /* bytes of check_send written */
+	char *reply; /* tail of the reply, searched for check_expect */
+	size_t reply_len, reply_cap;
+};
+
+struct health {
+	struct event_base *base;
+	struct event *stop;
+	int stop_fd; /* eventfd: health_destroy wakes the loop without needing evthread locks */
+	pthread_t thread;
+	bool running;
+	struct check *checks;
+	size_t nchecks;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* same clock as pool_now_ms */
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_to_tv(uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000 };
+
+	return tv;
+}
+
+/* Ends the check in flight: the socket is always closed here and nowhere else. */
+static void check_finish(struct check *c, bool ok, const char *reason)
+{
+	event_del(c->io);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->reply_len = 0;
+	c->sent = 0;
+	health_report(c->s, ok, false, reason, now_ms());
+}
+
+static void check_fail_errno(struct check *c, int err)
+{
+	char buf[128];
+	const char *msg = strerror_r(err, buf, sizeof(buf));
+
+	if (msg != buf) {
+		snprintf(buf, sizeof(buf), "%s", msg);
+		msg = buf;
+	}
+	if (buf[0] >= 'A' && buf[0] <= 'Z')
+		buf[0] = (char)(buf[0] - 'A' + 'a'); /* "connection refused", as in the log format */
+	check_finish(c, false, buf);
+}
+
+/* Waits for what on the check socket, bounded by what is left of check_timeout. */
+static void check_wait(struct check *c, short what, event_callback_fn cb)
+{
+	uint64_t now = now_ms();
+	struct timeval tv;
+
+	if (now >= c->deadline_ms) {
+		check_finish(c, false, "timeout");
+		return;
+	}
+	tv = ms_to_tv(c->deadline_ms - now);
+	event_assign(c->io, c->h->base, c->fd, what, cb, c);
+	if (event_add(c->io, &tv) < 0)
+		check_fail_errno(c, errno ? errno : EIO);
+}
+
+static void check_on_readable(evutil_socket_t fd, short what, void *arg);
+static void check_on_writable(evutil_socket_t fd, short what, void *arg);
+
+/* Writes the rest of check_send, then waits for the reply. */
+static void check_send_step(struct check *c)
+{
+	const struct cfg_backend *b = c->b;
+
+	while (c->sent < b->check_send_len) {
+		ssize_t n = send(c->fd, b->check_send + c->sent, b->check_send_len - c->sent,
+				 MSG_NOSIGNAL);
+		if (n >= 0) {
+			c->sent += (size_t)n;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			check_wait(c, EV_WRITE, check_on_writable);
+			return;
+		} else if (errno != EINTR) {
+			check_fail_errno(c, errno);
+			return;
+		}
+	}
+	if (!b->check_expect || !b->check_expect[0])
+		check_finish(c, true, NULL); /* nothing to expect: the send was the check */
+	else
+		check_wait(c, EV_READ, check_on_readable);
+}
+
+static void check_on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct check *c = arg;
+
+	if (what & EV_TIMEOUT)
+		check_finish(c, false, "timeout");
+	else
+		check_send_step(c);
+}
+
+/* Keeps the reply buffer bounded: when full, only the tail that could still start a
+ * match of check_expect is kept. */
+static void reply_compact(struct check *c, size_t explen)
+{
+	size_t keep = explen - 1;
+
+	if (c->reply_len < c->reply_cap)
+		return;
+	memmove(c->reply, c->reply + c->reply_len - keep, keep);
+	c->reply_len = keep;
+}
+
+/* Reads what is there; true once the reply contains check_expect. On false, *eof says
+ * the peer closed and *err holds a socket error (0: nothing more to read yet). */
+static bool check_read_reply(struct check *c, bool *eof, int *err)
+{
+	const char *exp = c->b->check_expect;
+	size_t explen = strlen(exp);
+
+	*eof = false;
+	*err = 0;
+	for (;;) {
+		ssize_t n = recv(c->fd, c->reply + c->reply_len, c->reply_cap - c->reply_len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				*err = errno;
+			return false;
+		}
+		if (n == 0) {
+			*eof = true;
+			return false;
+		}
+		c->reply_len += (size_t)n;
+		if (memmem(c->reply, c->reply_len, exp, explen))
+			return true;
+		reply_compact(c, explen);
+	}
+}
+
+static void check_on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct check *c = arg;
+	bool eof;
+	int err;
+
+	if (what & EV_TIMEOUT) {
+		check_finish(c, false, c->reply_len ? "timeout, reply did not match" : "timeout");
+		return;
+	}
+	if (check_read_reply(c, &eof, &err))
+		check_finish(c, true, NULL);
+	else if (eof)
+		check_finish(c, false, "connection closed without the expected reply");
+	else if (err)
+		check_fail_errno(c, err);
+	else
+		check_wait(c, EV_READ, check_on_readable);
+}
+
+static void check_connected(struct check *c)
+{
+	if (c->b->check == CHECK_SEND_EXPECT)
+		check_send_step(c);
+	else
+		check_finish(c, true, NULL);
+}
+
+static void check_on_connect(evutil_socket_t fd, short what, void *arg)
+{
+	struct check *c = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (what & EV_TIMEOUT) {
+		check_finish(c, false, "timeout");
+		return;
+	}
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err)
+		check_fail_errno(c, err);
+	else
+		check_connected(c);
+}
+
+/* Starts one check: a non-blocking connect bounded by check_timeout. */
+static void check_start(struct check *c)
+{
+	const struct cfg_addr *a = &c->s->cfg->addr;
+
+	c->deadline_ms = now_ms() + (c->b->check_timeout_ms ? c->b->check_timeout_ms : 1);
+	c->sent = 0;
+	c->reply_len = 0;
+	c->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		check_fail_errno(c, errno);
+		return;
+	}
+	if (connect(c->fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+		check_connected(c);
+	else if (errno == EINPROGRESS || errno == EINTR)
+		check_wait(c, EV_WRITE, check_on_connect);
+	else
+		check_fail_errno(c, errno);
+}
+
+static void check_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct check *c = arg;
+
+	if (c->fd < 0) /* at most one check in flight per server */
+		check_start(c);
+}
+
+/* ------------------------------------------------------------------ thread */
+
+static void health_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct health *h = arg;
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("health: stop eventfd: %s", strerror(errno));
+	event_base_loopbreak(h->base);
+}
+
+static void *health_main(void *arg)
+{
+	struct health *h = arg;
+
+	event_base_dispatch(h->base);
+	return NULL;
+}
+
+/* Arms c's timer: the first round runs as soon as the loop starts. */
+static int check_init(struct health *h, struct check *c, struct server *s)
+{
+	uint64_t interval = s->pool->cfg->check_interval_ms ? s->pool->cfg->check_interval_ms : 1;
+	struct timeval tv = ms_to_tv(interval);
+
+	c->h = h;
+	c->s = s;
+	c->b = s->pool->cfg;
+	c->fd = -1;
+	if (c->b->check == CHECK_SEND_EXPECT && c->b->check_expect) {
+		size_t explen = strlen(c->b->check_expect);
+		c->reply_cap = explen * 2 > REPLY_MIN_CAP ? explen * 2 : REPLY_MIN_CAP;
+		c->reply = malloc(c->reply_cap);
+		if (!c->reply)
+			return -1;
+	}
+	c->io = event_new(h->base, -1, 0, check_on_connect, c);
+	c->timer = event_new(h->base, -1, EV_PERSIST, check_on_timer, c);
+	if (!c->io || !c->timer || event_add(c->timer, &tv) < 0)
+		return -1;
+	event_active(c->timer, EV_TIMEOUT, 1);
+	return 0;
+}
+
+static size_t count_checked_servers(const struct pool *pools, size_t npools)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < npools; i++)
+		if (pools[i].cfg->check != CHECK_NONE)
+			n += pools[i].nservers;
+	return n;
+}
+
+static int health_init_checks(struct health *h, struct pool *pools, size_t npools)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < npools; i++) {
+		if (pools[i].cfg->check == CHECK_NONE)
+			continue;
+		for (unsigned j = 0; j < pools[i].nservers; j++) {
+			if (check_init(h, &h->checks[k++], &pools[i].servers[j]) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Starts the loop thread with every signal blocked, so signals reach the main thread. */
+static int health_start_thread(struct health *h)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&h->thread, NULL, health_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		errno = rc;
+		return -1;
+	}
+	h->running = true;
+	return 0;
+}
+
+struct health *health_create(struct pool *pools, size_t npools)
+{
+	struct health *h = calloc(1, sizeof(*h));
+	int saved;
+
+	if (!h)
+		return NULL;
+	h->stop_fd = -1;
+	h->nchecks = count_checked_servers(pools, npools);
+	if (h->nchecks == 0)
+		return h; /* nothing to check: no thread */
+	h->checks = calloc(h->nchecks, sizeof(*h->checks));
+	for (size_t i = 0; h->checks && i < h->nchecks; i++)
+		h->checks[i].fd = -1; /* health_destroy closes only real sockets */
+	h->base = event_base_new();
+	h->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!h->checks || !h->base || h->stop_fd < 0)
+		goto err;
+	h->stop = event_new(h->base, h->stop_fd, EV_READ | EV_PERSIST, health_on_stop, h);
+	if (!h->stop || event_add(h->stop, NULL) < 0)
+		goto err;
+	if (health_init_checks(h, pools, npools) < 0 || health_start_thread(h) < 0)
+		goto err;
+	return h;
+err:
+	saved = errno ? errno : ENOMEM;
+	health_destroy(h);
+	errno = saved;
+	return NULL;
+}
+
+static void check_free(struct check *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->io)
+		event_free(c->io);
+	if (c->timer)
+		event_free(c->timer);
+	free(c->reply);
+}
+
+void health_destroy(struct health *h)
+{
+	uint64_t one = 1;
+
+	if (!h)
+		return;
+	if (h->running) {
+		if (write(h->stop_fd, &one, sizeof(one)) < 0) {
+			/* the thread still runs: leaking beats freeing under it */
+			log_error("health: cannot stop the check thread: %s", strerror(errno));
+			return;
+		}
+		pthread_join(h->thread, NULL);
+	}
+	for (size_t i = 0; h->checks && i < h->nchecks; i++)
+		check_free(&h->checks[i]);
+	free(h->checks);
+	if (h->stop)
+		event_free(h->stop);
+	if (h->stop_fd >= 0)
+		close(h->stop_fd);
+	if (h->base)
+		event_base_free(h->base);
+	free(h);
+}

@@ -1,0 +1,535 @@
+/* Kernel TLS: probe, per-direction enable, TLS 1.3 receive-key install, control records.
+ *
+ * OpenSSL 3.0 offloads what it can by itself once SSL_OP_ENABLE_KTLS is set; it never
+ * offloads TLS 1.3 receive (3.2 does). For that direction we take the client application
+ * traffic secret from the keylog callback, derive key and IV (RFC 8446 7.3) and hand them
+ * to the kernel with TLS_RX ourselves, while OpenSSL has read nothing past the handshake.
+ *
+ * TLS 1.3 KeyUpdate: OpenSSL 3.0 does not pass new keys to the kernel and Linux could not
+ * take them before about 6.14 (a second TLS_RX/TLS_TX fails with EBUSY; 6.14+ reports
+ * EKEYEXPIRED until the new key is set). Debian 12's kernels (6.1, and 6.12 from
+ * backports) have no re-key, so this module does not re-key: ktls_read_record reports
+ * KTLS_REC_KEY_UPDATE and the connection closes cleanly (close = "key_update"). Re-key
+ * would need the secrets kept past ktls_enable, which we deliberately do not do. */
+#include "tlsplice/ktls.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <linux/tls.h>
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+#ifndef TLS_GET_RECORD_TYPE
+#define TLS_GET_RECORD_TYPE 2
+#endif
+#ifndef TLS_CIPHER_CHACHA20_POLY1305
+#define TLS_CIPHER_CHACHA20_POLY1305 54
+struct tls12_crypto_info_chacha20_poly1305 {
+	struct tls_crypto_info info;
+	unsigned char iv[12];
+	unsigned char key[32];
+	unsigned char salt[0];
+	unsigned char rec_seq[8];
+};
+#endif
+#ifndef EKEYEXPIRED
+#define EKEYEXPIRED 127
+#endif
+
+#define REC_CHANGE_CIPHER_SPEC 20
+#define REC_ALERT 21
+#define REC_HANDSHAKE 22
+#define REC_APPLICATION_DATA 23
+#define HS_KEY_UPDATE 24
+#define TLS13_IV_LEN 12
+
+/* The TLS 1.3 client traffic secret of one SSL, from the keylog callback to ktls_enable. */
+struct ktls_secret {
+	unsigned char secret[EVP_MAX_MD_SIZE];
+	size_t len;
+	/* Bytes OpenSSL had read from the socket when it switched to this secret, i.e. right
+	 * after the client Finished: any more means it consumed application records. */
+	uint64_t bytes_read;
+};
+
+/* A TLS 1.3 suite the kernel takes, and the shape of its key material. */
+struct ktls_suite {
+	uint16_t id;
+	uint16_t cipher_type;
+	size_t keylen;
+	size_t saltlen; /* leading bytes of the 12-byte IV that the kernel calls salt */
+};
+
+static const struct ktls_suite tls13_suites[] = {
+	{ 0x1301, TLS_CIPHER_AES_GCM_128, 16, 4 },
+	{ 0x1302, TLS_CIPHER_AES_GCM_256, 32, 4 },
+	{ 0x1303, TLS_CIPHER_CHACHA20_POLY1305, 32, 0 },
+};
+
+union ktls_crypto_info {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 gcm128;
+	struct tls12_crypto_info_aes_gcm_256 gcm256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int probe_dirs;
+static char probe_text[128];
+
+static pthread_once_t exidx_once = PTHREAD_ONCE_INIT;
+static int exidx = -1;
+
+/* Appends "fmt" to a "; "-separated reason list (why may be NULL). */
+static void why_add(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void why_add(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	size_t used;
+
+	if (why == NULL || whylen == 0)
+		return;
+	used = strnlen(why, whylen);
+	if (used + 3 >= whylen)
+		return;
+	if (used > 0) {
+		memcpy(why + used, "; ", 3);
+		used += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + used, whylen - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Opens a connected loopback TCP pair; the kernel only takes TCP_ULP on an established socket. */
+static int probe_pair(int fds[2])
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t slen = sizeof(sin);
+	int lfd, cfd = -1, afd = -1;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return -1;
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0)
+		goto cleanup;
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cfd < 0 || connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		goto cleanup;
+	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+cleanup:
+	if (afd < 0 && cfd >= 0)
+		close(cfd);
+	close(lfd);
+	if (afd < 0)
+		return -1;
+	fds[0] = cfd;
+	fds[1] = afd;
+	return 0;
+}
+
+/* Tries to install a throw-away key in one direction: proves the kernel has the cipher. */
+static bool probe_direction(int fd, int optname)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.info.version = TLS_1_2_VERSION;
+	ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+	return setsockopt(fd, SOL_TLS, optname, &ci, sizeof(ci)) == 0;
+}
+
+static void probe_run(void)
+{
+	int fds[2], err;
+
+	if (probe_pair(fds) < 0) {
+		snprintf(probe_text, sizeof(probe_text),
+			 "kTLS: not available (probe failed: %s)", strerror(errno));
+		return;
+	}
+	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
+		err = errno;
+		snprintf(probe_text, sizeof(probe_text), "kTLS: not available (%s)",
+			 err == ENOENT ? "no tls ULP in this kernel" : strerror(err));
+		goto cleanup;
+	}
+	if (probe_direction(fds[0], TLS_TX))
+		probe_dirs |= KTLS_TX;
+	if (probe_direction(fds[0], TLS_RX))
+		probe_dirs |= KTLS_RX;
+	if (probe_dirs == (KTLS_TX | KTLS_RX))
+		snprintf(probe_text, sizeof(probe_text), "kTLS: available (tx, rx)");
+	else if (probe_dirs != 0)
+		snprintf(probe_text, sizeof(probe_text), "kTLS: available (%s only)",
+			 probe_dirs == KTLS_TX ? "tx" : "rx");
+	else
+		snprintf(probe_text, sizeof(probe_text),
+			 "kTLS: not available (tls ULP present, AES-GCM key refused)");
+cleanup:
+	close(fds[0]);
+	close(fds[1]);
+}
+
+int ktls_probe(void)
+{
+	pthread_once(&probe_once, probe_run);
+	return probe_dirs;
+}
+
+const char *ktls_probe_describe(void)
+{
+	pthread_once(&probe_once, probe_run);
+	return probe_text;
+}
+
+static void secret_free(struct ktls_secret *sec)
+{
+	if (sec != NULL)
+		OPENSSL_clear_free(sec, sizeof(*sec));
+}
+
+/* ex_data destructor: an SSL freed before ktls_enable still wipes its secret. */
+static void exdata_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			void *argp)
+{
+	secret_free(ptr);
+}
+
+static void exidx_init(void)
+{
+	exidx = SSL_get_ex_new_index(0, NULL, NULL, NULL, exdata_free);
+}
+
+/* Hex "secret" of a keylog line into sec; -1 on a malformed line. */
+static int secret_parse(const char *hex, struct ktls_secret *sec)
+{
+	size_t n = strlen(hex), i;
+	int hi, lo;
+
+	if (n == 0 || n % 2 != 0 || n / 2 > sizeof(sec->secret))
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		sec->secret[i] = (unsigned char)(hi << 4 | lo);
+	}
+	sec->len = n / 2;
+	return 0;
+}
+
+/* Keylog callback: keeps CLIENT_TRAFFIC_SECRET_0 in memory for ktls_enable; logs nothing. */
+static void keylog_capture(const SSL *cssl, const char *line)
+{
+	static const char label[] = "CLIENT_TRAFFIC_SECRET_0 ";
+	SSL *ssl = (SSL *)cssl; /* ex_data setters take a non-const SSL */
+	struct ktls_secret *sec;
+	const char *hex;
+
+	if (exidx < 0 || strncmp(line, label, sizeof(label) - 1) != 0)
+		return;
+	hex = strrchr(line, ' ');
+	if (hex == NULL)
+		return;
+	sec = OPENSSL_zalloc(sizeof(*sec));
+	if (sec == NULL)
+		return;
+	if (secret_parse(hex + 1, sec) < 0) {
+		secret_free(sec);
+		return;
+	}
+	sec->bytes_read = BIO_number_read(SSL_get_rbio(ssl));
+	ktls_forget(ssl);
+	if (!SSL_set_ex_data(ssl, exidx, sec))
+		secret_free(sec);
+}
+
+int ktls_ctx_prepare(SSL_CTX *ctx)
+{
+	pthread_once(&exidx_once, exidx_init);
+	if (ctx == NULL || exidx < 0)
+		return -1;
+	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+	SSL_CTX_set_keylog_callback(ctx, keylog_capture);
+	return 0;
+}
+
+void ktls_forget(SSL *ssl)
+{
+	struct ktls_secret *sec;
+
+	if (ssl == NULL || exidx < 0)
+		return;
+	sec = SSL_get_ex_data(ssl, exidx);
+	if (sec == NULL)
+		return;
+	SSL_set_ex_data(ssl, exidx, NULL);
+	secret_free(sec);
+}
+
+int ktls_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secretlen,
+		      const char *label, unsigned char *out, size_t outlen)
+{
+	unsigned char info[2 + 1 + 255 + 1]; /* HkdfLabel with an empty context */
+	size_t llen = strlen(label), n = 0;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, rc = -1;
+	EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *kctx = NULL;
+	OSSL_PARAM params[5];
+
+	if (md == NULL || llen + 6 > 255 || outlen > 0xffff)
+		return -1;
+	info[n++] = (unsigned char)(outlen >> 8);
+	info[n++] = (unsigned char)outlen;
+	info[n++] = (unsigned char)(llen + 6);
+	memcpy(info + n, "tls13 ", 6);
+	n += 6;
+	memcpy(info + n, label, llen);
+	n += llen;
+	info[n++] = 0;
+	params[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     (char *)EVP_MD_get0_name(md), 0);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, secretlen);
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
+	params[4] = OSSL_PARAM_construct_end();
+	kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
+	kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+	if (kctx != NULL && EVP_KDF_derive(kctx, out, outlen, params) > 0)
+		rc = 0;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return rc;
+}
+
+static const struct ktls_suite *suite_find(const SSL_CIPHER *cipher)
+{
+	uint16_t id;
+	size_t i;
+
+	if (cipher == NULL)
+		return NULL;
+	id = SSL_CIPHER_get_protocol_id(cipher);
+	for (i = 0; i < sizeof(tls13_suites) / sizeof(tls13_suites[0]); i++)
+		if (tls13_suites[i].id == id)
+			return &tls13_suites[i];
+	return NULL;
+}
+
+/* Lays a derived key and 12-byte IV out as the kernel's crypto_info for su; returns its size. */
+static size_t crypto_info_fill(const struct ktls_suite *su, const unsigned char *key,
+			       const unsigned char *iv, union ktls_crypto_info *ci)
+{
+	memset(ci, 0, sizeof(*ci));
+	ci->info.version = TLS_1_3_VERSION;
+	ci->info.cipher_type = su->cipher_type;
+	switch (su->cipher_type) {
+	case TLS_CIPHER_AES_GCM_128:
+		memcpy(ci->gcm128.key, key, su->keylen);
+		memcpy(ci->gcm128.salt, iv, su->saltlen);
+		memcpy(ci->gcm128.iv, iv + su->saltlen, TLS13_IV_LEN - su->saltlen);
+		return sizeof(ci->gcm128);
+	case TLS_CIPHER_AES_GCM_256:
+		memcpy(ci->gcm256.key, key, su->keylen);
+		memcpy(ci->gcm256.salt, iv, su->saltlen);
+		memcpy(ci->gcm256.iv, iv + su->saltlen, TLS13_IV_LEN - su->saltlen);
+		return sizeof(ci->gcm256);
+	default:
+		memcpy(ci->chacha.key, key, su->keylen);
+		memcpy(ci->chacha.iv, iv, TLS13_IV_LEN);
+		return sizeof(ci->chacha);
+	}
+}
+
+/* Derives the client write key/IV from the secret and installs them as TLS_RX on fd. */
+static int rx_install(const struct ktls_suite *su, const EVP_MD *md,
+		      const struct ktls_secret *sec, int fd)
+{
+	unsigned char key[32], iv[TLS13_IV_LEN];
+	union ktls_crypto_info ci;
+	size_t cilen;
+	int rc = -1, err = 0;
+
+	if (ktls_expand_label(md, sec->secret, sec->len, "key", key, su->keylen) < 0 ||
+	    ktls_expand_label(md, sec->secret, sec->len, "iv", iv, sizeof(iv)) < 0) {
+		err = EINVAL;
+		goto cleanup;
+	}
+	cilen = crypto_info_fill(su, key, iv, &ci);
+	/* OpenSSL attached the ULP if it took TX; otherwise we attach it here. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 && errno != EEXIST) {
+		err = errno;
+		goto cleanup;
+	}
+	if (setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen) < 0)
+		err = errno;
+	else
+		rc = 0;
+cleanup:
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(iv, sizeof(iv));
+	OPENSSL_cleanse(&ci, sizeof(ci));
+	errno = err;
+	return rc;
+}
+
+/* TLS 1.3 receive, which OpenSSL 3.0 leaves in user space: install it if nothing was read. */
+static bool tls13_rx_enable(SSL *ssl, int fd, char *why, size_t whylen)
+{
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+	const struct ktls_suite *su = suite_find(cipher);
+	struct ktls_secret *sec = exidx >= 0 ? SSL_get_ex_data(ssl, exidx) : NULL;
+	BIO *rbio = SSL_get_rbio(ssl);
+
+	if (su == NULL) {
+		why_add(why, whylen, "tls13-rx: cipher %s unsupported",
+			cipher != NULL ? SSL_CIPHER_get_name(cipher) : "(none)");
+		return false;
+	}
+	if (sec == NULL) {
+		why_add(why, whylen, "tls13-rx: no client traffic secret captured");
+		return false;
+	}
+	if (SSL_has_pending(ssl) || rbio == NULL || BIO_number_read(rbio) != sec->bytes_read) {
+		why_add(why, whylen, "tls13-rx: openssl holds unread data");
+		return false;
+	}
+	if (rx_install(su, SSL_CIPHER_get_handshake_digest(cipher), sec, fd) < 0) {
+		why_add(why, whylen, "tls13-rx: kernel refused key: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Why OpenSSL left dir (KTLS_TX or KTLS_RX) in user space, as best we can tell. */
+static void why_userspace(SSL *ssl, int dir, char *why, size_t whylen)
+{
+	const char *name = dir == KTLS_TX ? "tx" : "rx";
+	BIO *bio = dir == KTLS_TX ? SSL_get_wbio(ssl) : SSL_get_rbio(ssl);
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+
+	if (!(ktls_probe() & dir))
+		why_add(why, whylen, "%s: no kTLS in this kernel", name);
+	else if (!(SSL_get_options(ssl) & SSL_OP_ENABLE_KTLS))
+		why_add(why, whylen, "%s: kTLS not enabled on the context", name);
+	else if (bio == NULL || BIO_method_type(bio) != BIO_TYPE_SOCKET)
+		why_add(why, whylen, "%s: not a socket BIO", name);
+	else if (SSL_version(ssl) == TLS1_3_VERSION && suite_find(cipher) == NULL)
+		why_add(why, whylen, "%s: cipher %s unsupported", name,
+			cipher != NULL ? SSL_CIPHER_get_name(cipher) : "(none)");
+	else
+		why_add(why, whylen, "%s: openssl kept it in user space (cipher %s)", name,
+			cipher != NULL ? SSL_CIPHER_get_name(cipher) : "(none)");
+}
+
+int ktls_enable(SSL *ssl, int fd, char *why, size_t whylen)
+{
+	int dirs = 0;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (ssl == NULL || fd < 0) {
+		why_add(why, whylen, "no connection");
+		return 0;
+	}
+	if (BIO_get_ktls_send(SSL_get_wbio(ssl)))
+		dirs |= KTLS_TX;
+	else
+		why_userspace(ssl, KTLS_TX, why, whylen);
+	if (BIO_get_ktls_recv(SSL_get_rbio(ssl)))
+		dirs |= KTLS_RX;
+	else if (SSL_version(ssl) != TLS1_3_VERSION || !(ktls_probe() & KTLS_RX))
+		why_userspace(ssl, KTLS_RX, why, whylen);
+	else if (tls13_rx_enable(ssl, fd, why, whylen))
+		dirs |= KTLS_RX;
+	ktls_forget(ssl);
+	return dirs;
+}
+
+/* Classifies a non-data record that recvmsg delivered into buf. */
+static enum ktls_record record_classify(unsigned char type, const unsigned char *buf, size_t n)
+{
+	switch (type) {
+	case REC_ALERT:
+		if (n >= 2 && buf[0] == 1 && buf[1] == 0)
+			return KTLS_REC_CLOSE_NOTIFY;
+		return KTLS_REC_ALERT;
+	case REC_HANDSHAKE:
+		if (n >= 1 && buf[0] == HS_KEY_UPDATE)
+			return KTLS_REC_KEY_UPDATE;
+		return KTLS_REC_HANDSHAKE;
+	default:
+		errno = EPROTO;
+		return KTLS_REC_ERROR;
+	}
+}
+
+/* Maps a failed recvmsg; EKEYEXPIRED is how 6.14+ kernels say a KeyUpdate needs new keys. */
+static enum ktls_record record_error(int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		return KTLS_REC_AGAIN;
+	errno = err;
+	return err == EKEYEXPIRED ? KTLS_REC_KEY_UPDATE : KTLS_REC_ERROR;
+}
+
+enum ktls_record ktls_read_record(int fd, void *buf, size_t cap, size_t *len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(unsigned char))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cmsg;
+	unsigned char type = REC_APPLICATION_DATA;
+	bool typed = false;
+	ssize_t n = -1;
+	int tries;
+
+	*len = 0;
+	for (tries = 0; tries < 8; tries++) {
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		n = recvmsg(fd, &msg, 0);
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
+	if (n < 0)
+		return record_error(errno);
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg))
+		if (cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE) {
+			type = *(unsigned char *)CMSG_DATA(cmsg);
+			typed = true;
+		}
+	/* A FIN carries no record type; a record, even an empty one, does. */
+	if (n == 0 && !typed && cap > 0)
+		return KTLS_REC_EOF;
+	*len = (size_t)n;
+	if (type == REC_APPLICATION_DATA)
+		return KTLS_REC_DATA;
+	return record_classify(type, buf, (size_t)n);
+}
