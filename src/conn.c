@@ -2,7 +2,9 @@
  * the connection, tears it down as its very last action (conn_destroy is the only free). */
 #include "tlsplice/conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +156,63 @@ static void conn_destroy(struct conn *c)
 	worker_conn_closed(w);
 }
 
+/* Builds the PROXY protocol header (v1 text or v2 binary) for this client; 0 if off. */
+static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned char *out, size_t cap)
+{
+	static const unsigned char sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+					       0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	if (v == PROXY_OFF || getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
+		return 0;
+	bool v6 = c->peer.ss_family == AF_INET6;
+	const struct sockaddr_in *s4 = (const void *)&c->peer, *d4 = (const void *)&local;
+	const struct sockaddr_in6 *s6 = (const void *)&c->peer, *d6 = (const void *)&local;
+	if (v == PROXY_V1) {
+		char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+		inet_ntop(c->peer.ss_family, v6 ? (const void *)&s6->sin6_addr : (const void *)&s4->sin_addr, src, sizeof(src));
+		inet_ntop(c->peer.ss_family, v6 ? (const void *)&d6->sin6_addr : (const void *)&d4->sin_addr, dst, sizeof(dst));
+		int n = snprintf((char *)out, cap, "PROXY %s %s %s %u %u\r\n", v6 ? "TCP6" : "TCP4",
+				 src, dst, ntohs(v6 ? s6->sin6_port : s4->sin_port),
+				 ntohs(v6 ? d6->sin6_port : d4->sin_port));
+		return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+	}
+	size_t alen = v6 ? 36 : 12;
+	memcpy(out, sig, sizeof(sig));
+	out[12] = 0x21;             /* version 2, PROXY command */
+	out[13] = v6 ? 0x21 : 0x11; /* TCP over IPv6 / IPv4 */
+	out[14] = (unsigned char)(alen >> 8);
+	out[15] = (unsigned char)alen;
+	unsigned char *p = out + 16;
+	if (v6) {
+		memcpy(p, &s6->sin6_addr, 16);
+		memcpy(p + 16, &d6->sin6_addr, 16);
+		memcpy(p + 32, &s6->sin6_port, 2);
+		memcpy(p + 34, &d6->sin6_port, 2);
+	} else {
+		memcpy(p, &s4->sin_addr, 4);
+		memcpy(p + 4, &d4->sin_addr, 4);
+		memcpy(p + 8, &s4->sin_port, 2);
+		memcpy(p + 10, &d4->sin_port, 2);
+	}
+	return 16 + alen;
+}
+
+/* The connect just completed, so the socket's send buffer is empty and the header (at most
+ * 108 bytes) goes out whole in one send. */
+static int send_proxy_header(struct conn *c)
+{
+	unsigned char hdr[128];
+	size_t n = proxy_header(c, conn_fe(c)->proxy_protocol, hdr, sizeof(hdr));
+	if (n == 0)
+		return 0;
+	if (send(c->bfd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		conn_fail(c, "server_eof", "cannot send PROXY header: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void start_relay(struct conn *c)
 {
 	const struct cfg_frontend *fe = conn_fe(c);
@@ -224,6 +283,8 @@ static void connecting_step(struct conn *c)
 	}
 	c->error[0] = '\0';
 	start_relay(c);
+	if (!e && send_proxy_header(c) < 0)
+		return;
 	if (e)
 		conn_fail(c, "server_eof", "server reset the connection: %s", strerror(e));
 }

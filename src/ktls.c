@@ -10,7 +10,13 @@
  * EKEYEXPIRED until the new key is set). Debian 12's kernels (6.1, and 6.12 from
  * backports) have no re-key, so this module does not re-key: ktls_read_record reports
  * KTLS_REC_KEY_UPDATE and the connection closes cleanly (close = "key_update"). Re-key
- * would need the secrets kept past ktls_enable, which we deliberately do not do. */
+ * would need the secrets kept past ktls_enable, which we deliberately do not do.
+ *
+ * For callers: once ktls_enable reports KTLS_RX on TLS 1.3, OpenSSL does not know the kernel
+ * decrypts (we installed the key behind its back), so SSL_read must not be used on that
+ * connection again: read with read()/splice() and, on EIO/EINVAL, ktls_read_record().
+ * ktls_ctx_prepare must run on every SSL_CTX a connection can end up on (an SNI callback's
+ * SSL_set_SSL_CTX makes OpenSSL use the new context's keylog callback). */
 #include "tlsplice/ktls.h"
 
 #include <errno.h>
@@ -222,6 +228,13 @@ static void exidx_init(void)
 	exidx = SSL_get_ex_new_index(0, NULL, NULL, NULL, exdata_free);
 }
 
+/* The ex_data slot of the captured secret; -1 if OpenSSL could not give one. */
+static int ex_index(void)
+{
+	pthread_once(&exidx_once, exidx_init);
+	return exidx;
+}
+
 /* Hex "secret" of a keylog line into sec; -1 on a malformed line. */
 static int secret_parse(const char *hex, struct ktls_secret *sec)
 {
@@ -241,7 +254,8 @@ static int secret_parse(const char *hex, struct ktls_secret *sec)
 	return 0;
 }
 
-/* Keylog callback: keeps CLIENT_TRAFFIC_SECRET_0 in memory for ktls_enable; logs nothing. */
+/* Keylog callback: keeps CLIENT_TRAFFIC_SECRET_0 in memory for ktls_enable; logs nothing.
+ * Server side only: on a client that secret is its own sending key, not the receive key. */
 static void keylog_capture(const SSL *cssl, const char *line)
 {
 	static const char label[] = "CLIENT_TRAFFIC_SECRET_0 ";
@@ -249,7 +263,7 @@ static void keylog_capture(const SSL *cssl, const char *line)
 	struct ktls_secret *sec;
 	const char *hex;
 
-	if (exidx < 0 || strncmp(line, label, sizeof(label) - 1) != 0)
+	if (ex_index() < 0 || !SSL_is_server(ssl) || strncmp(line, label, sizeof(label) - 1) != 0)
 		return;
 	hex = strrchr(line, ' ');
 	if (hex == NULL)
@@ -269,8 +283,7 @@ static void keylog_capture(const SSL *cssl, const char *line)
 
 int ktls_ctx_prepare(SSL_CTX *ctx)
 {
-	pthread_once(&exidx_once, exidx_init);
-	if (ctx == NULL || exidx < 0)
+	if (ctx == NULL || ex_index() < 0)
 		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_keylog_callback(ctx, keylog_capture);
@@ -281,7 +294,7 @@ void ktls_forget(SSL *ssl)
 {
 	struct ktls_secret *sec;
 
-	if (ssl == NULL || exidx < 0)
+	if (ssl == NULL || ex_index() < 0)
 		return;
 	sec = SSL_get_ex_data(ssl, exidx);
 	if (sec == NULL)
@@ -401,7 +414,7 @@ static bool tls13_rx_enable(SSL *ssl, int fd, char *why, size_t whylen)
 {
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
 	const struct ktls_suite *su = suite_find(cipher);
-	struct ktls_secret *sec = exidx >= 0 ? SSL_get_ex_data(ssl, exidx) : NULL;
+	struct ktls_secret *sec = ex_index() >= 0 ? SSL_get_ex_data(ssl, exidx) : NULL;
 	BIO *rbio = SSL_get_rbio(ssl);
 
 	if (su == NULL) {

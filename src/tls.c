@@ -2,10 +2,14 @@
 #include "tlsplice/tls.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "tlsplice/ktls.h"
@@ -15,10 +19,19 @@ struct tls_cert {
 	X509 *leaf; /* owned by ctx */
 };
 
+/* A session ticket key as nginx and HAProxy lay it out: name, HMAC secret, AES-256 key. */
+struct ticket_key {
+	unsigned char name[16];
+	unsigned char hmac[32];
+	unsigned char aes[32];
+};
+
 struct tls_frontend {
 	const struct cfg_frontend *fe;
 	struct tls_cert *certs;
 	size_t ncerts;
+	struct ticket_key *keys; /* keys[0] encrypts; every key decrypts */
+	size_t nkeys;
 };
 
 /* Why the last OpenSSL call failed, as a short phrase (the queue is then cleared). */
@@ -104,6 +117,90 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		}
 	}
 	return SSL_TLSEXT_ERR_NOACK;
+}
+
+static int ticket_mac_key(EVP_MAC_CTX *hctx, const struct ticket_key *k)
+{
+	OSSL_PARAM params[3];
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac,
+						      sizeof(k->hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	return EVP_MAC_CTX_set_params(hctx, params);
+}
+
+/* Tickets under keys shared by every instance: the first key seals, any key opens, and a
+ * ticket under an older key is renewed (return 2). */
+static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
+		     EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls_frontend *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0);
+	if (!t || t->nkeys == 0)
+		return 0;
+	if (enc) {
+		const struct ticket_key *k = &t->keys[0];
+		memcpy(name, k->name, sizeof(k->name));
+		if (RAND_bytes(iv, 16) != 1 ||
+		    !EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ||
+		    !ticket_mac_key(hctx, k))
+			return -1;
+		return 1;
+	}
+	for (size_t i = 0; i < t->nkeys; i++) {
+		const struct ticket_key *k = &t->keys[i];
+		if (CRYPTO_memcmp(name, k->name, sizeof(k->name)) != 0)
+			continue;
+		if (!ticket_mac_key(hctx, k) ||
+		    !EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->aes, iv))
+			return -1;
+		return i == 0 ? 1 : 2;
+	}
+	return 0; /* unknown key: full handshake */
+}
+
+/* Reads the ticket_keys file: one key per line, base64 of 80 bytes; '#' starts a comment. */
+static int load_ticket_keys(struct tls_frontend *t, const char *path, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "re");
+	char line[256];
+	int lineno = 0;
+	if (!f) {
+		snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		size_t len = strcspn(line, "\r\n#");
+		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+			len--;
+		if (len == 0)
+			continue;
+		unsigned char raw[128];
+		int n = EVP_DecodeBlock(raw, (const unsigned char *)line, (int)len);
+		if (n >= 2 && line[len - 1] == '=')
+			n -= line[len - 2] == '=' ? 2 : 1;
+		struct ticket_key *k = realloc(t->keys, (t->nkeys + 1) * sizeof(*k));
+		if (n != (int)sizeof(*k) || !k) {
+			OPENSSL_cleanse(raw, sizeof(raw));
+			OPENSSL_cleanse(line, sizeof(line));
+			if (k)
+				t->keys = k;
+			snprintf(why, whylen, "'%s' line %d: expected base64 of %zu bytes", path,
+				 lineno, sizeof(*k));
+			fclose(f);
+			return -1;
+		}
+		t->keys = k;
+		memcpy(&t->keys[t->nkeys++], raw, sizeof(*k));
+		OPENSSL_cleanse(raw, sizeof(raw));
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	if (t->nkeys == 0) {
+		snprintf(why, whylen, "'%s' holds no key", path);
+		return -1;
+	}
+	return 0;
 }
 
 #define FE_ERR(key, ln, ...) \
@@ -212,6 +309,12 @@ struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct 
 	}
 	t->fe = fe;
 	int bad = 0;
+	char why[320];
+	if (fe->ticket_keys && fe->session_tickets &&
+	    load_ticket_keys(t, fe->ticket_keys, why, sizeof(why)) < 0) {
+		FE_ERR("ticket_keys", fe->ticket_keys_line, "%s", why);
+		bad = -1;
+	}
 	for (size_t i = 0; i < fe->ncerts; i++) {
 		SSL_CTX *ctx = load_cert(cfg, fe, &fe->certs[i], errs, sect);
 		if (!ctx) {
@@ -229,6 +332,9 @@ struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct 
 		errlist_finish(&again);
 		SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
 		SSL_CTX_set_tlsext_servername_arg(ctx, t);
+		SSL_CTX_set_ex_data(ctx, 0, t);
+		if (t->nkeys)
+			SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
 	}
 	if (bad || t->ncerts == 0) {
 		tls_frontend_destroy(t);
@@ -244,6 +350,9 @@ void tls_frontend_destroy(struct tls_frontend *t)
 	for (size_t i = 0; i < t->ncerts; i++)
 		SSL_CTX_free(t->certs[i].ctx);
 	free(t->certs);
+	if (t->keys)
+		OPENSSL_cleanse(t->keys, t->nkeys * sizeof(*t->keys));
+	free(t->keys);
 	free(t);
 }
 
