@@ -1,0 +1,157 @@
+/* Smooth weighted round-robin: the exact order for given weights, exact shares across
+ * threads, skipping down and tried servers, backups only without a primary. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "tlsplice/pool.h"
+
+static struct cfg_backend be;
+static struct cfg_server servers[8];
+static struct pool pool;
+
+/* A pool over weights (backup where flag set), check = none so passive probes apply. */
+static void make_pool(const int *weights, const bool *backup, unsigned n)
+{
+	memset(&be, 0, sizeof(be));
+	memset(servers, 0, sizeof(servers));
+	for (unsigned i = 0; i < n; i++) {
+		servers[i].weight = weights[i];
+		servers[i].backup = backup ? backup[i] : false;
+		snprintf(servers[i].addr.text, sizeof(servers[i].addr.text), "10.0.0.%u:80", i + 1);
+	}
+	be.name = (char *)"app";
+	be.servers = servers;
+	be.nservers = n;
+	be.check = CHECK_NONE;
+	be.check_interval_ms = 1000;
+	be.check_fall = 3;
+	be.check_rise = 2;
+	cr_assert_eq(pool_init(&pool, &be), 0);
+}
+
+static unsigned pick_idx(const struct pool_tried *t, uint64_t now)
+{
+	static const struct pool_tried none;
+	struct server *s = pool_pick(&pool, t ? t : &none, now);
+	cr_assert(s, "no server picked");
+	return s->idx;
+}
+
+Test(pool, nginx_sequence_for_5_1_1)
+{
+	/* the example from nginx's commit that introduced smooth weighting */
+	static const int w[3] = { 5, 1, 1 };
+	static const unsigned want[7] = { 0, 0, 1, 0, 2, 0, 0 };
+	unsigned out[7];
+	cr_assert_eq(pool_swrr_sequence(w, 3, out), 7u);
+	for (int i = 0; i < 7; i++)
+		cr_assert_eq(out[i], want[i], "slot %d: %u, want %u", i, out[i], want[i]);
+}
+
+Test(pool, weights_1_and_2_over_90_picks_are_30_60)
+{
+	static const int w[2] = { 1, 2 };
+	unsigned count[2] = { 0, 0 };
+	make_pool(w, NULL, 2);
+	for (int i = 0; i < 90; i++)
+		count[pick_idx(NULL, 0)]++;
+	cr_assert_eq(count[0], 30u);
+	cr_assert_eq(count[1], 60u);
+	pool_finish(&pool);
+}
+
+static void *picker(void *arg)
+{
+	unsigned *count = arg;
+	for (int i = 0; i < 30000; i++)
+		count[pick_idx(NULL, 0)]++;
+	return NULL;
+}
+
+Test(pool, shares_are_exact_across_threads)
+{
+	static const int w[3] = { 3, 2, 1 };
+	unsigned counts[4][3];
+	pthread_t th[4];
+	memset(counts, 0, sizeof(counts));
+	make_pool(w, NULL, 3);
+	for (int t = 0; t < 4; t++)
+		pthread_create(&th[t], NULL, picker, counts[t]);
+	unsigned total[3] = { 0, 0, 0 };
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		for (int s = 0; s < 3; s++)
+			total[s] += counts[t][s];
+	}
+	/* 120000 picks = 20000 full cycles of 6 slots */
+	cr_assert_eq(total[0], 60000u);
+	cr_assert_eq(total[1], 40000u);
+	cr_assert_eq(total[2], 20000u);
+	pool_finish(&pool);
+}
+
+Test(pool, down_and_tried_servers_are_skipped)
+{
+	static const int w[3] = { 1, 1, 1 };
+	make_pool(w, NULL, 3);
+	atomic_store(&pool.servers[1].up, false);
+	for (int i = 0; i < 30; i++)
+		cr_assert_neq(pick_idx(NULL, 0), 1u);
+	struct pool_tried t = { 0 };
+	pool_tried_add(&t, &pool.servers[0]);
+	for (int i = 0; i < 30; i++)
+		cr_assert_eq(pick_idx(&t, 0), 2u);
+	pool_tried_add(&t, &pool.servers[2]);
+	cr_assert_null(pool_pick(&pool, &t, 0), "every usable server was tried");
+	pool_finish(&pool);
+}
+
+Test(pool, up_servers_keep_their_weights_while_one_is_down)
+{
+	static const int w[3] = { 2, 5, 1 };
+	unsigned count[3] = { 0, 0, 0 };
+	make_pool(w, NULL, 3);
+	atomic_store(&pool.servers[1].up, false);
+	for (int i = 0; i < 300; i++)
+		count[pick_idx(NULL, 0)]++;
+	cr_assert_eq(count[1], 0u);
+	cr_assert_eq(count[0], 200u, "got %u", count[0]);
+	cr_assert_eq(count[2], 100u, "got %u", count[2]);
+	pool_finish(&pool);
+}
+
+Test(pool, backups_only_while_no_primary_is_up)
+{
+	static const int w[3] = { 1, 1, 1 };
+	static const bool backup[3] = { false, false, true };
+	make_pool(w, backup, 3);
+	for (int i = 0; i < 20; i++)
+		cr_assert_neq(pick_idx(NULL, 0), 2u, "backup used while primaries are up");
+	atomic_store(&pool.servers[0].up, false);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(pick_idx(NULL, 0), 1u);
+	atomic_store(&pool.servers[1].up, false);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(pick_idx(NULL, 0), 2u);
+	atomic_store(&pool.servers[0].up, true);
+	cr_assert_eq(pick_idx(NULL, 0), 0u, "a primary came back: backups stop");
+	pool_finish(&pool);
+}
+
+Test(pool, down_server_is_probed_once_after_retry_time)
+{
+	static const int w[2] = { 1, 1 };
+	make_pool(w, NULL, 2);
+	atomic_store(&pool.servers[1].up, false);
+	atomic_store(&pool.servers[1].retry_at_ms, 5000);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(pick_idx(NULL, 4999), 0u, "probed before its time");
+	unsigned probes = 0;
+	for (int i = 0; i < 10; i++)
+		probes += pick_idx(NULL, 5000) == 1;
+	cr_assert_eq(probes, 1u, "exactly one probing connection, got %u", probes);
+	pool_finish(&pool);
+}
