@@ -68,6 +68,11 @@ enum tls_result tls_classify(SSL *ssl, int ret, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", strerror(saved));
 		return TLS_FATAL;
 	default:
+		/* a FIN where close_notify belonged ends the stream like close_notify does */
+		if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			return TLS_CLOSED;
+		}
 		ssl_reason(err, errlen, "TLS error");
 		return TLS_FATAL;
 	}
