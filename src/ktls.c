@@ -426,7 +426,11 @@ static bool tls13_rx_enable(SSL *ssl, int fd, char *why, size_t whylen)
 		why_add(why, whylen, "tls13-rx: no client traffic secret captured");
 		return false;
 	}
-	if (SSL_has_pending(ssl) || rbio == NULL || BIO_number_read(rbio) != sec->bytes_read) {
+	if (rbio == NULL || BIO_method_type(rbio) != BIO_TYPE_SOCKET || BIO_get_fd(rbio, NULL) != fd) {
+		why_add(why, whylen, "tls13-rx: the SSL does not read fd %d directly", fd);
+		return false;
+	}
+	if (SSL_has_pending(ssl) || BIO_number_read(rbio) != sec->bytes_read) {
 		why_add(why, whylen, "tls13-rx: openssl holds unread data");
 		return false;
 	}
