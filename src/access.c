@@ -75,23 +75,17 @@ void access_log_conn(const struct conn *c, uint64_t now_us)
 	snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(c->t_accept_wall.tv_usec / 1000));
 	net_addr_text((const struct sockaddr *)&c->peer, client, sizeof(client));
 	bool hs = c->t_handshake_us != 0;
-	const unsigned char *alpn = NULL;
-	unsigned alpn_len = 0;
-	char alpn_s[256] = "";
-	if (hs) {
-		SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
-		snprintf(alpn_s, sizeof(alpn_s), "%.*s", (int)alpn_len, alpn ? (const char *)alpn : "");
-	}
+	char alpn_s[256];
+	snprintf(alpn_s, sizeof(alpn_s), "%.*s", (int)c->alpn_len, c->alpn ? (const char *)c->alpn : "");
 	size_t len = put(line, 0, sizeof(line), "{\"ts\":\"%s\"", ts);
 	len = put_field(line, len, sizeof(line), "frontend", cfg->frontends[c->fe_idx].name);
 	len = put_field(line, len, sizeof(line), "client", client);
 	len = put_field(line, len, sizeof(line), "backend", c->pool ? c->pool->cfg->name : "");
 	len = put_field(line, len, sizeof(line), "server", c->server ? c->server->cfg->addr.text : "");
-	len = put_field(line, len, sizeof(line), "sni",
-			hs ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : "");
+	len = put_field(line, len, sizeof(line), "sni", c->sni);
 	len = put_field(line, len, sizeof(line), "alpn", alpn_s);
-	len = put_field(line, len, sizeof(line), "tls_version", hs ? SSL_get_version(c->ssl) : "");
-	len = put_field(line, len, sizeof(line), "cipher", hs ? SSL_get_cipher_name(c->ssl) : "");
+	len = put_field(line, len, sizeof(line), "tls_version", c->tls_version);
+	len = put_field(line, len, sizeof(line), "cipher", c->cipher);
 	len = put_field(line, len, sizeof(line), "ktls", ktls_name(c->ktls));
 	len = put_field(line, len, sizeof(line), "relay", c->relayed ? relay_mode_name(c) : "");
 	len = put(line, len, sizeof(line),

@@ -873,8 +873,13 @@ static int set_key(struct loader *ld, const struct setting *st, void *base, cons
 		return -1;
 	}
 	path = path_load(ld, val, err, errlen);
-	if (path == NULL)
+	if (path == NULL) {
+		if (c && !ld->cur->cert_bad) {
+			c->key_line = ld->line;
+			c->bad = true; /* reported here; nothing to load later */
+		}
 		return -1;
+	}
 	if (ld->cur->cert_bad) {
 		free(path);
 		return 0;

@@ -96,9 +96,11 @@ static void backend_close(struct conn *c)
 /* Sends close_notify if the client's TLS is still healthy; best effort, never blocks. */
 static void polite_close(struct conn *c)
 {
-	if (!c->ssl || c->down.shut || !SSL_is_init_finished(c->ssl))
+	if (c->t_handshake_us == 0 || c->down.shut)
 		return;
-	if (SSL_shutdown(c->ssl) < 0)
+	if (!c->ssl)
+		ktls_send_close_notify(c->cfd);
+	else if (SSL_shutdown(c->ssl) < 0)
 		ERR_clear_error();
 }
 
@@ -144,6 +146,7 @@ static void conn_destroy(struct conn *c)
 	relay_finish(c);
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
+	free(c->sni);
 	close(c->cfd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -289,10 +292,30 @@ static void connecting_step(struct conn *c)
 		conn_fail(c, "server_eof", "server reset the connection: %s", strerror(e));
 }
 
+/* Keeps what the log needs of the session, so the SSL object can go early. */
+static void keep_session_facts(struct conn *c, const struct cfg_frontend *fe)
+{
+	const unsigned char *alpn;
+	unsigned alpn_len;
+	const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+	c->tls_version = SSL_get_version(c->ssl);
+	c->cipher = SSL_get_cipher_name(c->ssl);
+	c->sni = sni ? strdup(sni) : NULL;
+	SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+	/* the selection is one of ours (alpn_cb picks from the frontend's list) */
+	for (size_t i = 0; alpn && i < fe->alpn_len; i += 1u + fe->alpn[i]) {
+		if (fe->alpn[i] == alpn_len && memcmp(&fe->alpn[i + 1], alpn, alpn_len) == 0) {
+			c->alpn = &fe->alpn[i + 1];
+			c->alpn_len = alpn_len;
+		}
+	}
+}
+
 static void handshake_done(struct conn *c)
 {
 	const struct cfg_frontend *fe = conn_fe(c);
 	c->t_handshake_us = mono_us();
+	keep_session_facts(c, fe);
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe()) {
 		char why[160] = "";
 		struct fe_stats *st = c->rt->stats[c->fe_idx];
@@ -306,8 +329,14 @@ static void handshake_done(struct conn *c)
 			log_debug("frontend %s: kTLS fallback: %s", fe->name, why);
 		}
 	}
-	const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-	int be = config_route(fe, sni);
+	relay_init(c, c->rt->cfg->splice);
+	if (c->up.splice && c->down.splice) {
+		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per
+		 * connection); close_notify is then sent with ktls_send_close_notify */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	int be = config_route(fe, c->sni);
 	c->pool = &c->rt->pools[be];
 	c->state = CONN_CONNECTING;
 	connect_next(c);
@@ -415,6 +444,7 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 	c->fe_idx = fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->peer = *peer;
 	c->t_accept_us = mono_us();
 	gettimeofday(&c->t_accept_wall, NULL);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -223,6 +224,18 @@ static void check_wait(struct check *c, short what, event_callback_fn cb)
 		check_fail_errno(c, errno ? errno : EIO);
 }
 
+/* A check whose socket became ready counts as in time even if our own thread was late to
+ * see it (libevent reports ready-and-expired events with EV_TIMEOUT set): a busy proxy
+ * must not blame the server for its own scheduling delay. */
+static bool check_timed_out(const struct check *c, short what, short want)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = want == EV_READ ? POLLIN : POLLOUT };
+
+	if (!(what & EV_TIMEOUT) || (what & want))
+		return false;
+	return poll(&pfd, 1, 0) <= 0;
+}
+
 static void check_on_readable(evutil_socket_t fd, short what, void *arg);
 static void check_on_writable(evutil_socket_t fd, short what, void *arg);
 
@@ -254,7 +267,7 @@ static void check_on_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct check *c = arg;
 
-	if (what & EV_TIMEOUT)
+	if (check_timed_out(c, what, EV_WRITE))
 		check_finish(c, false, "timeout");
 	else
 		check_send_step(c);
@@ -307,7 +320,7 @@ static void check_on_readable(evutil_socket_t fd, short what, void *arg)
 	bool eof;
 	int err;
 
-	if (what & EV_TIMEOUT) {
+	if (check_timed_out(c, what, EV_READ)) {
 		check_finish(c, false, c->reply_len ? "timeout, reply did not match" : "timeout");
 		return;
 	}
@@ -335,7 +348,7 @@ static void check_on_connect(evutil_socket_t fd, short what, void *arg)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (what & EV_TIMEOUT) {
+	if (check_timed_out(c, what, EV_WRITE)) {
 		check_finish(c, false, "timeout");
 		return;
 	}

@@ -550,3 +550,26 @@ enum ktls_record ktls_read_record(int fd, void *buf, size_t cap, size_t *len)
 		return KTLS_REC_DATA;
 	return record_classify(type, buf, (size_t)n);
 }
+
+#ifndef TLS_SET_RECORD_TYPE
+#define TLS_SET_RECORD_TYPE 1
+#endif
+
+int ktls_send_close_notify(int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(unsigned char))];
+		struct cmsghdr align;
+	} control;
+	unsigned char alert[2] = { 1, 0 }; /* warning, close_notify */
+	struct iovec iov = { .iov_base = alert, .iov_len = sizeof(alert) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			      .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_TLS;
+	cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cmsg) = REC_ALERT;
+	ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return n == (ssize_t)sizeof(alert) ? 0 : -1;
+}

@@ -1,22 +1,34 @@
-/* The relay: each direction reads from its source into one buffer and writes that buffer
- * to its sink, so every byte is copied once in user space (the TLS record layer decrypts
- * straight into the buffer that write() drains, and read() fills the buffer that SSL_write
- * encrypts from). Each direction ends on its own: the source's end is passed on as a
- * half-close (FIN to the backend, close_notify and FIN to the client). */
+/* The relay. Each direction has its own path, chosen once the handshake is done:
+ *  - userspace: the TLS record layer decrypts straight into the buffer that write() drains,
+ *    and read() fills the buffer that SSL_write encrypts from (one copy per direction);
+ *  - splice: where the kernel holds that direction's TLS, socket -> pipe -> socket, and no
+ *    payload enters user space; a pipe is held only while bytes are in flight;
+ *  - kread: client->backend with the kernel decrypting but splice off: recvmsg reads.
+ * Each direction ends on its own: the source's end is passed on as a half-close (FIN to the
+ * backend; close_notify then FIN to the client). */
 #include "tlsplice/relay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "tlsplice/conn.h"
+#include "tlsplice/ktls.h"
 #include "tlsplice/pool.h"
 #include "tlsplice/tls.h"
 #include "tlsplice/worker.h"
 
-/* Records moved per direction per pump before yielding to other connections. */
+/* Records (or pipe loads) moved per direction per pump before yielding to others. */
 #define RELAY_BUDGET 16
+#define SPLICE_CHUNK (64 * 1024)
+#define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+static bool again(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK;
+}
 
 static void buf_release(struct conn *c, struct relay_dir *d)
 {
@@ -33,7 +45,26 @@ static void moved(struct conn *c, struct relay_dir *d, size_t n)
 	c->last_active_ms = pool_now_ms();
 }
 
-/* Drains d's buffer into the backend; returns 1 when empty, 0 when blocked, -1 on error. */
+static bool buf_get(struct conn *c, struct relay_dir *d)
+{
+	if (!d->buf && !(d->buf = worker_buf_get(c->w))) {
+		conn_fail(c, "error", "out of memory");
+		return false;
+	}
+	return true;
+}
+
+void relay_init(struct conn *c, bool splice)
+{
+	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	c->up.splice = splice && (c->ktls & KTLS_RX);
+	c->up.kread = !splice && (c->ktls & KTLS_RX);
+	c->down.splice = splice && (c->ktls & KTLS_TX);
+}
+
+/* ---- client -> backend ---- */
+
+/* Drains up's buffer into the backend; 1 when empty, 0 when blocked, -1 on error. */
 static int up_flush(struct conn *c, struct relay_dir *d)
 {
 	while (d->off < d->len) {
@@ -43,7 +74,7 @@ static int up_flush(struct conn *c, struct relay_dir *d)
 			moved(c, d, (size_t)n);
 		} else if (n < 0 && errno == EINTR) {
 			continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		} else if (n < 0 && again(errno)) {
 			return 0;
 		} else {
 			conn_fail(c, "server_eof", "write to server: %s", strerror(errno));
@@ -54,13 +85,140 @@ static int up_flush(struct conn *c, struct relay_dir *d)
 	return 1;
 }
 
-/* Client TLS -> backend. */
+/* A record the kernel would not hand over as data (kernel RX). Returns 1 when the relay can
+ * go on, RELAY_CREAD-style negative wants, or -1 when the connection ends. */
+static int up_record(struct conn *c, struct relay_dir *d, enum ktls_record r, size_t len)
+{
+	switch (r) {
+	case KTLS_REC_DATA:
+		d->off = 0;
+		d->len = (uint32_t)len;
+		return 1;
+	case KTLS_REC_AGAIN:
+		buf_release(c, d);
+		return -2;
+	case KTLS_REC_EOF:
+	case KTLS_REC_CLOSE_NOTIFY:
+		buf_release(c, d);
+		d->eof = true;
+		conn_end(c, "client_eof");
+		return 1;
+	case KTLS_REC_HANDSHAKE: /* e.g. a stray NewSessionTicket: nothing to relay */
+		buf_release(c, d);
+		return 1;
+	case KTLS_REC_KEY_UPDATE:
+		conn_fail(c, "key_update", "client sent a TLS 1.3 KeyUpdate; this kernel cannot re-key");
+		return -1;
+	case KTLS_REC_ALERT:
+		conn_fail(c, "client_eof", "client sent a TLS alert (%u)",
+			  len >= 2 ? (unsigned)(unsigned char)d->buf[1] : 0u);
+		return -1;
+	case KTLS_REC_ERROR:
+		conn_fail(c, "client_eof", "%s", errno == EBADMSG ? "TLS record failed to decrypt"
+								 : strerror(errno));
+		return -1;
+	}
+	return -1;
+}
+
+/* Reads the next record from the client into up's buffer: 1 on progress, -2 to wait for
+ * readable, -3 for writable, -1 when the connection ends. */
+static int up_read(struct conn *c, struct relay_dir *d)
+{
+	char err[128];
+	if (!buf_get(c, d))
+		return -1;
+	if (d->kread) {
+		size_t len;
+		enum ktls_record r = ktls_read_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len);
+		return up_record(c, d, r, len);
+	}
+	int n = SSL_read(c->ssl, d->buf, RELAY_BUF_SIZE);
+	switch (tls_classify(c->ssl, n, err, sizeof(err))) {
+	case TLS_OK:
+		d->off = 0;
+		d->len = (uint32_t)n;
+		return 1;
+	case TLS_WANT_READ:
+		buf_release(c, d);
+		return -2;
+	case TLS_WANT_WRITE:
+		buf_release(c, d);
+		return -3;
+	case TLS_CLOSED:
+		buf_release(c, d);
+		d->eof = true;
+		conn_end(c, "client_eof");
+		return 1;
+	case TLS_FATAL:
+		conn_fail(c, "client_eof", "%s", err);
+		return -1;
+	}
+	return -1;
+}
+
+/* Pipe -> backend; 1 when the pipe is empty, 0 when blocked, -1 on error. */
+static int up_pipe_flush(struct conn *c, struct relay_dir *d)
+{
+	while (d->in_pipe > 0) {
+		ssize_t n = splice(d->pipe[0], NULL, c->bfd, NULL, d->in_pipe, SPLICE_FLAGS);
+		if (n > 0) {
+			d->in_pipe -= (uint32_t)n;
+			moved(c, d, (size_t)n);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && again(errno)) {
+			return 0;
+		} else {
+			conn_fail(c, "server_eof", "write to server: %s", n < 0 ? strerror(errno) : "closed");
+			return -1;
+		}
+	}
+	worker_pipe_put(c->w, d->pipe, true);
+	return 1;
+}
+
+/* Client socket -> pipe. 1 on progress, -2 to wait for readable, -1 when it ends. */
+static int up_splice_in(struct conn *c, struct relay_dir *d)
+{
+	if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
+		conn_fail(c, "error", "pipe: %s", strerror(errno));
+		return -1;
+	}
+	ssize_t n = splice(c->cfd, NULL, d->pipe[1], NULL, SPLICE_CHUNK, SPLICE_FLAGS);
+	if (n > 0) {
+		d->in_pipe += (uint32_t)n;
+		return 1;
+	}
+	if (n < 0 && errno == EINTR)
+		return 1;
+	worker_pipe_put(c->w, d->pipe, true);
+	if (n < 0 && again(errno))
+		return -2;
+	if (n == 0) {
+		d->eof = true;
+		conn_end(c, "client_eof");
+		return 1;
+	}
+	if (errno == EINVAL || errno == EIO) {
+		/* a control record (alert, KeyUpdate, ...) is next: take it out of band */
+		size_t len;
+		if (!buf_get(c, d))
+			return -1;
+		return up_record(c, d, ktls_read_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len), len);
+	}
+	conn_fail(c, "client_eof", "%s", strerror(errno));
+	return -1;
+}
+
+/* Client TLS -> backend. Returns the events to wait for, or -1. */
 static int pump_up(struct conn *c)
 {
 	struct relay_dir *d = &c->up;
-	char err[128];
 	for (int round = 0; round < RELAY_BUDGET; round++) {
 		int r = up_flush(c, d);
+		if (r > 0 && d->splice)
+			r = up_pipe_flush(c, d);
 		if (r <= 0)
 			return r < 0 ? -1 : RELAY_BWRITE;
 		if (d->eof) {
@@ -70,51 +228,36 @@ static int pump_up(struct conn *c)
 			}
 			return 0;
 		}
-		if (!d->buf && !(d->buf = worker_buf_get(c->w))) {
-			conn_fail(c, "error", "out of memory");
+		r = d->splice ? up_splice_in(c, d) : up_read(c, d);
+		if (r == -1)
 			return -1;
-		}
-		int n = SSL_read(c->ssl, d->buf, RELAY_BUF_SIZE);
-		switch (tls_classify(c->ssl, n, err, sizeof(err))) {
-		case TLS_OK:
-			d->off = 0;
-			d->len = (uint32_t)n;
-			break;
-		case TLS_WANT_READ:
-			buf_release(c, d);
+		if (r == -2)
 			return RELAY_CREAD;
-		case TLS_WANT_WRITE:
-			buf_release(c, d);
+		if (r == -3)
 			return RELAY_CWRITE;
-		case TLS_CLOSED:
-			buf_release(c, d);
-			d->eof = true;
-			conn_end(c, "client_eof");
-			break;
-		case TLS_FATAL:
-			conn_fail(c, "client_eof", "%s", err);
-			return -1;
-		}
 	}
-	return d->off < d->len ? RELAY_BWRITE : RELAY_CREAD;
+	return d->off < d->len || d->in_pipe ? RELAY_BWRITE : RELAY_CREAD;
 }
+
+/* ---- backend -> client ---- */
 
 /* Sends close_notify then FIN to the client; returns wanted events, -1 on error. */
 static int down_shut(struct conn *c, struct relay_dir *d)
 {
 	char err[128];
-	int r = SSL_shutdown(c->ssl);
-	if (r < 0) {
-		switch (tls_classify(c->ssl, r, err, sizeof(err))) {
-		case TLS_WANT_WRITE:
+	if (!c->ssl) {
+		if (ktls_send_close_notify(c->cfd) < 0 && again(errno))
 			return RELAY_CWRITE;
-		case TLS_WANT_READ: /* only ever while waiting for the peer's close_notify */
-		case TLS_OK:
-		case TLS_CLOSED:
-			break;
-		case TLS_FATAL:
-			conn_fail(c, "client_eof", "%s", err);
-			return -1;
+	} else {
+		int r = SSL_shutdown(c->ssl);
+		if (r < 0) {
+			enum tls_result t = tls_classify(c->ssl, r, err, sizeof(err));
+			if (t == TLS_WANT_WRITE)
+				return RELAY_CWRITE;
+			if (t == TLS_FATAL) {
+				conn_fail(c, "client_eof", "%s", err);
+				return -1;
+			}
 		}
 	}
 	shutdown(c->cfd, SHUT_WR);
@@ -122,7 +265,7 @@ static int down_shut(struct conn *c, struct relay_dir *d)
 	return 0;
 }
 
-/* Drains d's buffer into the client's TLS; 1 when empty, else the wanted event or -1. */
+/* Drains down's buffer into the client's TLS; 0 when empty, else the wanted event or -1. */
 static int down_flush(struct conn *c, struct relay_dir *d)
 {
 	char err[128];
@@ -134,54 +277,98 @@ static int down_flush(struct conn *c, struct relay_dir *d)
 			moved(c, d, (size_t)n);
 			break;
 		case TLS_WANT_WRITE:
-			return -RELAY_CWRITE;
+			return RELAY_CWRITE;
 		case TLS_WANT_READ:
-			return -RELAY_CREAD;
+			return RELAY_CREAD;
 		case TLS_CLOSED:
 			conn_fail(c, "client_eof", "connection closed by client");
-			return 0;
+			return -1;
 		case TLS_FATAL:
 			conn_fail(c, "client_eof", "%s", err);
-			return 0;
+			return -1;
 		}
 	}
 	buf_release(c, d);
-	return 1;
+	return 0;
 }
 
-/* Backend -> client TLS. */
+/* Pipe -> client (the kernel encrypts); 0 when empty, RELAY_CWRITE when blocked, -1. */
+static int down_pipe_flush(struct conn *c, struct relay_dir *d)
+{
+	while (d->in_pipe > 0) {
+		/* no SPLICE_F_MORE: every chunk is sent as records at once */
+		ssize_t n = splice(d->pipe[0], NULL, c->cfd, NULL, d->in_pipe, SPLICE_FLAGS);
+		if (n > 0) {
+			d->in_pipe -= (uint32_t)n;
+			moved(c, d, (size_t)n);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && again(errno)) {
+			return RELAY_CWRITE;
+		} else {
+			conn_fail(c, "client_eof", "write to client: %s", n < 0 ? strerror(errno) : "closed");
+			return -1;
+		}
+	}
+	worker_pipe_put(c->w, d->pipe, true);
+	return 0;
+}
+
+/* Backend -> buffer or pipe: 1 on progress, -4 to wait for readable, -1 when it ends. */
+static int down_read(struct conn *c, struct relay_dir *d)
+{
+	ssize_t n;
+	if (d->splice) {
+		if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
+			conn_fail(c, "error", "pipe: %s", strerror(errno));
+			return -1;
+		}
+		n = splice(c->bfd, NULL, d->pipe[1], NULL, SPLICE_CHUNK, SPLICE_FLAGS);
+		if (n > 0)
+			d->in_pipe += (uint32_t)n;
+		else
+			worker_pipe_put(c->w, d->pipe, true);
+	} else {
+		if (!buf_get(c, d))
+			return -1;
+		n = read(c->bfd, d->buf, RELAY_BUF_SIZE);
+		if (n > 0) {
+			d->off = 0;
+			d->len = (uint32_t)n;
+		} else {
+			buf_release(c, d);
+		}
+	}
+	if (n > 0 || (n < 0 && errno == EINTR))
+		return 1;
+	if (n == 0) {
+		d->eof = true;
+		conn_end(c, "server_eof");
+		return 1;
+	}
+	if (again(errno))
+		return -4;
+	conn_fail(c, "server_eof", "read from server: %s", strerror(errno));
+	return -1;
+}
+
+/* Backend -> client TLS. Returns the events to wait for, or -1. */
 static int pump_down(struct conn *c)
 {
 	struct relay_dir *d = &c->down;
 	for (int round = 0; round < RELAY_BUDGET; round++) {
-		int r = down_flush(c, d);
-		if (r == 0)
-			return -1;
-		if (r < 0)
-			return -r;
+		int r = d->splice ? down_pipe_flush(c, d) : down_flush(c, d);
+		if (r != 0)
+			return r;
 		if (d->eof)
 			return d->shut ? 0 : down_shut(c, d);
-		if (!d->buf && !(d->buf = worker_buf_get(c->w))) {
-			conn_fail(c, "error", "out of memory");
+		r = down_read(c, d);
+		if (r == -1)
 			return -1;
-		}
-		ssize_t n = read(c->bfd, d->buf, RELAY_BUF_SIZE);
-		if (n > 0) {
-			d->off = 0;
-			d->len = (uint32_t)n;
-		} else if (n == 0) {
-			buf_release(c, d);
-			d->eof = true;
-			conn_end(c, "server_eof");
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			buf_release(c, d);
+		if (r == -4)
 			return RELAY_BREAD;
-		} else {
-			conn_fail(c, "server_eof", "read from server: %s", strerror(errno));
-			return -1;
-		}
 	}
-	return d->off < d->len ? RELAY_CWRITE : RELAY_BREAD;
+	return d->off < d->len || d->in_pipe ? RELAY_CWRITE : RELAY_BREAD;
 }
 
 int relay_pump(struct conn *c)
@@ -203,6 +390,8 @@ void relay_finish(struct conn *c)
 {
 	buf_release(c, &c->up);
 	buf_release(c, &c->down);
+	worker_pipe_put(c->w, c->up.pipe, c->up.in_pipe == 0);
+	worker_pipe_put(c->w, c->down.pipe, c->down.in_pipe == 0);
 }
 
 const char *relay_mode_name(const struct conn *c)

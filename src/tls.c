@@ -270,7 +270,7 @@ static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *f
 {
 	char why[256];
 	/* unreadable files were reported while parsing; say nothing twice */
-	if (access(c->cert_path, R_OK) != 0 || access(c->key_path, R_OK) != 0)
+	if (c->bad || access(c->cert_path, R_OK) != 0 || access(c->key_path, R_OK) != 0)
 		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {

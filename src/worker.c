@@ -3,6 +3,7 @@
 #include "tlsplice/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,32 @@ void worker_buf_put(struct worker *w, char *buf)
 		w->freebufs[w->nfreebufs++] = buf;
 	else
 		free(buf);
+}
+
+int worker_pipe_get(struct worker *w, int p[2])
+{
+	if (w->nfreepipes > 0) {
+		w->nfreepipes--;
+		p[0] = w->freepipes[w->nfreepipes][0];
+		p[1] = w->freepipes[w->nfreepipes][1];
+		return 0;
+	}
+	return pipe2(p, O_NONBLOCK | O_CLOEXEC);
+}
+
+void worker_pipe_put(struct worker *w, int p[2], bool empty)
+{
+	if (p[0] < 0)
+		return;
+	if (empty && w->nfreepipes < FREEBUFS_MAX) {
+		w->freepipes[w->nfreepipes][0] = p[0];
+		w->freepipes[w->nfreepipes][1] = p[1];
+		w->nfreepipes++;
+	} else {
+		close(p[0]);
+		close(p[1]);
+	}
+	p[0] = p[1] = -1;
 }
 
 static void resume(struct worker *w)
@@ -205,7 +232,8 @@ static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err,
 	w->rt = runtime_ref(p->rt);
 	w->base = event_base_new();
 	w->freebufs = calloc(FREEBUFS_MAX, sizeof(*w->freebufs));
-	if (!w->base || !w->freebufs) {
+	w->freepipes = calloc(FREEBUFS_MAX, sizeof(*w->freepipes));
+	if (!w->base || !w->freebufs || !w->freepipes) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -268,6 +296,11 @@ static void worker_finish(struct worker *w)
 	for (size_t i = 0; i < w->nfreebufs; i++)
 		free(w->freebufs[i]);
 	free(w->freebufs);
+	for (size_t i = 0; i < w->nfreepipes; i++) {
+		close(w->freepipes[i][0]);
+		close(w->freepipes[i][1]);
+	}
+	free(w->freepipes);
 	if (w->wake)
 		event_free(w->wake);
 	if (w->backoff)

@@ -34,6 +34,7 @@ struct cfg_cert {
 	char *key_path;  /* defaults to cert_path */
 	int line;        /* line of the cert key */
 	int key_line;    /* line of the key key, 0 if defaulted */
+	bool bad;        /* its key line was rejected: already reported, not to be loaded */
 };
 
 struct cfg_route {

@@ -50,6 +50,12 @@ struct conn {
 	bool relayed;
 	uint64_t last_active_ms;
 	int ktls; /* KTLS_TX|KTLS_RX of the client socket */
+	/* what the access log says of the TLS session, kept so the SSL object can be freed
+	 * once the kernel holds both directions */
+	const char *tls_version, *cipher; /* OpenSSL's static strings */
+	char *sni;                        /* copy of the client's SNI, NULL if none */
+	const unsigned char *alpn;        /* into the frontend's ALPN list */
+	unsigned alpn_len;
 	const char *close_reason;
 	char error[160];
 };

@@ -49,4 +49,8 @@ enum ktls_record {
  * control records (TLS_GET_RECORD_TYPE). Used when splice() fails with EINVAL. */
 enum ktls_record ktls_read_record(int fd, void *buf, size_t cap, size_t *len);
 
+/* Sends close_notify through kernel TX without OpenSSL (the SSL object may be gone).
+ * 0, or -1 with errno (EAGAIN: the socket buffer is full, try when writable). */
+int ktls_send_close_notify(int fd);
+
 #endif

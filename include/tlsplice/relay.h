@@ -14,7 +14,8 @@ struct relay_dir {
 	uint32_t off, len;
 	bool eof;           /* the source ended (FIN or close_notify) */
 	bool shut;          /* the sink's write side is shut (FIN or close_notify sent) */
-	bool splice;        /* this direction moves through a pipe */
+	bool splice;        /* this direction moves through a pipe (its TLS is in the kernel) */
+	bool kread;         /* client->backend with kernel RX but splice off: recvmsg reads */
 	int pipe[2];        /* splice: pipe held while bytes are in flight */
 	uint32_t in_pipe;
 	uint64_t bytes;
@@ -26,6 +27,8 @@ struct relay_dir {
 #define RELAY_BREAD 4
 #define RELAY_BWRITE 8
 
+/* Chooses each direction's path once the handshake is done and kernel TLS is settled. */
+void relay_init(struct conn *c, bool splice);
 /* Moves what can move now in both directions. Returns the events to wait for; when both
  * directions have ended, or on error, sets the connection CLOSED (via conn_end). */
 int relay_pump(struct conn *c);

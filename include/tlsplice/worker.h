@@ -66,6 +66,8 @@ struct worker {
 	size_t nconns;
 	char **freebufs;        /* relay buffers ready for reuse */
 	size_t nfreebufs;
+	int (*freepipes)[2];    /* empty pipes ready for reuse */
+	size_t nfreepipes;
 };
 
 #define WORKER_CMD_DRAIN 1
@@ -88,5 +90,8 @@ void proc_join(struct proc *p);
 void worker_conn_closed(struct worker *w);
 char *worker_buf_get(struct worker *w);
 void worker_buf_put(struct worker *w, char *buf);
+/* Pipes for splice, held by a connection only while bytes are in flight. */
+int worker_pipe_get(struct worker *w, int p[2]);
+void worker_pipe_put(struct worker *w, int p[2], bool empty); /* a non-empty one is closed */
 
 #endif
