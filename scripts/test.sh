@@ -80,7 +80,9 @@ fi
 if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	echo "== kTLS suite in a VM"
 	vm_progs=(build/tests/vm/test_ktls)
-	for exe in build/tests/integration/test_*; do [ -x "$exe" ] && vm_progs+=("$exe"); done
+	for exe in build/tests/integration/test_* build/tests/vm/test_ktls_proxy; do
+		[ -f "$exe" ] && [ -x "$exe" ] && vm_progs+=("$exe")
+	done
 	scripts/vmtest.sh --build-dir build "${vm_progs[@]}" >"$logdir/vm.tap" 2>"$logdir/vm.err"
 	vm_rc=$?
 	count_tap "$logdir/vm.tap" "vm:"

@@ -252,7 +252,7 @@ static void connect_next(struct conn *c)
 		pool_tried_add(&c->tried, s);
 		const struct cfg_addr *a = &s->cfg->addr;
 		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err, sizeof(err)) < 0) {
-			snprintf(c->error, sizeof(c->error), "connect to %s: %s", a->text, err);
+			snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", a->text, err);
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;
 		}
@@ -270,7 +270,7 @@ static void connect_failed(struct conn *c, const char *why)
 {
 	const char *name = c->server->cfg->addr.text;
 	log_info("backend %s: connect to %s failed: %s", c->pool->cfg->name, name, why);
-	snprintf(c->error, sizeof(c->error), "connect to %s: %s", name, why);
+	snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", name, why);
 	pool_report_connect_fail(c->server, pool_now_ms(), why);
 	backend_close(c);
 	connect_next(c);

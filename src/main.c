@@ -175,23 +175,30 @@ static void reload(struct app *a)
 		log_error("reload of %s failed; the running configuration stays", a->path);
 		return;
 	}
-	const struct config *old = a->proc.rt->cfg, *cfg = rt->cfg;
+	/* the old generation stays alive until this function is done with it */
+	struct runtime *old_rt = runtime_ref(a->proc.rt);
+	const struct config *old = old_rt->cfg, *cfg = rt->cfg;
 	if (cfg->workers != old->workers || cfg->has_metrics != old->has_metrics ||
 	    (cfg->has_metrics && strcmp(cfg->metrics.text, old->metrics.text) != 0))
 		log_warn("reload: changes to workers and metrics take effect at the next restart");
-	runtime_inherit(rt, a->proc.rt);
+	/* stop the old checks first, so no state change is lost between inherit and swap */
+	health_destroy(a->health);
+	a->health = NULL;
+	runtime_inherit(rt, old_rt);
 	if (proc_reload(&a->proc, rt, err, sizeof(err)) < 0) {
 		log_error("reload failed: %s; the running configuration stays", err);
+		a->health = health_create(old_rt->pools, old->nbackends);
 		runtime_unref(rt);
+		runtime_unref(old_rt);
 		return;
 	}
-	health_destroy(a->health);
 	a->health = health_create(rt->pools, cfg->nbackends);
 	metrics_set_runtime(a->metrics, rt);
 	log_set_level(a->level_override ? a->level : cfg->log_level);
 	if (strcmp(cfg->access_log, old->access_log) != 0 && access_log_open(cfg->access_log) < 0)
 		log_error("cannot open access log '%s': %s", cfg->access_log, strerror(errno));
 	runtime_unref(rt);
+	runtime_unref(old_rt);
 	log_info("configuration reloaded");
 }
 

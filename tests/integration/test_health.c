@@ -5,11 +5,16 @@
  * and accept counters. */
 #include <criterion/criterion.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <signal.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -151,6 +156,20 @@ static int proxy_fd_floor(pid_t pid)
 	return best;
 }
 
+/* A port on which connects are refused and that nobody else can take while fd stays open:
+ * bound without SO_REUSEADDR, never listening. */
+static int reserve_refusing_port(int *fd)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(in);
+
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(*fd >= 0);
+	cr_assert_eq(bind(*fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	cr_assert_eq(getsockname(*fd, (struct sockaddr *)&in, &len), 0);
+	return ntohs(in.sin_port);
+}
+
 TestSuite(health, .init = harness_setup, .fini = harness_teardown, .timeout = 120);
 
 Test(health, dead_server_gets_no_traffic_after_fall_checks)
@@ -210,12 +229,16 @@ Test(health, restarted_server_gets_traffic_after_rise_checks)
 	/* the first check decides at once, whatever fall says */
 	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 150 + SLACK_MS) >= 0);
 
-	cr_assert_eq(backend_restart(b), 0);
 	unsigned before = backend_accepted(b);
-	cr_assert(log_wait(p, state_line(b, "UP"), 1, 150 * 3 + 150 + SLACK_MS) >= 0,
-		  "b must come back after rise checks");
-	cr_assert_geq(backend_accepted(b) - before, 3, "UP only after check_rise = 3 checks");
+	cr_assert_eq(backend_restart(b), 0);
+	int64_t restarted = harness_now_ms();
+	int64_t up = log_wait(p, state_line(b, "UP"), 1, 150 * 3 + 150 + SLACK_MS);
+	cr_assert(up >= 0, "b must come back after rise checks");
+	/* three passing checks are two intervals apart at least (20ms for timer rounding) */
+	cr_assert_geq(up - restarted, 150 * 2 - 20, "UP after %lld ms: too early for rise = 3",
+		      (long long)(up - restarted));
 	cr_assert_eq(log_count(p, "is UP: check passed (3/3)"), 1);
+	cr_assert(backend_wait_accepted(b, before + 3, 2000), "the checks reached b");
 
 	fetch_many(port, 10, counts, &failed);
 	cr_assert_eq(failed, 0);
@@ -369,11 +392,12 @@ Test(health, hundred_checked_servers_leak_no_fds)
 		cr_assert_not_null(live[i]);
 		len += (size_t)snprintf(body + len, cap - len, "server = %s\n", backend_addr(live[i]));
 	}
-	for (int i = NLIVE; i < NSERVERS; i++) /* nothing listens there: refused */
+	int dead_fd[NSERVERS];
+	for (int i = NLIVE; i < NSERVERS; i++)
 		len += (size_t)snprintf(body + len, cap - len, "server = 127.0.0.1:%d\n",
-					harness_free_port());
+					reserve_refusing_port(&dead_fd[i]));
 	snprintf(body + len, cap - len, "check = tcp\ncheck_interval = 100ms\n"
-					"check_timeout = 100ms\ncheck_rise = 1\ncheck_fall = 1\n");
+					"check_timeout = 500ms\ncheck_rise = 1\ncheck_fall = 1\n");
 	struct proxy *p = proxy_start(write_config(port, mport, body), port);
 	free(body);
 	cr_assert_not_null(p);
@@ -384,8 +408,11 @@ Test(health, hundred_checked_servers_leak_no_fds)
 	int floor_before = proxy_fd_floor(proxy_pid(p));
 
 	/* about 20 more rounds of 100 checks */
+	unsigned target[NLIVE];
 	for (int i = 0; i < NLIVE; i++)
-		cr_assert(backend_wait_accepted(live[i], backend_accepted(live[i]) + 20, 10000));
+		target[i] = backend_accepted(live[i]) + 20;
+	for (int i = 0; i < NLIVE; i++)
+		cr_assert(backend_wait_accepted(live[i], target[i], 10000));
 	int floor_after = proxy_fd_floor(proxy_pid(p));
 	cr_assert_leq(floor_after, floor_before, "fds grew from %d to %d over 2000 checks",
 		      floor_before, floor_after);
@@ -397,5 +424,43 @@ Test(health, hundred_checked_servers_leak_no_fds)
 	for (int i = 0; i < NLIVE; i++)
 		cr_assert_geq(counts[i], 1, "round-robin over every live server (%c=%d)", 'a' + i,
 			      counts[i]);
+	for (int i = NLIVE; i < NSERVERS; i++)
+		close(dead_fd[i]);
+	harness_pass();
+}
+
+Test(health, state_and_checks_survive_a_reload)
+{
+	struct backend *a = backend_start(BACKEND_HELLO, 0, "a", 0);
+	struct backend *b = backend_start(BACKEND_HELLO, 0, "b", 0);
+	int port = harness_free_port(), mport = harness_free_port(), counts[26], failed;
+	char body[512];
+
+	cr_assert(a && b);
+	snprintf(body, sizeof(body),
+		 "server = %s\nserver = %s\ncheck = tcp\ncheck_interval = 100ms\n"
+		 "check_timeout = 200ms\ncheck_rise = 2\ncheck_fall = 2\n",
+		 backend_addr(a), backend_addr(b));
+	backend_stop(b);
+	struct proxy *p = proxy_start(write_config(port, mport, body), port);
+	cr_assert_not_null(p);
+	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 100 + 200 + SLACK_MS) >= 0);
+
+	for (int i = 1; i <= 3; i++) { /* each reload replaces the pools and the check thread */
+		cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+		cr_assert(log_wait(p, "configuration reloaded", i, 5000) >= 0, "reload %d", i);
+	}
+	/* the new generation knows b is down: no fresh "up until the first check" */
+	fetch_many(port, 10, counts, &failed);
+	cr_assert(failed == 0 && counts[0] == 10, "b stays down across the reload (a=%d b=%d)",
+		  counts[0], counts[1]);
+
+	/* and the new generation's checks run: b comes back after rise */
+	cr_assert_eq(backend_restart(b), 0);
+	cr_assert(log_wait(p, state_line(b, "UP"), 1, 100 * 2 + 200 + SLACK_MS) >= 0);
+	cr_assert_eq(log_count(p, state_line(b, "UP")), 1);
+	cr_assert(proxy_running(p));
+	fetch_many(port, 10, counts, &failed);
+	cr_assert(failed == 0 && counts[1] > 0, "b serves again (a=%d b=%d)", counts[0], counts[1]);
 	harness_pass();
 }

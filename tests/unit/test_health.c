@@ -376,14 +376,18 @@ static int listen_local(uint16_t *port)
 	return fd;
 }
 
-/* A port on which nothing listens: connects are refused. */
-static uint16_t dead_port(void)
+/* A port on which connects are refused and that nobody else can take while *fd stays
+ * open: bound without SO_REUSEADDR, never listening. */
+static uint16_t refusing_port(int *fd)
 {
-	uint16_t port;
-	int fd = listen_local(&port);
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(in);
 
-	close(fd);
-	return port;
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(*fd >= 0);
+	cr_assert_eq(bind(*fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	cr_assert_eq(getsockname(*fd, (struct sockaddr *)&in, &len), 0);
+	return ntohs(in.sin_port);
 }
 
 static void responder_serve(struct responder *r, int fd)
@@ -507,15 +511,17 @@ Test(health_checks, tcp_check_marks_a_refusing_server_down_at_first_check)
 {
 	struct fixture f;
 	struct health *h;
+	int dead_fd;
 
 	fx_init(&f, CHECK_TCP, 2, 3, 5000);
-	addr_set(&f.cs.addr, dead_port());
+	addr_set(&f.cs.addr, refusing_port(&dead_fd));
 	h = health_create(&f.p, 1);
 	cr_assert_not_null(h);
 	/* interval is 5s: only the first round, run at start, can have decided in time */
 	cr_assert(wait_state(&f.s, false, 1500));
 	cr_assert_eq(atomic_load(&f.s.check_failures), 1);
 	health_destroy(h);
+	close(dead_fd);
 }
 
 Test(health_checks, send_expect_with_the_right_reply_stays_up)
@@ -586,29 +592,19 @@ Test(health_checks, a_down_server_comes_back_after_rise_checks)
 {
 	struct fixture f;
 	struct health *h;
-	struct responder r;
-	uint16_t port;
+	uint64_t back;
+	int fd;
 
-	responder_start(&r, "", false);
-	port = r.port;
-	responder_stop(&r); /* the port is known and now refuses */
 	fx_init(&f, CHECK_TCP, 3, 2, 50);
-	addr_set(&f.cs.addr, port);
+	addr_set(&f.cs.addr, refusing_port(&fd));
 	h = health_create(&f.p, 1);
 	cr_assert(wait_state(&f.s, false, 2000));
-
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&in, sizeof(in)), 0, "port %u taken", port);
-	cr_assert_eq(listen(lfd, 512), 0);
-	uint64_t back = mono_ms();
+	cr_assert_eq(listen(fd, 512), 0); /* the same port now accepts */
+	back = mono_ms();
 	cr_assert(wait_state(&f.s, true, 2000));
-	cr_assert_geq(mono_ms() - back, 50 * 2, "rise = 3 needs three checks, two intervals apart");
+	cr_assert_geq(mono_ms() - back, 50 * 2 - 10, "rise = 3 needs three checks, two intervals apart");
 	health_destroy(h);
-	close(lfd);
+	close(fd);
 }
 
 Test(health_checks, many_servers_do_not_leak_fds)
@@ -619,7 +615,8 @@ Test(health_checks, many_servers_do_not_leak_fds)
 	struct cfg_server *cs = calloc(N, sizeof(*cs));
 	struct server *sv = calloc(N, sizeof(*sv));
 	struct pool p = { .cfg = &b, .servers = sv, .nservers = N };
-	uint16_t dead = dead_port();
+	int dead_fd;
+	uint16_t dead = refusing_port(&dead_fd);
 	int before, during_max = 0;
 	struct health *h;
 
@@ -646,6 +643,7 @@ Test(health_checks, many_servers_do_not_leak_fds)
 		cr_assert_eq(atomic_load(&sv[i].up), i % 2 == 0, "server %u", i);
 	cr_assert_geq(atomic_load(&r.accepted), N / 2 * 3, "checks must repeat");
 	responder_stop(&r);
+	close(dead_fd);
 	free(sv);
 	free(cs);
 }
