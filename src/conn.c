@@ -81,6 +81,8 @@ static void set_interest(struct conn *c, int want)
 		toggle(&c->br, &c->br_on, want & RELAY_BREAD);
 		toggle(&c->bw, &c->bw_on, want & RELAY_BWRITE);
 	}
+	if (want & RELAY_AGAIN)
+		event_active(&c->cr, EV_READ, 0);
 }
 
 static void backend_close(struct conn *c)

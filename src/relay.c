@@ -215,7 +215,7 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 static int pump_up(struct conn *c)
 {
 	struct relay_dir *d = &c->up;
-	for (int round = 0; round < RELAY_BUDGET; round++) {
+	for (int round = 0;; round++) {
 		int r = up_flush(c, d);
 		if (r > 0 && d->splice)
 			r = up_pipe_flush(c, d);
@@ -228,6 +228,12 @@ static int pump_up(struct conn *c)
 			}
 			return 0;
 		}
+		if (round == RELAY_BUDGET) {
+			/* yield to other connections; bytes OpenSSL already holds would never make
+			 * the socket readable again, so ask to be run again instead */
+			return c->ssl && !d->splice && SSL_has_pending(c->ssl) ? RELAY_AGAIN
+										: RELAY_CREAD;
+		}
 		r = d->splice ? up_splice_in(c, d) : up_read(c, d);
 		if (r == -1)
 			return -1;
@@ -236,7 +242,6 @@ static int pump_up(struct conn *c)
 		if (r == -3)
 			return RELAY_CWRITE;
 	}
-	return d->off < d->len || d->in_pipe ? RELAY_BWRITE : RELAY_CREAD;
 }
 
 /* ---- backend -> client ---- */
@@ -356,19 +361,20 @@ static int down_read(struct conn *c, struct relay_dir *d)
 static int pump_down(struct conn *c)
 {
 	struct relay_dir *d = &c->down;
-	for (int round = 0; round < RELAY_BUDGET; round++) {
+	for (int round = 0;; round++) {
 		int r = d->splice ? down_pipe_flush(c, d) : down_flush(c, d);
 		if (r != 0)
 			return r;
 		if (d->eof)
 			return d->shut ? 0 : down_shut(c, d);
+		if (round == RELAY_BUDGET)
+			return RELAY_BREAD; /* yield; the backend socket stays readable */
 		r = down_read(c, d);
 		if (r == -1)
 			return -1;
 		if (r == -4)
 			return RELAY_BREAD;
 	}
-	return d->off < d->len || d->in_pipe ? RELAY_CWRITE : RELAY_BREAD;
 }
 
 int relay_pump(struct conn *c)

@@ -115,7 +115,8 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	resume(w);
-	event_base_dispatch(w->base);
+	/* a paused worker may have no event pending at all: keep looping until told to stop */
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	while (w->conns)

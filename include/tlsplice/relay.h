@@ -26,6 +26,7 @@ struct relay_dir {
 #define RELAY_CWRITE 2
 #define RELAY_BREAD 4
 #define RELAY_BWRITE 8
+#define RELAY_AGAIN 16 /* run again soon, without waiting for an event */
 
 /* Chooses each direction's path once the handshake is done and kernel TLS is settled. */
 void relay_init(struct conn *c, bool splice);

@@ -245,6 +245,62 @@ Test(cli, check_reports_every_error_with_its_line)
 	harness_pass();
 }
 
+/* Errors only the TLS set-up finds (the file itself parses): each at its own line. */
+Test(cli, check_reports_tls_errors)
+{
+	static const struct {
+		int line;
+		const char *what;
+	} want[] = {
+		{ 5, "[frontend a] ciphers:" },
+		{ 10, "[frontend b] ciphersuites:" },
+		{ 17, "[frontend c] " }, /* mismatched key: cert line 17 or key line 18 */
+		{ 24, "[frontend d] key:" },
+		{ 31, "[frontend e] client_ca:" },
+	};
+	struct harness_cert good, mis;
+	const char *ini;
+	struct run_result r;
+	char prefix[4200];
+	char *out;
+	size_t i;
+
+	cr_assert_eq(harness_cert_create("good", "demo.test", &good), 0);
+	cr_assert_eq(harness_cert_create_mismatched("mis", "mis.test", &mis), 0);
+	ini = harness_write_file("tls.ini",
+				 "[frontend a]\nlisten = 127.0.0.1:18443\ncert = good.crt\n"
+				 "key = good.key\nciphers = NOT-A-CIPHER\nbackend = app\n\n"
+				 "[frontend b]\nlisten = 127.0.0.1:18444\nciphersuites = TLS_NOPE\n"
+				 "cert = good.crt\nkey = good.key\nbackend = app\n\n"
+				 "[frontend c]\nlisten = 127.0.0.1:18445\ncert = mis.crt\nkey = mis.key\n"
+				 "backend = app\n\n"
+				 "[frontend d]\nlisten = 127.0.0.1:18446\ncert = good.crt\n"
+				 "key = missing.key\nbackend = app\n\n"
+				 "[frontend e]\nlisten = 127.0.0.1:18447\ncert = good.crt\nkey = good.key\n"
+				 "client_ca = no-such-ca.pem\nbackend = app\n\n"
+				 "[backend app]\nserver = 127.0.0.1:9001\ncheck = none\n");
+	run(&r, "-t", "-c", ini, NULL);
+	out = all_output(&r);
+	cr_assert_eq(r.status, 1, "exit %d:\n%s", r.status, out);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		int n;
+
+		snprintf(prefix, sizeof(prefix), "%s:%d: %s", ini, want[i].line, want[i].what);
+		n = count_prefixed(out, prefix);
+		if (want[i].line == 17) {
+			snprintf(prefix, sizeof(prefix), "%s:18: %s", ini, want[i].what);
+			n += count_prefixed(out, prefix);
+		}
+		cr_expect_eq(n, 1, "no error '%s' at line %d:\n%s", want[i].what, want[i].line,
+			     out);
+	}
+	snprintf(prefix, sizeof(prefix), "%s:", ini);
+	cr_assert_eq(count_prefixed(out, prefix), 5, "expected 5 errors:\n%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
 Test(cli, unknown_section_points_at_header)
 {
 	struct harness_cert crt;

@@ -232,7 +232,7 @@ static void client_halfclose(int version, bool tcp)
 							       ? "TLS_AES_128_GCM_SHA256"
 							       : "ECDHE-ECDSA-AES256-GCM-SHA384");
 	struct tlsc_transfer t = { .send_bytes = 3 * MIB + 17, .tcp_halfclose = tcp,
-				   .timeout_ms = 30000 };
+				   .timeout_ms = 10000 };
 	char want[65], reply[66], *line;
 	struct backend_stats st;
 

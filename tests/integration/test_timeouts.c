@@ -211,5 +211,10 @@ Test(timeouts, max_connections_pauses_accepting)
 	cr_assert_eq(tlsc_write_all(c3, "abc", 3, 5000), 0);
 	cr_assert_eq(tlsc_read(c3, buf, sizeof(buf), 5000), 3);
 	cr_assert_eq(alog_count(proxy_access_log(p), "close", "handshake_failed"), 0);
+	tlsc_close(c2);
+	tlsc_close(c3);
+	cr_assert_eq(alog_wait_lines(proxy_access_log(p), 3, HARNESS_TIMEOUT_MS), 3,
+		     "connections not all logged after the clients left");
+	cr_assert_eq(proxy_stop(p, 5000), 0, "no clean exit after every client left");
 	harness_pass();
 }
