@@ -70,9 +70,10 @@ build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug || asan_ok=0
 suites build ""
 if [ $asan_ok = 1 ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+	export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	suites build-asan "asan:"
-	unset ASAN_OPTIONS UBSAN_OPTIONS
+	unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 else
 	fail=$((fail + 1)); failed_names+=("asan build")
 fi

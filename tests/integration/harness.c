@@ -1966,3 +1966,16 @@ const char *harness_config_web(const char *name, int port, const struct harness_
 				  global_extra ? global_extra : "", port, crt->cert, crt->key,
 				  fe_extra ? fe_extra : "", backends ? backends : "");
 }
+
+bool harness_kernel_ktls(void)
+{
+	static int cached = -1;
+	if (cached < 0) {
+		const char *argv[] = { harness_tlsplice_bin(), "-V", NULL };
+		struct run_result r;
+		cached = harness_run(&r, HARNESS_TIMEOUT_MS, argv) == 0 && r.out &&
+			 strstr(r.out, "kTLS: available") != NULL;
+		run_result_finish(&r);
+	}
+	return cached == 1;
+}

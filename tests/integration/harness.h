@@ -110,6 +110,9 @@ int harness_cert_create_mismatched(const char *name, const char *sans, struct ha
 
 /* Path of the binary: $TLSPLICE_BIN, else the build's tlsplice. */
 const char *harness_tlsplice_bin(void);
+/* True where the proxy says this kernel offers kernel TLS (its `-V` line "kTLS: available"):
+ * then connections with a kTLS cipher log "ktls":"both","relay":"splice". */
+bool harness_kernel_ktls(void);
 
 struct proxy;
 
