@@ -332,6 +332,13 @@ static void handshake_done(struct conn *c)
 		}
 	}
 	relay_init(c, c->rt->cfg->splice);
+	/* no read-ahead during the handshake (a buffered record would keep the receive key out
+	 * of the kernel); where receive stays in user space, reading ahead halves the reads */
+	if (!(c->ktls & KTLS_RX)) {
+		SSL_set_read_ahead(c->ssl, 1);
+		/* room for several whole records per read; released again when it empties */
+		SSL_set_default_read_buffer_len(c->ssl, RELAY_BUF_SIZE + 4 * SSL3_RT_MAX_ENCRYPTED_OVERHEAD);
+	}
 	if (c->up.splice && c->down.splice) {
 		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per
 		 * connection); close_notify is then sent with ktls_send_close_notify */

@@ -23,6 +23,7 @@
 /* Records (or pipe loads) moved per direction per pump before yielding to others. */
 #define RELAY_BUDGET 16
 #define SPLICE_CHUNK (64 * 1024)
+#define TLS_RECORD_MAX 16384 /* plaintext of one record */
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 
 static bool again(int e)
@@ -121,40 +122,47 @@ static int up_record(struct conn *c, struct relay_dir *d, enum ktls_record r, si
 	return -1;
 }
 
-/* Reads the next record from the client into up's buffer: 1 on progress, -2 to wait for
- * readable, -3 for writable, -1 when the connection ends. */
+/* Decrypts records from the client into up's (empty) buffer until it cannot hold another
+ * whole record or nothing more is there, so one write to the backend carries several
+ * records. 1 on progress, -2 to wait for readable, -3 for writable, -1 when it ends. */
 static int up_read(struct conn *c, struct relay_dir *d)
 {
 	char err[128];
 	if (!buf_get(c, d))
 		return -1;
+	d->off = d->len = 0;
 	if (d->kread) {
 		size_t len;
 		enum ktls_record r = ktls_read_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len);
 		return up_record(c, d, r, len);
 	}
-	int n = SSL_read(c->ssl, d->buf, RELAY_BUF_SIZE);
-	switch (tls_classify(c->ssl, n, err, sizeof(err))) {
-	case TLS_OK:
-		d->off = 0;
-		d->len = (uint32_t)n;
-		return 1;
-	case TLS_WANT_READ:
-		buf_release(c, d);
-		return -2;
-	case TLS_WANT_WRITE:
-		buf_release(c, d);
-		return -3;
-	case TLS_CLOSED:
-		buf_release(c, d);
-		d->eof = true;
-		conn_end(c, "client_eof");
-		return 1;
-	case TLS_FATAL:
-		conn_fail(c, "client_eof", "%s", err);
-		return -1;
+	while (RELAY_BUF_SIZE - d->len >= TLS_RECORD_MAX) {
+		int n = SSL_read(c->ssl, d->buf + d->len, (int)(RELAY_BUF_SIZE - d->len));
+		switch (tls_classify(c->ssl, n, err, sizeof(err))) {
+		case TLS_OK:
+			d->len += (uint32_t)n;
+			continue;
+		case TLS_WANT_READ:
+			break;
+		case TLS_WANT_WRITE:
+			if (d->len)
+				return 1;
+			buf_release(c, d);
+			return -3;
+		case TLS_CLOSED:
+			d->eof = true;
+			conn_end(c, "client_eof");
+			return 1;
+		case TLS_FATAL:
+			conn_fail(c, "client_eof", "%s", err);
+			return -1;
+		}
+		break;
 	}
-	return -1;
+	if (d->len)
+		return 1;
+	buf_release(c, d);
+	return -2;
 }
 
 /* Pipe -> backend; 1 when the pipe is empty, 0 when blocked, -1 on error. */

@@ -13,7 +13,7 @@
 
 #include "tlsplice/runtime.h"
 
-#define RELAY_BUF_SIZE 16384 /* one TLS record of plaintext */
+#define RELAY_BUF_SIZE 65536 /* four TLS records of plaintext: one syscall moves several */
 
 struct conn;
 struct worker;
