@@ -39,9 +39,11 @@ done
 build/src/tlsplice -c config/tlsplice.ini &
 pids+=($!)
 
-# ready when the listener accepts
+# ready when 127.0.0.1:8443 (hex 0100007F:20FB) is listening (state 0A); looking at the
+# kernel's table instead of connecting keeps a probe out of the access log
 for _ in $(seq 100); do
-	(exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null && break
+	grep -q ' 0100007F:20FB 00000000:0000 0A ' /proc/net/tcp && break
+	kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: tlsplice did not start" >&2; exit 1; }
 	sleep 0.1
 done
 cat <<TXT
