@@ -422,10 +422,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CONN_RELAY: {
 		uint64_t idle = pool_now_ms() - c->last_active_ms;
-		if (idle >= fe->idle_timeout_ms)
-			conn_end(c, "idle_timeout"), c->state = CONN_CLOSED;
-		else
+		if (idle >= fe->idle_timeout_ms) {
+			conn_end(c, "idle_timeout");
+			c->state = CONN_CLOSED;
+		} else {
 			timer_in(c, fe->idle_timeout_ms - idle);
+		}
 		break;
 	}
 	case CONN_CLOSED:
