@@ -14,7 +14,7 @@ build() { # DIR [meson options...]
 	if [ ! -f "$dir/build.ninja" ]; then
 		meson setup "$dir" "$@" >/dev/null || return 1
 	fi
-	ninja -C "$dir" >"$dir.log" 2>&1 || { tail -40 "$dir.log"; return 1; }
+	ninja -C "$dir" >"$dir/build-output.log" 2>&1 || { tail -40 "$dir/build-output.log"; return 1; }
 }
 
 pass=0 fail=0 skip=0
