@@ -19,56 +19,67 @@ struct metrics {
 	atomic_bool draining;
 };
 
-static const char *const hs_reason[HS_FAIL_MAX] = { "protocol", "timeout", "closed" };
-static const char *const relay_mode[RELAY_KIND_MAX] = { "splice", "userspace", "mixed" };
+/* Every per-frontend series: metric, its type and help, the label that tells the series of
+ * one metric apart (NULL: none), and the counter's place in struct fe_stats. */
+struct fe_series {
+	const char *name, *type, *help, *label;
+	size_t off;
+};
+
+#define FE_OFF(field) offsetof(struct fe_stats, field)
+
+static const struct fe_series fe_series[] = {
+	{ "tlsplice_connections_total", "counter", "Client connections accepted.", NULL,
+	  FE_OFF(connections) },
+	{ "tlsplice_connections_active", "gauge", "Client connections open now.", NULL,
+	  FE_OFF(active) },
+	{ "tlsplice_handshake_failures_total", "counter", "TLS handshakes that failed, by reason.",
+	  "reason=\"protocol\"", FE_OFF(hs_failures[HS_FAIL_PROTOCOL]) },
+	{ NULL, NULL, NULL, "reason=\"timeout\"", FE_OFF(hs_failures[HS_FAIL_TIMEOUT]) },
+	{ NULL, NULL, NULL, "reason=\"closed\"", FE_OFF(hs_failures[HS_FAIL_CLOSED]) },
+	{ "tlsplice_ktls_connections_total", "counter", "Connections with kernel TLS, by direction.",
+	  "direction=\"tx\"", FE_OFF(ktls_tx) },
+	{ NULL, NULL, NULL, "direction=\"rx\"", FE_OFF(ktls_rx) },
+	{ "tlsplice_ktls_fallbacks_total", "counter",
+	  "Connections where kernel TLS was wanted but a direction stayed in user space.", NULL,
+	  FE_OFF(ktls_fallbacks) },
+	{ "tlsplice_relay_total", "counter", "Relayed connections, by how bytes moved.",
+	  "mode=\"splice\"", FE_OFF(relay[RELAY_KIND_SPLICE]) },
+	{ NULL, NULL, NULL, "mode=\"userspace\"", FE_OFF(relay[RELAY_KIND_USERSPACE]) },
+	{ NULL, NULL, NULL, "mode=\"mixed\"", FE_OFF(relay[RELAY_KIND_MIXED]) },
+	{ "tlsplice_bytes_total", "counter", "Plaintext bytes relayed (in: client to backend).",
+	  "direction=\"in\"", FE_OFF(bytes_in) },
+	{ NULL, NULL, NULL, "direction=\"out\"", FE_OFF(bytes_out) },
+};
 
 static void head(struct evbuffer *b, const char *name, const char *type, const char *help)
 {
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-#define U64(x) ((unsigned long long)atomic_load(&(x)))
-
+/* Series without a name continue the metric of the row above (another label value). */
 static void render_frontends(struct evbuffer *b, const struct runtime *rt)
 {
 	const struct config *cfg = rt->cfg;
-	head(b, "tlsplice_connections_total", "counter", "Client connections accepted.");
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		evbuffer_add_printf(b, "tlsplice_connections_total{frontend=\"%s\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i]->connections));
-	head(b, "tlsplice_connections_active", "gauge", "Client connections open now.");
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		evbuffer_add_printf(b, "tlsplice_connections_active{frontend=\"%s\"} %ld\n",
-				    cfg->frontends[i].name, atomic_load(&rt->stats[i]->active));
-	head(b, "tlsplice_handshake_failures_total", "counter", "TLS handshakes that failed, by reason.");
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		for (int r = 0; r < HS_FAIL_MAX; r++)
-			evbuffer_add_printf(b, "tlsplice_handshake_failures_total{frontend=\"%s\",reason=\"%s\"} %llu\n",
-					    cfg->frontends[i].name, hs_reason[r],
-					    U64(rt->stats[i]->hs_failures[r]));
-	head(b, "tlsplice_ktls_connections_total", "counter", "Connections with kernel TLS, by direction.");
-	for (size_t i = 0; i < cfg->nfrontends; i++) {
-		evbuffer_add_printf(b, "tlsplice_ktls_connections_total{frontend=\"%s\",direction=\"tx\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i]->ktls_tx));
-		evbuffer_add_printf(b, "tlsplice_ktls_connections_total{frontend=\"%s\",direction=\"rx\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i]->ktls_rx));
-	}
-	head(b, "tlsplice_ktls_fallbacks_total", "counter", "Connections where kernel TLS was wanted but a direction stayed in user space.");
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		evbuffer_add_printf(b, "tlsplice_ktls_fallbacks_total{frontend=\"%s\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i]->ktls_fallbacks));
-	head(b, "tlsplice_relay_total", "counter", "Relayed connections, by how bytes moved.");
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		for (int m = 0; m < RELAY_KIND_MAX; m++)
-			evbuffer_add_printf(b, "tlsplice_relay_total{frontend=\"%s\",mode=\"%s\"} %llu\n",
-					    cfg->frontends[i].name, relay_mode[m],
-					    U64(rt->stats[i]->relay[m]));
-	head(b, "tlsplice_bytes_total", "counter", "Plaintext bytes relayed (in: client to backend).");
-	for (size_t i = 0; i < cfg->nfrontends; i++) {
-		evbuffer_add_printf(b, "tlsplice_bytes_total{frontend=\"%s\",direction=\"in\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i]->bytes_in));
-		evbuffer_add_printf(b, "tlsplice_bytes_total{frontend=\"%s\",direction=\"out\"} %llu\n",
-				    cfg->frontends[i].name, U64(rt->stats[i]->bytes_out));
+	size_t n = sizeof(fe_series) / sizeof(fe_series[0]);
+	for (size_t first = 0, last; first < n; first = last) {
+		for (last = first + 1; last < n && !fe_series[last].name; last++)
+			;
+		const char *name = fe_series[first].name;
+		head(b, name, fe_series[first].type, fe_series[first].help);
+		for (size_t i = 0; i < cfg->nfrontends; i++) {
+			const char *st = (const char *)rt->stats[i];
+			for (size_t k = first; k < last; k++) {
+				const struct fe_series *f = &fe_series[k];
+				/* every counter is 64 bits wide; active is a signed gauge */
+				long long v = f->off == FE_OFF(active)
+						      ? (long long)atomic_load((atomic_long *)(st + f->off))
+						      : (long long)atomic_load((atomic_uint_fast64_t *)(st + f->off));
+				evbuffer_add_printf(b, "%s{frontend=\"%s\"%s%s} %lld\n", name,
+						    cfg->frontends[i].name, f->label ? "," : "",
+						    f->label ? f->label : "", v);
+			}
+		}
 	}
 }
 

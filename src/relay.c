@@ -55,6 +55,29 @@ static bool buf_get(struct conn *c, struct relay_dir *d)
 	return true;
 }
 
+/* Drains d's pipe into fd: 0 when empty (the pipe goes back to the pool), 1 when fd would
+ * block, -1 when the connection failed (reason: the side fd belongs to). */
+static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, const char *reason,
+		      const char *what)
+{
+	while (d->in_pipe > 0) {
+		ssize_t n = splice(d->pipe[0], NULL, fd, NULL, d->in_pipe, SPLICE_FLAGS);
+		if (n > 0) {
+			d->in_pipe -= (uint32_t)n;
+			moved(c, d, (size_t)n);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && again(errno)) {
+			return 1;
+		} else {
+			conn_fail(c, reason, "%s: %s", what, n < 0 ? strerror(errno) : "closed");
+			return -1;
+		}
+	}
+	worker_pipe_put(c->w, d->pipe, true);
+	return 0;
+}
+
 void relay_init(struct conn *c, bool splice)
 {
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
@@ -168,22 +191,8 @@ static int up_read(struct conn *c, struct relay_dir *d)
 /* Pipe -> backend; 1 when the pipe is empty, 0 when blocked, -1 on error. */
 static int up_pipe_flush(struct conn *c, struct relay_dir *d)
 {
-	while (d->in_pipe > 0) {
-		ssize_t n = splice(d->pipe[0], NULL, c->bfd, NULL, d->in_pipe, SPLICE_FLAGS);
-		if (n > 0) {
-			d->in_pipe -= (uint32_t)n;
-			moved(c, d, (size_t)n);
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && again(errno)) {
-			return 0;
-		} else {
-			conn_fail(c, "server_eof", "write to server: %s", n < 0 ? strerror(errno) : "closed");
-			return -1;
-		}
-	}
-	worker_pipe_put(c->w, d->pipe, true);
-	return 1;
+	int r = pipe_flush(c, d, c->bfd, "server_eof", "write to server");
+	return r == 0 ? 1 : r > 0 ? 0 : -1;
 }
 
 /* Client socket -> pipe. 1 on progress, -2 to wait for readable, -1 when it ends. */
@@ -308,23 +317,9 @@ static int down_flush(struct conn *c, struct relay_dir *d)
 /* Pipe -> client (the kernel encrypts); 0 when empty, RELAY_CWRITE when blocked, -1. */
 static int down_pipe_flush(struct conn *c, struct relay_dir *d)
 {
-	while (d->in_pipe > 0) {
-		/* no SPLICE_F_MORE: every chunk is sent as records at once */
-		ssize_t n = splice(d->pipe[0], NULL, c->cfd, NULL, d->in_pipe, SPLICE_FLAGS);
-		if (n > 0) {
-			d->in_pipe -= (uint32_t)n;
-			moved(c, d, (size_t)n);
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && again(errno)) {
-			return RELAY_CWRITE;
-		} else {
-			conn_fail(c, "client_eof", "write to client: %s", n < 0 ? strerror(errno) : "closed");
-			return -1;
-		}
-	}
-	worker_pipe_put(c->w, d->pipe, true);
-	return 0;
+	/* no SPLICE_F_MORE: every chunk goes out as records at once */
+	int r = pipe_flush(c, d, c->cfd, "client_eof", "write to client");
+	return r > 0 ? RELAY_CWRITE : r;
 }
 
 /* Backend -> buffer or pipe: 1 on progress, -4 to wait for readable, -1 when it ends. */
