@@ -377,6 +377,7 @@ static int handshake_step(struct conn *c)
 static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 {
 	int want = 0;
+	enum conn_state state_before = c->state;
 	switch (c->state) {
 	case CONN_HANDSHAKE:
 		want = handshake_step(c);
@@ -390,8 +391,16 @@ static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 	case CONN_CLOSED:
 		return;
 	}
-	if (c->state == CONN_RELAY)
-		want = relay_pump(c);
+	if (c->state == CONN_RELAY) {
+		/* the relay may have just started in this step: then every direction runs */
+		int ready = RELAY_ANY;
+		if (state_before == CONN_RELAY && fd == c->cfd)
+			ready = (what & EV_READ ? RELAY_CREAD | RELAY_AGAIN : 0) |
+				(what & EV_WRITE ? RELAY_CWRITE : 0);
+		else if (state_before == CONN_RELAY && fd == c->bfd)
+			ready = (what & EV_READ ? RELAY_BREAD : 0) | (what & EV_WRITE ? RELAY_BWRITE : 0);
+		want = relay_pump(c, ready);
+	}
 	else if (c->state == CONN_CONNECTING)
 		want = RELAY_BWRITE;
 	if (c->state != CONN_CLOSED)

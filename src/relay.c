@@ -80,6 +80,7 @@ static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, const char *r
 
 void relay_init(struct conn *c, bool splice)
 {
+	c->up.want = c->down.want = RELAY_ANY;
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->up.splice = splice && (c->ktls & KTLS_RX);
 	c->up.kread = !splice && (c->ktls & KTLS_RX);
@@ -147,7 +148,8 @@ static int up_record(struct conn *c, struct relay_dir *d, enum ktls_record r, si
 
 /* Decrypts records from the client into up's (empty) buffer until it cannot hold another
  * whole record or nothing more is there, so one write to the backend carries several
- * records. 1 on progress, -2 to wait for readable, -3 for writable, -1 when it ends. */
+ * records. 1 on progress, 2 on progress that drained the socket, -2 to wait for readable,
+ * -3 for writable, -1 when it ends. */
 static int up_read(struct conn *c, struct relay_dir *d)
 {
 	char err[128];
@@ -164,6 +166,10 @@ static int up_read(struct conn *c, struct relay_dir *d)
 		switch (tls_classify(c->ssl, n, err, sizeof(err))) {
 		case TLS_OK:
 			d->len += (uint32_t)n;
+			/* OpenSSL reads ahead: once it holds nothing more, the socket was
+			 * drained too, and trying again would only fail with EAGAIN */
+			if (!SSL_has_pending(c->ssl))
+				return 2;
 			continue;
 		case TLS_WANT_READ:
 			break;
@@ -232,6 +238,7 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 static int pump_up(struct conn *c)
 {
 	struct relay_dir *d = &c->up;
+	bool drained = false;
 	for (int round = 0;; round++) {
 		int r = up_flush(c, d);
 		if (r > 0 && d->splice)
@@ -245,6 +252,8 @@ static int pump_up(struct conn *c)
 			}
 			return 0;
 		}
+		if (drained)
+			return RELAY_CREAD; /* epoll says when there is more */
 		if (round == RELAY_BUDGET) {
 			/* yield to other connections; bytes OpenSSL already holds would never make
 			 * the socket readable again, so ask to be run again instead */
@@ -252,6 +261,7 @@ static int pump_up(struct conn *c)
 										: RELAY_CREAD;
 		}
 		r = d->splice ? up_splice_in(c, d) : up_read(c, d);
+		drained = r == 2;
 		if (r == -1)
 			return -1;
 		if (r == -2)
@@ -322,7 +332,8 @@ static int down_pipe_flush(struct conn *c, struct relay_dir *d)
 	return r > 0 ? RELAY_CWRITE : r;
 }
 
-/* Backend -> buffer or pipe: 1 on progress, -4 to wait for readable, -1 when it ends. */
+/* Backend -> buffer or pipe: 1 on progress, 2 on progress that emptied the socket, -4 to
+ * wait for readable, -1 when it ends. */
 static int down_read(struct conn *c, struct relay_dir *d)
 {
 	ssize_t n;
@@ -347,7 +358,9 @@ static int down_read(struct conn *c, struct relay_dir *d)
 			buf_release(c, d);
 		}
 	}
-	if (n > 0 || (n < 0 && errno == EINTR))
+	if (n > 0)
+		return n < (d->splice ? SPLICE_CHUNK : RELAY_BUF_SIZE) ? 2 : 1; /* 2: drained */
+	if (n < 0 && errno == EINTR)
 		return 1;
 	if (n == 0) {
 		d->eof = true;
@@ -364,15 +377,18 @@ static int down_read(struct conn *c, struct relay_dir *d)
 static int pump_down(struct conn *c)
 {
 	struct relay_dir *d = &c->down;
+	bool drained = false;
 	for (int round = 0;; round++) {
 		int r = d->splice ? down_pipe_flush(c, d) : down_flush(c, d);
 		if (r != 0)
 			return r;
 		if (d->eof)
 			return d->shut ? 0 : down_shut(c, d);
-		if (round == RELAY_BUDGET)
-			return RELAY_BREAD; /* yield; the backend socket stays readable */
+		/* yield after the budget; after a short read, epoll says when there is more */
+		if (round == RELAY_BUDGET || drained)
+			return RELAY_BREAD;
 		r = down_read(c, d);
+		drained = r == 2;
 		if (r == -1)
 			return -1;
 		if (r == -4)
@@ -380,19 +396,25 @@ static int pump_down(struct conn *c)
 	}
 }
 
-int relay_pump(struct conn *c)
+int relay_pump(struct conn *c, int ready)
 {
-	int up = c->up.shut ? 0 : pump_up(c);
-	if (up < 0 || c->state == CONN_CLOSED)
-		return 0;
-	int down = c->down.shut ? 0 : pump_down(c);
-	if (down < 0 || c->state == CONN_CLOSED)
-		return 0;
+	/* run only the directions waiting for what just happened: a request/response exchange
+	 * then costs no read that can only fail with EAGAIN */
+	if (!c->up.shut && (c->up.want & ready)) {
+		c->up.want = pump_up(c);
+		if (c->up.want < 0 || c->state == CONN_CLOSED)
+			return 0;
+	}
+	if (!c->down.shut && (c->down.want & ready)) {
+		c->down.want = pump_down(c);
+		if (c->down.want < 0 || c->state == CONN_CLOSED)
+			return 0;
+	}
 	if (c->up.shut && c->down.shut) {
 		c->state = CONN_CLOSED;
 		return 0;
 	}
-	return up | down;
+	return (c->up.shut ? 0 : c->up.want) | (c->down.shut ? 0 : c->down.want);
 }
 
 void relay_finish(struct conn *c)

@@ -18,6 +18,7 @@ struct relay_dir {
 	bool kread;         /* client->backend with kernel RX but splice off: recvmsg reads */
 	int pipe[2];        /* splice: pipe held while bytes are in flight */
 	uint32_t in_pipe;
+	int want;           /* RELAY_* events this direction waits for */
 	uint64_t bytes;
 };
 
@@ -27,12 +28,14 @@ struct relay_dir {
 #define RELAY_BREAD 4
 #define RELAY_BWRITE 8
 #define RELAY_AGAIN 16 /* run again soon, without waiting for an event */
+#define RELAY_ANY 31
 
 /* Chooses each direction's path once the handshake is done and kernel TLS is settled. */
 void relay_init(struct conn *c, bool splice);
-/* Moves what can move now in both directions. Returns the events to wait for; when both
- * directions have ended, or on error, sets the connection CLOSED (via conn_end). */
-int relay_pump(struct conn *c);
+/* Moves what can move now in the directions waiting for one of the ready events (RELAY_*
+ * bits). Returns the events to wait for; when both directions have ended, or on error,
+ * sets the connection CLOSED (via conn_end). */
+int relay_pump(struct conn *c, int ready);
 void relay_finish(struct conn *c); /* frees buffers and pipes */
 const char *relay_mode_name(const struct conn *c);
 
