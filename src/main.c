@@ -350,8 +350,8 @@ static int run(struct runtime *rt, const struct opts *o)
 		proc_command(&a.proc, WORKER_CMD_FORCE);
 	} else {
 		log_info("tlsplice %s started: %u workers, %zu frontends, %zu backends; %s",
-			 TLSPLICE_VERSION, a.proc.nworkers, rt->cfg->nfrontends,
-			 rt->cfg->nbackends, ktls_probe_describe());
+			 TLSPLICE_VERSION, a.proc.nworkers, rt->cfg->nfrontends, rt->cfg->nbackends,
+			 rt->cfg->ktls == KTLS_OFF ? "kTLS: off" : ktls_probe_describe());
 		event_base_dispatch(a.base);
 	}
 	proc_join(&a.proc);

@@ -22,7 +22,8 @@
 
 /* Records (or pipe loads) moved per direction per pump before yielding to others. */
 #define RELAY_BUDGET 16
-#define SPLICE_CHUNK (64 * 1024)
+#define SPLICE_CHUNK (256 * 1024) /* as much as a pipe holds (worker_pipe_get sizes it) */
+#define SPLICE_BATCH (128 * 1024) /* gathered from kernel receive before one splice out */
 #define TLS_RECORD_MAX 16384 /* plaintext of one record */
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 
@@ -43,7 +44,7 @@ static void buf_release(struct conn *c, struct relay_dir *d)
 static void moved(struct conn *c, struct relay_dir *d, size_t n)
 {
 	d->bytes += n;
-	c->last_active_ms = pool_now_ms();
+	c->moved = true; /* relay_pump reads the clock once for all transfers of a pump */
 }
 
 static bool buf_get(struct conn *c, struct relay_dir *d)
@@ -201,20 +202,33 @@ static int up_pipe_flush(struct conn *c, struct relay_dir *d)
 	return r == 0 ? 1 : r > 0 ? 0 : -1;
 }
 
-/* Client socket -> pipe. 1 on progress, -2 to wait for readable, -1 when it ends. */
+/* Client socket -> pipe. Kernel receive splices one record per call, so records are
+ * gathered in the pipe and one splice moves them all to the backend. 1 on progress, 2 on
+ * progress that emptied the socket, -2 to wait for readable, -1 when it ends. */
 static int up_splice_in(struct conn *c, struct relay_dir *d)
 {
 	if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
 		conn_fail(c, "error", "pipe: %s", strerror(errno));
 		return -1;
 	}
-	ssize_t n = splice(c->cfd, NULL, d->pipe[1], NULL, SPLICE_CHUNK, SPLICE_FLAGS);
-	if (n > 0) {
-		d->in_pipe += (uint32_t)n;
-		return 1;
+	ssize_t n = 0;
+	while (d->in_pipe < SPLICE_BATCH) {
+		n = splice(c->cfd, NULL, d->pipe[1], NULL, SPLICE_CHUNK, SPLICE_FLAGS);
+		if (n > 0)
+			d->in_pipe += (uint32_t)n;
+		else if (!(n < 0 && errno == EINTR))
+			break;
 	}
-	if (n < 0 && errno == EINTR)
+	if (d->in_pipe >= SPLICE_BATCH)
 		return 1;
+	/* a socket error is reported once: act on it now (relay_finish drops the pipe) */
+	if (n < 0 && !again(errno) && errno != EINVAL && errno != EIO) {
+		conn_fail(c, "client_eof", "%s", strerror(errno));
+		return -1;
+	}
+	/* EAGAIN, a FIN or a control record stays where it is: move what was gathered first */
+	if (d->in_pipe > 0)
+		return n < 0 && again(errno) ? 2 : 1;
 	worker_pipe_put(c->w, d->pipe, true);
 	if (n < 0 && again(errno))
 		return -2;
@@ -223,15 +237,11 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 		conn_end(c, "client_eof");
 		return 1;
 	}
-	if (errno == EINVAL || errno == EIO) {
-		/* a control record (alert, KeyUpdate, ...) is next: take it out of band */
-		size_t len;
-		if (!buf_get(c, d))
-			return -1;
-		return up_record(c, d, ktls_read_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len), len);
-	}
-	conn_fail(c, "client_eof", "%s", strerror(errno));
-	return -1;
+	/* a control record (alert, KeyUpdate, ...) is next: take it out of band */
+	size_t len;
+	if (!buf_get(c, d))
+		return -1;
+	return up_record(c, d, ktls_read_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len), len);
 }
 
 /* Client TLS -> backend. Returns the events to wait for, or -1. */
@@ -409,6 +419,10 @@ int relay_pump(struct conn *c, int ready)
 		c->down.want = pump_down(c);
 		if (c->down.want < 0 || c->state == CONN_CLOSED)
 			return 0;
+	}
+	if (c->moved) {
+		c->moved = false;
+		c->last_active_ms = pool_now_ms();
 	}
 	if (c->up.shut && c->down.shut) {
 		c->state = CONN_CLOSED;

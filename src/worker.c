@@ -39,7 +39,11 @@ int worker_pipe_get(struct worker *w, int p[2])
 		p[1] = w->freepipes[w->nfreepipes][1];
 		return 0;
 	}
-	return pipe2(p, O_NONBLOCK | O_CLOEXEC);
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	/* room for a batch of records; where the system caps pipe sizes lower, 64 KiB will do */
+	fcntl(p[1], F_SETPIPE_SZ, 256 * 1024);
+	return 0;
 }
 
 void worker_pipe_put(struct worker *w, int p[2], bool empty)

@@ -33,7 +33,7 @@ struct conn {
 	struct event cr, cw, br, bw; /* client/backend readable/writable, EV_PERSIST */
 	struct event timer;          /* handshake, connect or idle deadline */
 	bool cr_on, cw_on, br_on, bw_on;
-	bool in_callback;
+	bool moved; /* bytes moved in the current pump: the idle clock restarts */
 
 	struct pool *pool;
 	struct server *server;
