@@ -169,10 +169,7 @@ struct health {
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* same clock as pool_now_ms */
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return pool_now_ms(); /* retry times are compared with it on the connection path */
 }
 
 static struct timeval ms_to_tv(uint64_t ms)
