@@ -32,6 +32,15 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t conn_clock_ms(void)
+{
+	/* the coarse clock (a few ms of resolution) is read from memory the kernel updates,
+	 * never from the clock hardware: no system call even where that is slow (hpet) */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static const struct cfg_frontend *conn_fe(const struct conn *c)
 {
 	return &c->rt->cfg->frontends[c->fe_idx];
@@ -225,7 +234,7 @@ static void start_relay(struct conn *c)
 	net_set_nodelay(c->bfd);
 	c->state = CONN_RELAY;
 	c->relayed = true;
-	c->last_active_ms = pool_now_ms();
+	c->last_active_ms = conn_clock_ms();
 	evtimer_del(&c->timer);
 	if (fe->idle_timeout_ms)
 		timer_in(c, fe->idle_timeout_ms);
@@ -430,7 +439,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 			set_interest(c, RELAY_BWRITE);
 		break;
 	case CONN_RELAY: {
-		uint64_t idle = pool_now_ms() - c->last_active_ms;
+		uint64_t idle = conn_clock_ms() - c->last_active_ms;
 		if (idle >= fe->idle_timeout_ms) {
 			conn_end(c, "idle_timeout");
 			c->state = CONN_CLOSED;

@@ -14,10 +14,8 @@
 
 uint64_t pool_now_ms(void)
 {
-	/* the coarse clock (a few ms of resolution) is read from memory the kernel updates,
-	 * never from the clock hardware: no system call even where that is slow (hpet) */
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 

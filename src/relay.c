@@ -422,7 +422,7 @@ int relay_pump(struct conn *c, int ready)
 	}
 	if (c->moved) {
 		c->moved = false;
-		c->last_active_ms = pool_now_ms();
+		c->last_active_ms = conn_clock_ms();
 	}
 	if (c->up.shut && c->down.shut) {
 		c->state = CONN_CLOSED;

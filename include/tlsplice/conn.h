@@ -48,7 +48,7 @@ struct conn {
 	struct timeval t_accept_wall;
 	uint64_t t_accept_us, t_handshake_us;
 	bool relayed;
-	uint64_t last_active_ms;
+	uint64_t last_active_ms; /* conn_clock_ms() of the last byte moved */
 	int ktls; /* KTLS_TX|KTLS_RX of the client socket */
 	/* what the access log says of the TLS session, kept so the SSL object can be freed
 	 * once the kernel holds both directions */
@@ -60,6 +60,8 @@ struct conn {
 	char error[160];
 };
 
+/* The clock of idle times: coarse, never a system call. */
+uint64_t conn_clock_ms(void);
 void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
 /* Ends a connection from outside its callbacks (shutdown timeout). */
 void conn_kill(struct conn *c, const char *reason);
