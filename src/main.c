@@ -41,6 +41,7 @@ struct app {
 	struct event_base *base;
 	struct event *sig[4];
 	struct event *force;
+	struct event *reload_retry;
 	struct metrics *metrics;
 	bool stopping;
 };
@@ -165,6 +166,12 @@ static void reload(struct app *a)
 {
 	char err[256];
 	struct errlist warns;
+	if (proc_reload_busy(&a->proc)) {
+		/* a worker has not taken the previous generation yet: try again in a moment */
+		struct timeval tv = { 0, 20000 };
+		evtimer_add(a->reload_retry, &tv);
+		return;
+	}
 	errlist_init(&warns);
 	log_info("SIGHUP: reloading %s", a->path);
 	struct runtime *rt = load(a->path, &warns);
@@ -200,6 +207,13 @@ static void reload(struct app *a)
 	runtime_unref(rt);
 	runtime_unref(old_rt);
 	log_info("configuration reloaded");
+}
+
+static void on_reload_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	if (!a->stopping)
+		reload(a);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -286,8 +300,9 @@ static int app_events(struct app *a)
 			return -1;
 	}
 	a->force = evtimer_new(a->base, on_force, a);
+	a->reload_retry = evtimer_new(a->base, on_reload_retry, a);
 	a->proc.worker_done = event_new(a->base, -1, 0, on_worker_done, a);
-	return a->force && a->proc.worker_done ? 0 : -1;
+	return a->force && a->reload_retry && a->proc.worker_done ? 0 : -1;
 }
 
 static void app_free(struct app *a)
@@ -297,6 +312,8 @@ static void app_free(struct app *a)
 			event_free(a->sig[i]);
 	if (a->force)
 		event_free(a->force);
+	if (a->reload_retry)
+		event_free(a->reload_retry);
 	if (a->proc.worker_done)
 		event_free(a->proc.worker_done);
 	if (a->base)

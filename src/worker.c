@@ -251,6 +251,14 @@ static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err,
 	return w->wake && w->backoff ? 0 : -1;
 }
 
+bool proc_reload_busy(struct proc *p)
+{
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if (atomic_load(&p->workers[i].pending))
+			return true;
+	return false;
+}
+
 int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen)
 {
 	struct reload **rs = calloc(p->nworkers, sizeof(*rs));

@@ -84,6 +84,8 @@ void proc_command(struct proc *p, int cmd); /* any thread */
 /* Main thread: binds what rt adds, keeps sockets that stay, hands rt to every worker (takes
  * a reference for each). Nothing changes if it fails. */
 int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen);
+/* A previous reload is not taken by every worker yet. */
+bool proc_reload_busy(struct proc *p);
 void proc_join(struct proc *p);
 
 /* Called by connections: a connection ended (accounts max_connections). */
