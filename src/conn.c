@@ -15,6 +15,7 @@
 
 #include "tlsplice/access.h"
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
@@ -322,24 +323,35 @@ static void keep_session_facts(struct conn *c, const struct cfg_frontend *fe)
 	}
 }
 
+/* Hands what it can of the client socket's TLS to the kernel, and counts why not all. */
+static void enable_ktls(struct conn *c, const struct cfg_frontend *fe)
+{
+	char why[160] = "";
+	struct fe_stats *st = c->rt->stats[c->fe_idx];
+	c->ktls = ktls_enable(c->ssl, c->cfd, why, sizeof(why));
+	if (c->ktls & KTLS_TX)
+		atomic_fetch_add(&st->ktls_tx, 1);
+	if (c->ktls & KTLS_RX)
+		atomic_fetch_add(&st->ktls_rx, 1);
+	if (c->ktls == (KTLS_TX | KTLS_RX))
+		return;
+	int nid = SSL_CIPHER_get_cipher_nid(SSL_get_current_cipher(c->ssl));
+	enum ktls_fallback r = KTLS_FALLBACK_PARTIAL;
+	if (nid != NID_aes_128_gcm && nid != NID_aes_256_gcm && nid != NID_chacha20_poly1305)
+		r = KTLS_FALLBACK_CIPHER;
+	else if (c->ktls == 0)
+		r = KTLS_FALLBACK_KERNEL;
+	atomic_fetch_add(&st->ktls_fallbacks[r], 1);
+	log_debug("frontend %s: kTLS fallback: %s", fe->name, why);
+}
+
 static void handshake_done(struct conn *c)
 {
 	const struct cfg_frontend *fe = conn_fe(c);
 	c->t_handshake_us = mono_us();
 	keep_session_facts(c, fe);
-	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe()) {
-		char why[160] = "";
-		struct fe_stats *st = c->rt->stats[c->fe_idx];
-		c->ktls = ktls_enable(c->ssl, c->cfd, why, sizeof(why));
-		if (c->ktls & KTLS_TX)
-			atomic_fetch_add(&st->ktls_tx, 1);
-		if (c->ktls & KTLS_RX)
-			atomic_fetch_add(&st->ktls_rx, 1);
-		if (c->ktls != (KTLS_TX | KTLS_RX)) {
-			atomic_fetch_add(&st->ktls_fallbacks, 1);
-			log_debug("frontend %s: kTLS fallback: %s", fe->name, why);
-		}
-	}
+	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
+		enable_ktls(c, fe);
 	relay_init(c, c->rt->cfg->splice);
 	/* no read-ahead during the handshake (a buffered record would keep the receive key out
 	 * of the kernel); where receive stays in user space, reading ahead halves the reads */

@@ -132,10 +132,18 @@ static void wait_started(const struct fx *f)
 	}
 }
 
+static void fx_start_fe(struct fx *f, const char *global_extra, const char *fe_extra);
+
 static void fx_start(struct fx *f, const char *global_extra)
 {
+	fx_start_fe(f, global_extra, NULL);
+}
+
+/* The proxy with the fixture's backends; fe_extra adds lines to the frontend. */
+static void fx_start_fe(struct fx *f, const char *global_extra, const char *fe_extra)
+{
 	struct harness_cert crt;
-	char global[256], backends[1280];
+	char global[256], backends[1280], fe[1024];
 	const char *ini;
 
 	f->echo = backend_start(BACKEND_ECHO, 0, NULL, 0);
@@ -158,10 +166,11 @@ static void fx_start(struct fx *f, const char *global_extra)
 		 backend_addr(f->echo), backend_addr(f->sink), backend_addr(f->source),
 		 backend_addr(f->reset), backend_addr(f->endless));
 	f->port = harness_free_port();
-	ini = harness_config_web("ktls.ini", f->port, &crt, global,
-				 "route = sink.test sink\nroute = source.test source\n"
-				 "route = reset.test reset\nroute = endless.test endless\n",
-				 backends);
+	snprintf(fe, sizeof(fe),
+		 "route = sink.test sink\nroute = source.test source\n"
+		 "route = reset.test reset\nroute = endless.test endless\n%s",
+		 fe_extra ? fe_extra : "");
+	ini = harness_config_web("ktls.ini", f->port, &crt, global, fe, backends);
 	cr_assert(ini);
 	f->p = proxy_start(ini, f->port);
 	cr_assert(f->p, "proxy did not start");
@@ -863,6 +872,33 @@ Test(ktls_proxy, splice_off_keeps_ktls)
 	echo_roundtrip(&f, TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305", 20 * KIB, "both",
 		       "userspace");
 	expect_sessions(&before, 2, 2);
+	harness_pass();
+}
+
+/* A suite the kernel cannot take stays in user space, and the fallback is counted by why. */
+Test(ktls_proxy, ccm_suite_falls_back_and_is_counted)
+{
+	struct fx f;
+	struct tls_stats before;
+	char global[64], *m;
+	int mport;
+
+	need_ktls();
+	mport = harness_free_port();
+	snprintf(global, sizeof(global), "metrics = 127.0.0.1:%d\n", mport);
+	fx_start_fe(&f, global, "ciphersuites = TLS_AES_128_CCM_SHA256:TLS_AES_128_GCM_SHA256\n");
+	before = stats_now();
+	echo_roundtrip(&f, TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256", 20 * KIB, "none", "userspace");
+	expect_sessions(&before, 0, 0);
+	m = harness_http_get(mport, "/metrics", HARNESS_TIMEOUT_MS);
+	cr_assert(m, "no metrics");
+	cr_assert_eq(metrics_value(m, "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"cipher\"}"),
+		     1, "%s", m);
+	cr_assert_eq(metrics_value(m, "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"kernel\"}"),
+		     0, "%s", m);
+	cr_assert_eq(metrics_value(m, "tlsplice_relay_total{frontend=\"web\",mode=\"userspace\"}"), 1,
+		     "%s", m);
+	free(m);
 	harness_pass();
 }
 
