@@ -12,7 +12,9 @@ scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 build() { # DIR [meson options...]
 	local dir=$1; shift
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$@" >/dev/null || return 1
+		mkdir -p "$dir"
+		meson setup "$dir" "$@" >"$dir/setup-output.log" 2>&1 ||
+			{ tail -20 "$dir/setup-output.log"; return 1; }
 	fi
 	ninja -C "$dir" >"$dir/build-output.log" 2>&1 || { tail -40 "$dir/build-output.log"; return 1; }
 }
