@@ -108,12 +108,8 @@ static void backend_close(struct conn *c)
 /* Sends close_notify if the client's TLS is still healthy; best effort, never blocks. */
 static void polite_close(struct conn *c)
 {
-	if (c->t_handshake_us == 0 || c->down.shut)
-		return;
-	if (!c->ssl)
-		ktls_send_close_notify(c->cfd);
-	else if (SSL_shutdown(c->ssl) < 0)
-		ERR_clear_error();
+	if (c->t_handshake_us != 0)
+		relay_close_notify(c);
 }
 
 /* Once per connection: what the metrics count of it. */

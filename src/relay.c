@@ -10,11 +10,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "tlsplice/conn.h"
+#include <openssl/err.h>
 #include "tlsplice/ktls.h"
 #include "tlsplice/pool.h"
 #include "tlsplice/tls.h"
@@ -56,6 +58,78 @@ static bool buf_get(struct conn *c, struct relay_dir *d)
 	return true;
 }
 
+/* ---- userspace sending: OpenSSL writes one record per BIO call; gathering them in our
+ * buffer lets one send carry several ---- */
+
+static BIO_METHOD *tx_method;
+static pthread_once_t tx_once = PTHREAD_ONCE_INIT;
+
+static int tx_write(BIO *b, const char *data, size_t len, size_t *written)
+{
+	struct conn *c = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (!c->tx.buf && !(c->tx.buf = worker_buf_get(c->w)))
+		return -1;
+	if (c->tx.len + len > RELAY_BUF_CAP) {
+		BIO_set_retry_write(b); /* full: OpenSSL keeps the record until we have sent */
+		return 0;
+	}
+	memcpy(c->tx.buf + c->tx.len, data, len);
+	c->tx.len += (uint32_t)len;
+	*written = len;
+	return 1;
+}
+
+static long tx_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	return cmd == BIO_CTRL_FLUSH; /* sending is ours; everything else is unsupported */
+}
+
+static void tx_method_init(void)
+{
+	tx_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tlsplice-tx");
+	if (tx_method) {
+		BIO_meth_set_write_ex(tx_method, tx_write);
+		BIO_meth_set_ctrl(tx_method, tx_ctrl);
+	}
+}
+
+/* After the handshake, where sending stays in user space: the SSL writes into c->tx. */
+static void tx_init(struct conn *c)
+{
+	BIO *b;
+	pthread_once(&tx_once, tx_method_init);
+	if (!tx_method || !(b = BIO_new(tx_method)))
+		return; /* the socket BIO stays: one send per record */
+	BIO_set_data(b, c);
+	BIO_set_init(b, 1);
+	SSL_set0_wbio(c->ssl, b);
+	c->tx.on = true;
+}
+
+/* Sends the gathered ciphertext: 0 when all is sent, RELAY_CWRITE when blocked, -1. */
+static int tx_flush(struct conn *c)
+{
+	while (c->tx.off < c->tx.len) {
+		ssize_t n = send(c->cfd, c->tx.buf + c->tx.off, c->tx.len - c->tx.off, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->tx.off += (uint32_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && again(errno)) {
+			return RELAY_CWRITE;
+		} else {
+			conn_fail(c, "client_eof", "write to client: %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (c->tx.buf)
+		worker_buf_put(c->w, c->tx.buf);
+	c->tx.buf = NULL;
+	c->tx.off = c->tx.len = 0;
+	return 0;
+}
+
 /* Drains d's pipe into fd: 0 when empty (the pipe goes back to the pool), 1 when fd would
  * block, -1 when the connection failed (reason: the side fd belongs to). */
 static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, const char *reason,
@@ -82,6 +156,8 @@ static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, const char *r
 void relay_init(struct conn *c, bool splice)
 {
 	c->up.want = c->down.want = RELAY_ANY;
+	if (c->ssl && !(c->ktls & KTLS_TX))
+		tx_init(c);
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->up.splice = splice && (c->ktls & KTLS_RX);
 	c->up.kread = !splice && (c->ktls & KTLS_RX);
@@ -283,10 +359,12 @@ static int pump_up(struct conn *c)
 
 /* ---- backend -> client ---- */
 
-/* Sends close_notify then FIN to the client; returns wanted events, -1 on error. */
-static int down_shut(struct conn *c, struct relay_dir *d)
+/* Queues close_notify once (through our BIO, OpenSSL's socket BIO or kernel TX). */
+static int queue_close_notify(struct conn *c)
 {
 	char err[128];
+	if (c->tx.notify)
+		return 0;
 	if (!c->ssl) {
 		if (ktls_send_close_notify(c->cfd) < 0 && again(errno))
 			return RELAY_CWRITE;
@@ -294,7 +372,7 @@ static int down_shut(struct conn *c, struct relay_dir *d)
 		int r = SSL_shutdown(c->ssl);
 		if (r < 0) {
 			enum tls_result t = tls_classify(c->ssl, r, err, sizeof(err));
-			if (t == TLS_WANT_WRITE)
+			if (t == TLS_WANT_WRITE && !c->tx.on)
 				return RELAY_CWRITE;
 			if (t == TLS_FATAL) {
 				conn_fail(c, "client_eof", "%s", err);
@@ -302,15 +380,39 @@ static int down_shut(struct conn *c, struct relay_dir *d)
 			}
 		}
 	}
+	c->tx.notify = true;
+	return 0;
+}
+
+/* Sends close_notify then FIN to the client; returns wanted events, -1 on error. */
+static int down_shut(struct conn *c, struct relay_dir *d)
+{
+	int r = queue_close_notify(c);
+	if (r == 0)
+		r = tx_flush(c);
+	if (r != 0)
+		return r;
 	shutdown(c->cfd, SHUT_WR);
 	d->shut = true;
 	return 0;
 }
 
-/* Drains down's buffer into the client's TLS; 0 when empty, else the wanted event or -1. */
+void relay_close_notify(struct conn *c)
+{
+	if (c->down.shut || queue_close_notify(c) != 0)
+		return;
+	if (c->tx.on)
+		tx_flush(c); /* what does not go out now is dropped with the connection */
+	ERR_clear_error();
+}
+
+/* Drains down's buffer into the client's TLS; 0 when empty, else the wanted event or -1.
+ * With our BIO, records pile up in c->tx (OpenSSL hands over one per SSL_write in partial
+ * write mode) and go out together when it is full or the buffer is drained. */
 static int down_flush(struct conn *c, struct relay_dir *d)
 {
 	char err[128];
+	int r;
 	while (d->off < d->len) {
 		int n = SSL_write(c->ssl, d->buf + d->off, (int)(d->len - d->off));
 		switch (tls_classify(c->ssl, n, err, sizeof(err))) {
@@ -319,7 +421,11 @@ static int down_flush(struct conn *c, struct relay_dir *d)
 			moved(c, d, (size_t)n);
 			break;
 		case TLS_WANT_WRITE:
-			return RELAY_CWRITE;
+			if (!c->tx.on)
+				return RELAY_CWRITE;
+			if ((r = tx_flush(c)) != 0) /* our buffer is full: send, then retry */
+				return r;
+			break;
 		case TLS_WANT_READ:
 			return RELAY_CREAD;
 		case TLS_CLOSED:
@@ -330,6 +436,8 @@ static int down_flush(struct conn *c, struct relay_dir *d)
 			return -1;
 		}
 	}
+	if ((r = tx_flush(c)) != 0)
+		return r;
 	buf_release(c, d);
 	return 0;
 }
@@ -420,6 +528,13 @@ int relay_pump(struct conn *c, int ready)
 		if (c->down.want < 0 || c->state == CONN_CLOSED)
 			return 0;
 	}
+	/* records OpenSSL wrote on its own while reading (a KeyUpdate answer) */
+	if (c->tx.len > c->tx.off) {
+		int r = tx_flush(c);
+		if (r < 0)
+			return 0;
+		c->down.want |= r;
+	}
 	if (c->moved) {
 		c->moved = false;
 		c->last_active_ms = conn_clock_ms();
@@ -433,6 +548,9 @@ int relay_pump(struct conn *c, int ready)
 
 void relay_finish(struct conn *c)
 {
+	if (c->tx.buf)
+		worker_buf_put(c->w, c->tx.buf);
+	c->tx.buf = NULL;
 	buf_release(c, &c->up);
 	buf_release(c, &c->down);
 	worker_pipe_put(c->w, c->up.pipe, c->up.in_pipe == 0);

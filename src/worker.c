@@ -20,7 +20,7 @@ char *worker_buf_get(struct worker *w)
 {
 	if (w->nfreebufs > 0)
 		return w->freebufs[--w->nfreebufs];
-	return malloc(RELAY_BUF_SIZE);
+	return malloc(RELAY_BUF_CAP);
 }
 
 void worker_buf_put(struct worker *w, char *buf)

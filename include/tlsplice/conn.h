@@ -42,6 +42,7 @@ struct conn {
 
 	struct relay_dir up;   /* client -> backend ("in") */
 	struct relay_dir down; /* backend -> client ("out") */
+	struct relay_tx tx;    /* gathered ciphertext on its way to the client */
 	bool ssl_shutdown_pending;
 
 	struct sockaddr_storage peer;

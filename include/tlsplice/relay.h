@@ -22,6 +22,15 @@ struct relay_dir {
 	uint64_t bytes;
 };
 
+/* Ciphertext for the client gathered from several records, sent with one system call
+ * (userspace sending only: OpenSSL writes records into it through a BIO of ours). */
+struct relay_tx {
+	char *buf;
+	uint32_t off, len;
+	bool on;           /* the SSL's write BIO is ours */
+	bool notify;       /* close_notify is queued (sent once tx drains) */
+};
+
 /* What the relay waits for, as bits. */
 #define RELAY_CREAD 1
 #define RELAY_CWRITE 2
@@ -37,6 +46,9 @@ void relay_init(struct conn *c, bool splice);
  * sets the connection CLOSED (via conn_end). */
 int relay_pump(struct conn *c, int ready);
 void relay_finish(struct conn *c); /* frees buffers and pipes */
+/* Best effort, never blocks: close_notify to the client unless it was sent (timeouts,
+ * shutdown, no server). */
+void relay_close_notify(struct conn *c);
 const char *relay_mode_name(const struct conn *c);
 
 #endif

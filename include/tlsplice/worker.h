@@ -14,6 +14,7 @@
 #include "tlsplice/runtime.h"
 
 #define RELAY_BUF_SIZE 65536 /* four TLS records of plaintext: one syscall moves several */
+#define RELAY_BUF_CAP (RELAY_BUF_SIZE + 4096) /* room for those records' ciphertext too */
 
 struct conn;
 struct worker;
