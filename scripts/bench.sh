@@ -492,12 +492,15 @@ calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 declare -A R          # R[proxy.metric] = value
 declare -A NOTE       # NOTE[proxy] = why it failed
 
-# put PROXY METRIC VALUE: keeps the best value over rounds for ranked metrics.
+# put PROXY METRIC VALUE [PHASE]: keeps the best value over rounds for ranked
+# metrics, and remembers whether the proxy's core was contested in that PHASE.
+NOISY_PCT=25
 put() {
-	local k=$1.$2 v=$3 d=${MDIR[$2]:-}
+	local k=$1.$2 v=$3 d=${MDIR[$2]:-} other=${4:+${R[$1.$4_other]:-0}}
 	if [ -z "$d" ] || [ -z "${R[$k]:-}" ] ||
 		awk -v v="$v" -v o="${R[$k]}" -v d="$d" 'BEGIN { exit !(d == "+" ? v > o : v < o) }'; then
 		R[$k]=$v
+		R[$k.noisy]=$([ -n "$other" ] && [ "$other" -gt "$NOISY_PCT" ] && echo '*')
 	fi
 }
 
@@ -555,9 +558,9 @@ measure_bulk() {
 	phase "$proxy" "$pid" bulk "$BULK_T" bulk -p "$FPORT" -c "$BULK_C" -n "$BULK_N" -d "$BULK_T" ||
 		{ NOTE[$proxy]+="bulk: $(status_of "$RES"); "; return 1; }
 	bytes=$(kv "$RES" bytes)
-	put "$proxy" bulk_mibs "$(kv "$RES" mib_s)"
-	put "$proxy" bulk_cpu "$(calc "($TICKS / $CLK_TCK) / ($bytes / 1073741824)" 2)"
-	put "$proxy" bulk_busy "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)"
+	put "$proxy" bulk_mibs "$(kv "$RES" mib_s)" bulk
+	put "$proxy" bulk_cpu "$(calc "($TICKS / $CLK_TCK) / ($bytes / 1073741824)" 2)" bulk
+	put "$proxy" bulk_busy "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)" bulk
 }
 
 measure_hs() {
@@ -566,10 +569,10 @@ measure_hs() {
 		{ NOTE[$proxy]+="handshake: $(status_of "$RES"); "; [ -n "$RES" ] || return 1; }
 	n=$(kv "$RES" handshakes)
 	[ "${n:-0}" -gt 0 ] || return 1
-	put "$proxy" hs_s "$(kv "$RES" hs_s)"
-	put "$proxy" hs_cpu "$(calc "1000 * 1000 * ($TICKS / $CLK_TCK) / $n" 1)"
-	put "$proxy" hs_busy "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)"
-	put "$proxy" tickets "$(calc "$(kv "$RES" tickets) / $n" 2)"
+	put "$proxy" hs_s "$(kv "$RES" hs_s)" handshake
+	put "$proxy" hs_cpu "$(calc "1000 * 1000 * ($TICKS / $CLK_TCK) / $n" 1)" handshake
+	put "$proxy" hs_busy "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)" handshake
+	put "$proxy" tickets "$(calc "$(kv "$RES" tickets) / $n" 2)" handshake
 }
 
 measure_rr() {
@@ -578,11 +581,11 @@ measure_rr() {
 		{ NOTE[$proxy]+="rr: $(status_of "$RES"); "; [ -n "$RES" ] || return 1; }
 	n=$(kv "$RES" requests)
 	[ "${n:-0}" -gt 0 ] || return 1
-	put "$proxy" rr_rps "$(kv "$RES" rps)"
-	put "$proxy" rr_p50 "$(kv "$RES" p50_us)"
-	put "$proxy" rr_p99 "$(kv "$RES" p99_us)"
-	put "$proxy" rr_cpu "$(calc "1000000 * ($TICKS / $CLK_TCK) / $n" 2)"
-	put "$proxy" rr_busy "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)"
+	put "$proxy" rr_rps "$(kv "$RES" rps)" rr
+	put "$proxy" rr_p50 "$(kv "$RES" p50_us)" rr
+	put "$proxy" rr_p99 "$(kv "$RES" p99_us)" rr
+	put "$proxy" rr_cpu "$(calc "1000000 * ($TICKS / $CLK_TCK) / $n" 2)" rr
+	put "$proxy" rr_busy "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)" rr
 }
 
 # Opens IDLE_N connections, reads RSS when the loadgen says all are up.
@@ -756,6 +759,7 @@ write_report() {
 		echo "Best of $ROUNDS interleaved round(s). bulk: $BULK_C connections x $BULK_N each way (MiB/s counts both directions); handshake: $HS_C in flight for ${HS_D}s; rr: $RR_C connections x ${RR_SIZE}-byte echo for ${RR_D}s; idle: $IDLE_N connections."
 		echo
 		echo "Each cell: value (value / best of HAProxy, nginx, hitch and stunnel for that column; ↑ higher is better, ↓ lower is better)."
+		echo "\\* the best value was measured while other work used more than ${NOISY_PCT}% of the proxy's core (this host is shared): treat it with care."
 		echo "The chart ($(basename "$PNG")) shows the same ratios turned so that higher is always better (best / value for ↓ columns)."
 		echo
 		line="| proxy |"; cells="|---|"
@@ -769,8 +773,8 @@ write_report() {
 				v=${R[$p.$m]:-}; b=${BEST[$m]}
 				if [ -z "$v" ]; then line+=" failed |"
 				elif [ -n "$b" ] && awk -v b="$b" 'BEGIN{exit !(b > 0)}'; then
-					line+=" $v ($(calc "$v / $b" 2)) |"
-				else line+=" $v |"
+					line+=" $v${R[$p.$m.noisy]:-} ($(calc "$v / $b" 2)) |"
+				else line+=" $v${R[$p.$m.noisy]:-} |"
 				fi
 			done
 			echo "$line"
@@ -844,13 +848,15 @@ write_report() {
 		gnuplot <<EOF 2>"$WORK/gnuplot.err" || log "gnuplot failed (see $WORK/gnuplot.err)"
 set terminal pngcairo size 1400,600 noenhanced
 set output "$PNG"
-set title "TLS termination, relative to the best peer (1 = best of haproxy/nginx/hitch/stunnel; higher is better)"
+set title "TLS termination, relative to the best peer (1 = best of haproxy/nginx/hitch/stunnel; higher is better; log scale)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set datafile missing "NaN"
-set yrange [0:*]
+set logscale y 2
+set yrange [0.125:8]
+set ytics ("1/8" 0.125, "1/4" 0.25, "1/2" 0.5, "1" 1, "2" 2, "4" 4, "8" 8)
 set grid ytics
 set key outside right top
 set xtics rotate by -20
