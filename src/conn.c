@@ -354,7 +354,7 @@ static void handshake_done(struct conn *c)
 	if (!(c->ktls & KTLS_RX)) {
 		SSL_set_read_ahead(c->ssl, 1);
 		/* room for several whole records per read; released again when it empties */
-		SSL_set_default_read_buffer_len(c->ssl, RELAY_BUF_SIZE + 4 * SSL3_RT_MAX_ENCRYPTED_OVERHEAD);
+		SSL_set_default_read_buffer_len(c->ssl, TLS_READ_BUFFER);
 	}
 	if (c->up.splice && c->down.splice) {
 		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per

@@ -34,6 +34,28 @@ err:
 	return -1;
 }
 
+int net_check_free(const struct sockaddr *addr, socklen_t len, char *err, size_t errlen)
+{
+	char text[128];
+	int one = 1;
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* net_listen will say what is wrong */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	int r = bind(fd, addr, len);
+	int saved = errno;
+	close(fd);
+	if (r == 0 || saved != EADDRINUSE)
+		return 0;
+	net_addr_text(addr, text, sizeof(text));
+	snprintf(err, errlen, "cannot listen on %s: %s (another process listens there)", text,
+		 strerror(saved));
+	errno = saved;
+	return -1;
+}
+
 int net_connect(const struct sockaddr *addr, socklen_t len, int *fd_out, char *err, size_t errlen)
 {
 	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

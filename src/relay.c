@@ -332,10 +332,10 @@ static int pump_up(struct conn *c)
 		if (r <= 0)
 			return r < 0 ? -1 : RELAY_BWRITE;
 		if (d->eof) {
-			if (!d->shut) {
+			/* a FIN for the backend; when the other way is over too, close sends it */
+			if (!d->shut && !c->down.shut)
 				shutdown(c->bfd, SHUT_WR);
-				d->shut = true;
-			}
+			d->shut = true;
 			return 0;
 		}
 		if (drained)
@@ -392,7 +392,8 @@ static int down_shut(struct conn *c, struct relay_dir *d)
 		r = tx_flush(c);
 	if (r != 0)
 		return r;
-	shutdown(c->cfd, SHUT_WR);
+	if (!c->up.shut) /* else close right after sends the FIN */
+		shutdown(c->cfd, SHUT_WR);
 	d->shut = true;
 	return 0;
 }

@@ -28,6 +28,7 @@ struct ticket_key {
 
 struct tls_frontend {
 	const struct cfg_frontend *fe;
+	bool ktls; /* keys may go to the kernel: no read-ahead until the handshake is done */
 	struct tls_cert *certs;
 	size_t ncerts;
 	struct ticket_key *keys; /* keys[0] encrypts; every key decrypts */
@@ -313,6 +314,7 @@ struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct 
 		return NULL;
 	}
 	t->fe = fe;
+	t->ktls = ktls;
 	int bad = 0;
 	char why[320];
 	if (fe->ticket_keys && fe->session_tickets &&
@@ -371,5 +373,11 @@ SSL *tls_accept(struct tls_frontend *t, int fd)
 		return NULL;
 	}
 	SSL_set_accept_state(ssl);
+	if (!t->ktls) {
+		/* nothing will go to the kernel: read whole flights, and later several records,
+		 * per system call */
+		SSL_set_read_ahead(ssl, 1);
+		SSL_set_default_read_buffer_len(ssl, TLS_READ_BUFFER);
+	}
 	return ssl;
 }

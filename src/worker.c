@@ -133,7 +133,8 @@ static void *worker_main(void *arg)
 /* Binds the listeners cfg asks for, taking over a socket of old where the address is the
  * same (keep[i] is set for those); new sockets otherwise. */
 static int make_listeners(const struct config *cfg, const struct listener *old, size_t nold,
-			  bool *keep, struct listener **out, size_t *nout, char *err, size_t errlen)
+			  bool *keep, bool check, struct listener **out, size_t *nout, char *err,
+			  size_t errlen)
 {
 	size_t n = 0;
 	for (size_t f = 0; f < cfg->nfrontends; f++)
@@ -159,8 +160,9 @@ static int make_listeners(const struct config *cfg, const struct listener *old, 
 					l->fd = old[j].fd;
 				}
 			}
-			if (l->fd < 0)
-				l->fd = net_listen((const struct sockaddr *)&a->ss, a->len, true, err, errlen);
+			const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+			if (l->fd < 0 && (!check || net_check_free(sa, a->len, err, errlen) == 0))
+				l->fd = net_listen(sa, a->len, true, err, errlen);
 			if (l->fd < 0)
 				goto err;
 		}
@@ -235,7 +237,14 @@ static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err,
 	w->proc = p;
 	w->id = id;
 	w->rt = runtime_ref(p->rt);
-	w->base = event_base_new();
+	struct event_config *ec = event_config_new();
+	/* interest changes made within one loop pass cost one epoll_ctl, or none if they
+	 * cancel out (a read event turned off and on again, a socket closed right after) */
+	if (ec)
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	w->base = ec ? event_base_new_with_config(ec) : NULL;
+	if (ec)
+		event_config_free(ec);
 	w->freebufs = calloc(FREEBUFS_MAX, sizeof(*w->freebufs));
 	w->freepipes = calloc(FREEBUFS_MAX, sizeof(*w->freepipes));
 	if (!w->base || !w->freebufs || !w->freepipes) {
@@ -244,8 +253,9 @@ static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err,
 	}
 	w->wake = event_new(w->base, -1, 0, on_wake, w);
 	w->backoff = evtimer_new(w->base, on_backoff, w);
-	if (make_listeners(p->rt->cfg, NULL, 0, NULL, &w->listeners, &w->nlisteners, err,
-			   errlen) < 0)
+	/* the first worker binds first: it checks that nobody else listens there */
+	if (make_listeners(p->rt->cfg, NULL, 0, NULL, id == 0, &w->listeners, &w->nlisteners,
+			   err, errlen) < 0)
 		return -1;
 	assign_listeners(w);
 	return w->wake && w->backoff ? 0 : -1;
@@ -274,7 +284,7 @@ int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen)
 		rs[i] = calloc(1, sizeof(*rs[i]));
 		if (!rs[i] || !(rs[i]->keep = calloc(w->nlisteners + 1, sizeof(bool))))
 			goto oom_err;
-		if (make_listeners(rt->cfg, w->listeners, w->nlisteners, rs[i]->keep,
+		if (make_listeners(rt->cfg, w->listeners, w->nlisteners, rs[i]->keep, i == 0,
 				   &rs[i]->listeners, &rs[i]->nlisteners, err, errlen) < 0)
 			goto err;
 	}

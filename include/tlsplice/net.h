@@ -8,6 +8,9 @@
 
 /* A non-blocking listening socket bound to addr (SO_REUSEADDR, and SO_REUSEPORT if asked). */
 int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, char *err, size_t errlen);
+/* Fails with EADDRINUSE when another socket already listens on addr, SO_REUSEPORT or not:
+ * binding our own SO_REUSEPORT sockets would then silently share its connections. */
+int net_check_free(const struct sockaddr *addr, socklen_t len, char *err, size_t errlen);
 /* Starts a non-blocking connect; 0 when connected or in progress, -1 on immediate failure. */
 int net_connect(const struct sockaddr *addr, socklen_t len, int *fd_out, char *err, size_t errlen);
 /* The pending error of a socket whose non-blocking connect finished (0: connected). */

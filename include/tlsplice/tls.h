@@ -14,6 +14,9 @@
 
 struct tls_frontend;
 
+/* OpenSSL's read buffer when reading ahead: room for several whole records. */
+#define TLS_READ_BUFFER (65536 + 4 * SSL3_RT_MAX_ENCRYPTED_OVERHEAD)
+
 /* Loads every certificate and key of fe and checks that each key matches its certificate.
  * Problems go to errs as "FILE:LINE: [frontend NAME] key: reason"; returns NULL then.
  * ktls: whether to let OpenSSL hand keys to the kernel. */

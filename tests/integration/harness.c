@@ -1971,7 +1971,7 @@ bool harness_kernel_ktls(void)
 {
 	static int cached = -1;
 	if (cached < 0) {
-		const char *argv[] = { harness_tlsplice_bin(), "-V", NULL };
+		const char *argv[] = { "-V", NULL };
 		struct run_result r;
 		cached = harness_run(&r, HARNESS_TIMEOUT_MS, argv) == 0 && r.out &&
 			 strstr(r.out, "kTLS: available") != NULL;

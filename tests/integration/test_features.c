@@ -399,3 +399,20 @@ Test(features, client_ca_requires_a_client_certificate)
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();
 }
+
+Test(features, second_instance_on_the_same_address_is_refused)
+{
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	int port = harness_free_port();
+	struct proxy *p = start(port, NULL, NULL, backends_for(b));
+	const char *argv[] = { "-c", harness_path("f.ini"), NULL };
+	struct run_result r;
+	/* SO_REUSEPORT would let it bind and take half the connections: it must not start */
+	cr_assert_eq(harness_run(&r, HARNESS_TIMEOUT_MS, argv), 0);
+	cr_assert_eq(r.status, 3, "exit %d, stderr: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "another process listens there"), "%s", r.err);
+	run_result_finish(&r);
+	tlsc_close(echo_once(port, NULL));
+	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}
