@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 
+#include "expect.h"
 #include "harness.h"
 
 TestSuite(relay, .init = harness_setup, .fini = harness_teardown, .timeout = 120);
@@ -59,33 +60,6 @@ static char *one_log_line(struct proxy *p)
 	line = alog_line(proxy_access_log(p), 0);
 	cr_assert(line);
 	return line;
-}
-
-static void expect_str(const char *line, const char *key, const char *want)
-{
-	char v[512];
-
-	cr_assert_eq(json_str(line, key, v, sizeof(v)), 0, "no string field %s in %s", key, line);
-	cr_assert_str_eq(v, want, "field %s: got '%s', want '%s' in %s", key, v, want, line);
-}
-
-static void expect_num(const char *line, const char *key, double want)
-{
-	double v;
-
-	cr_assert_eq(json_num(line, key, &v), 0, "no number field %s in %s", key, line);
-	cr_assert_eq(v, want, "field %s: got %.0f, want %.0f in %s", key, v, want, line);
-}
-
-/* The error field: absent or "" unless the close reason carries one. */
-static void expect_no_error(const char *line)
-{
-	char v[512];
-
-	if (json_has(line, "error")) {
-		cr_assert_eq(json_str(line, "error", v, sizeof(v)), 0);
-		cr_assert_str_empty(v, "unexpected error '%s' in %s", v, line);
-	}
 }
 
 static void expect_timing(const char *line)
@@ -144,7 +118,7 @@ static void roundtrip(int version, const char *cipher, const char *want_version)
 	expect_num(line, "bytes_in", sizeof(out));
 	expect_num(line, "bytes_out", sizeof(out));
 	expect_str(line, "close", "client_eof");
-	expect_no_error(line);
+	expect_error(line, false);
 	expect_timing(line);
 	free(line);
 	cr_assert_eq(proxy_stop(p, 5000), 0);
@@ -313,7 +287,7 @@ static void backend_halfclose(int version)
 	expect_str(line, "close", "server_eof");
 	expect_num(line, "bytes_out", (double)nsrc);
 	expect_num(line, "bytes_in", sizeof(after));
-	expect_no_error(line);
+	expect_error(line, false);
 	free(line);
 	free(in);
 	free(exp);

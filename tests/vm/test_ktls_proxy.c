@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 #include <criterion/options.h>
 
+#include "expect.h"
 #include "harness.h"
 
 #define KIB 1024u
@@ -196,34 +197,6 @@ static struct tlsc *fx_connect(const struct fx *f, int version, const char *ciph
 }
 
 /* ---- access log ---- */
-
-static void expect_str(const char *line, const char *key, const char *want)
-{
-	char v[512];
-
-	cr_assert_eq(json_str(line, key, v, sizeof(v)), 0, "no string field %s in %s", key, line);
-	cr_assert_str_eq(v, want, "field %s: got '%s', want '%s' in %s", key, v, want, line);
-}
-
-static void expect_num(const char *line, const char *key, double want)
-{
-	double v;
-
-	cr_assert_eq(json_num(line, key, &v), 0, "no number field %s in %s", key, line);
-	cr_assert_eq(v, want, "field %s: got %.0f, want %.0f in %s", key, v, want, line);
-}
-
-static void expect_error(const char *line, bool want)
-{
-	char v[512] = "";
-
-	if (json_has(line, "error"))
-		cr_assert_eq(json_str(line, "error", v, sizeof(v)), 0);
-	if (want)
-		cr_assert_str_not_empty(v, "no error text in %s", line);
-	else
-		cr_assert_str_empty(v, "unexpected error '%s' in %s", v, line);
-}
 
 /* The line of the connection from client address `client` (malloc'd); fails if none. */
 static char *line_of(const struct fx *f, const char *client)
