@@ -211,21 +211,34 @@ Test(health, dead_server_gets_no_traffic_after_fall_checks)
 	harness_pass();
 }
 
-Test(health, restarted_server_gets_traffic_after_rise_checks)
+/* Hello servers a and b behind tcp checks with the given settings, b stopped before the
+ * proxy starts; the proxy's port and metrics port in *port and *mport. */
+static struct proxy *start_with_b_stopped(struct backend **a, struct backend **b,
+					  const char *interval, const char *timeout, int rise,
+					  int fall, int *port, int *mport)
 {
-	struct backend *a = backend_start(BACKEND_HELLO, 0, "a", 0);
-	struct backend *b = backend_start(BACKEND_HELLO, 0, "b", 0);
-	int port = harness_free_port(), mport = harness_free_port(), counts[26], failed;
 	char body[512];
 
-	cr_assert(a && b);
+	*a = backend_start(BACKEND_HELLO, 0, "a", 0);
+	*b = backend_start(BACKEND_HELLO, 0, "b", 0);
+	*port = harness_free_port();
+	*mport = harness_free_port();
+	cr_assert(*a && *b);
 	snprintf(body, sizeof(body),
-		 "server = %s\nserver = %s\ncheck = tcp\ncheck_interval = 150ms\n"
-		 "check_timeout = 150ms\ncheck_rise = 3\ncheck_fall = 1\n",
-		 backend_addr(a), backend_addr(b));
-	backend_stop(b);
-	struct proxy *p = proxy_start(write_config(port, mport, body), port);
+		 "server = %s\nserver = %s\ncheck = tcp\ncheck_interval = %s\n"
+		 "check_timeout = %s\ncheck_rise = %d\ncheck_fall = %d\n",
+		 backend_addr(*a), backend_addr(*b), interval, timeout, rise, fall);
+	backend_stop(*b);
+	struct proxy *p = proxy_start(write_config(*port, *mport, body), *port);
 	cr_assert_not_null(p);
+	return p;
+}
+
+Test(health, restarted_server_gets_traffic_after_rise_checks)
+{
+	struct backend *a, *b;
+	int port, mport, counts[26], failed;
+	struct proxy *p = start_with_b_stopped(&a, &b, "150ms", "150ms", 3, 1, &port, &mport);
 	/* the first check decides at once, whatever fall says */
 	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 150 + SLACK_MS) >= 0);
 
@@ -431,19 +444,9 @@ Test(health, hundred_checked_servers_leak_no_fds)
 
 Test(health, state_and_checks_survive_a_reload)
 {
-	struct backend *a = backend_start(BACKEND_HELLO, 0, "a", 0);
-	struct backend *b = backend_start(BACKEND_HELLO, 0, "b", 0);
-	int port = harness_free_port(), mport = harness_free_port(), counts[26], failed;
-	char body[512];
-
-	cr_assert(a && b);
-	snprintf(body, sizeof(body),
-		 "server = %s\nserver = %s\ncheck = tcp\ncheck_interval = 100ms\n"
-		 "check_timeout = 200ms\ncheck_rise = 2\ncheck_fall = 2\n",
-		 backend_addr(a), backend_addr(b));
-	backend_stop(b);
-	struct proxy *p = proxy_start(write_config(port, mport, body), port);
-	cr_assert_not_null(p);
+	struct backend *a, *b;
+	int port, mport, counts[26], failed;
+	struct proxy *p = start_with_b_stopped(&a, &b, "100ms", "200ms", 2, 2, &port, &mport);
 	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 100 + 200 + SLACK_MS) >= 0);
 
 	for (int i = 1; i <= 3; i++) { /* each reload replaces the pools and the check thread */

@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 
+#include "expect.h"
 #include "harness.h"
 
 TestSuite(shutdown, .init = harness_setup, .fini = harness_teardown, .timeout = 120);
@@ -20,20 +21,7 @@ TestSuite(shutdown, .init = harness_setup, .fini = harness_teardown, .timeout = 
 
 static struct proxy *start(struct backend *b, const char *global_extra, int *port)
 {
-	struct harness_cert crt;
-	char backends[512];
-	const char *ini;
-	struct proxy *p;
-
-	*port = harness_free_port();
-	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
-	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n",
-		 backend_addr(b));
-	ini = harness_config_web("s.ini", *port, &crt, global_extra, NULL, backends);
-	cr_assert(ini);
-	p = proxy_start(ini, *port);
-	cr_assert(p, "proxy did not start");
-	return p;
+	return start_web(b, global_extra, NULL, port);
 }
 
 /* After SIGTERM the listener must go away promptly and a connect be refused. */

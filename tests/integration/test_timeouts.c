@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "expect.h"
 #include "harness.h"
 
 TestSuite(timeouts, .init = harness_setup, .fini = harness_teardown, .timeout = 120);
@@ -18,20 +19,7 @@ TestSuite(timeouts, .init = harness_setup, .fini = harness_teardown, .timeout = 
 static struct proxy *start(struct backend *b, const char *global_extra, const char *fe_extra,
 			   int *port)
 {
-	struct harness_cert crt;
-	char backends[512];
-	const char *ini;
-	struct proxy *p;
-
-	*port = harness_free_port();
-	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
-	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n",
-		 backend_addr(b));
-	ini = harness_config_web("t.ini", *port, &crt, global_extra, fe_extra, backends);
-	cr_assert(ini);
-	p = proxy_start(ini, *port);
-	cr_assert(p, "proxy did not start");
-	return p;
+	return start_web(b, global_extra, fe_extra, port);
 }
 
 /* A blocking plain TCP connection to the proxy. */

@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "tls_stat.h"
 #include "tlsplice/ktls.h"
 
 #define BULK (40 * 1024) /* more than two 16 KiB records */
@@ -31,35 +32,6 @@ struct tls_pair {
 	int sfd, cfd;
 };
 
-struct tls_stats {
-	long tx_sw, rx_sw, decrypt_error;
-};
-
-/* One counter of /proc/net/tls_stat (this network namespace); -1 if absent. */
-static long tls_stat(const char *name)
-{
-	char key[64];
-	long value, found = -1;
-	FILE *f = fopen("/proc/net/tls_stat", "r");
-
-	if (f == NULL)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &value) == 2)
-		if (strcmp(key, name) == 0)
-			found = value;
-	fclose(f);
-	return found;
-}
-
-static struct tls_stats stats_read(void)
-{
-	struct tls_stats s = {
-		.tx_sw = tls_stat("TlsTxSw"),
-		.rx_sw = tls_stat("TlsRxSw"),
-		.decrypt_error = tls_stat("TlsDecryptError"),
-	};
-	return s;
-}
 
 /* Skips the case, with the probe's reason, unless the kernel takes both directions. */
 static void need_ktls(void)
@@ -267,7 +239,7 @@ static void check_data(int version, const char *cipher)
 	size_t n;
 
 	need_ktls();
-	before = stats_read();
+	before = tls_stats_now();
 	pair_open_ktls(&p, version, cipher);
 	fill(out, sizeof(out), 1);
 	cr_assert_eq(SSL_write_ex(p.client, out, sizeof(out), &n), 1);
@@ -277,7 +249,7 @@ static void check_data(int version, const char *cipher)
 	write_full(p.sfd, out, sizeof(out));
 	ssl_read_full(p.client, in, sizeof(in));
 	cr_assert_arr_eq(in, out, sizeof(in), "server->client data corrupted");
-	after = stats_read();
+	after = tls_stats_now();
 	cr_assert_gt(after.tx_sw, before.tx_sw, "TlsTxSw did not rise");
 	cr_assert_gt(after.rx_sw, before.rx_sw, "TlsRxSw did not rise");
 	cr_assert_eq(after.decrypt_error, before.decrypt_error, "TlsDecryptError rose");
@@ -313,7 +285,7 @@ static void check_key_update(const char *cipher)
 	size_t n;
 
 	need_ktls();
-	before = stats_read();
+	before = tls_stats_now();
 	pair_open_ktls(&p, TLS1_3_VERSION, cipher);
 	cr_assert_eq(SSL_write_ex(p.client, "before", 6, &n), 1);
 	cr_assert_eq(ktls_read_record(p.sfd, buf, sizeof(buf), &n), KTLS_REC_DATA);
@@ -322,7 +294,7 @@ static void check_key_update(const char *cipher)
 	cr_assert_eq(SSL_key_update(p.client, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
 	cr_assert_eq(SSL_write_ex(p.client, "after", 5, &n), 1);
 	cr_assert_eq(ktls_read_record(p.sfd, buf, sizeof(buf), &n), KTLS_REC_KEY_UPDATE);
-	after = stats_read();
+	after = tls_stats_now();
 	cr_assert_eq(after.decrypt_error, before.decrypt_error, "TlsDecryptError rose");
 	pair_close(&p);
 }

@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 #include <criterion/options.h>
 
+#include "tls_stat.h"
 #include "expect.h"
 #include "harness.h"
 
@@ -36,42 +37,11 @@ TestSuite(ktls_proxy, .init = harness_setup, .fini = harness_teardown, .timeout 
 
 /* ---- kernel TLS counters ---- */
 
-struct tls_stats {
-	long tx_sw, rx_sw, curr_tx, curr_rx, decrypt_error;
-};
-
-/* One counter of /proc/net/tls_stat; -1 if absent. */
-static long tls_stat(const char *name)
-{
-	char key[64];
-	long value, found = -1;
-	FILE *f = fopen("/proc/net/tls_stat", "r");
-
-	if (f == NULL)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &value) == 2)
-		if (strcmp(key, name) == 0)
-			found = value;
-	fclose(f);
-	return found;
-}
-
-static struct tls_stats stats_now(void)
-{
-	struct tls_stats s = {
-		.tx_sw = tls_stat("TlsTxSw"),
-		.rx_sw = tls_stat("TlsRxSw"),
-		.curr_tx = tls_stat("TlsCurrTxSw"),
-		.curr_rx = tls_stat("TlsCurrRxSw"),
-		.decrypt_error = tls_stat("TlsDecryptError"),
-	};
-	return s;
-}
 
 /* Sessions installed since `before` must be exactly tx/rx; no record ever failed to decrypt. */
 static void expect_sessions(const struct tls_stats *before, long tx, long rx)
 {
-	struct tls_stats now = stats_now();
+	struct tls_stats now = tls_stats_now();
 
 	cr_assert_eq(now.tx_sw - before->tx_sw, tx, "TlsTxSw rose by %ld, want %ld",
 		     now.tx_sw - before->tx_sw, tx);
@@ -613,12 +583,12 @@ static struct fdcount fds_settle(pid_t pid, const struct fdcount *base)
 static struct tls_stats stats_settle(const struct tls_stats *base)
 {
 	int64_t deadline = harness_now_ms() + HARNESS_TIMEOUT_MS;
-	struct tls_stats s = stats_now();
+	struct tls_stats s = tls_stats_now();
 
 	while ((s.curr_tx != base->curr_tx || s.curr_rx != base->curr_rx) &&
 	       harness_now_ms() < deadline) {
 		usleep(20000);
-		s = stats_now();
+		s = tls_stats_now();
 	}
 	return s;
 }
@@ -634,7 +604,7 @@ static void cipher_case(int version, const char *cipher)
 
 	need_ktls();
 	fx_start(&f, NULL);
-	before = stats_now();
+	before = tls_stats_now();
 	for (int i = 0; i < N_CONNS; i++)
 		echo_roundtrip(&f, version, cipher, 20 * KIB + 1000 * (size_t)i, "both", "splice");
 	cr_assert_eq(alog_wait_lines(f.log, N_CONNS, HARNESS_TIMEOUT_MS), N_CONNS);
@@ -679,7 +649,7 @@ static void bulk_case(int version)
 
 	need_ktls();
 	fx_start(&f, NULL);
-	before = stats_now();
+	before = tls_stats_now();
 	duplex(&f, version, 64 * (uint64_t)MIB);
 	expect_sessions(&before, 1, 1);
 	harness_pass();
@@ -702,7 +672,7 @@ Test(ktls_proxy, half_close_both_ways)
 
 	need_ktls();
 	fx_start(&f, NULL);
-	before = stats_now();
+	before = tls_stats_now();
 	client_halfclose(&f, TLS1_3_VERSION);
 	client_halfclose(&f, TLS1_2_VERSION);
 	backend_halfclose(&f, TLS1_3_VERSION);
@@ -718,7 +688,7 @@ Test(ktls_proxy, key_update_closes_cleanly)
 
 	need_ktls();
 	fx_start(&f, NULL);
-	before = stats_now();
+	before = tls_stats_now();
 	key_update(&f, "TLS_AES_128_GCM_SHA256");
 	key_update(&f, "TLS_CHACHA20_POLY1305_SHA256");
 	expect_sessions(&before, 2, 2);
@@ -734,7 +704,7 @@ Test(ktls_proxy, resets_mid_splice)
 
 	need_ktls();
 	fx_start(&f, NULL);
-	before = stats_now();
+	before = tls_stats_now();
 	client_reset_while_receiving(&f);
 	client_reset_while_sending(&f);
 	backend_reset(&f);
@@ -753,7 +723,7 @@ Test(ktls_proxy, thousand_short_connections, .timeout = 400)
 
 	need_ktls();
 	fx_start(&f, NULL);
-	before = stats_now();
+	before = tls_stats_now();
 	short_connections(&f, SHORT_CONNS, SHORT_THREADS, 300000);
 	n = alog_count(f.log, "ktls", "both");
 	cr_assert_eq(n, SHORT_CONNS, "%d of %d lines with ktls both", n, SHORT_CONNS);
@@ -786,7 +756,7 @@ Test(ktls_proxy, fds_back_to_baseline, .timeout = 400)
 	fx_start(&f, NULL);
 	pid = proxy_pid(f.p);
 	base = fds_of(pid);
-	sbase = stats_now();
+	sbase = tls_stats_now();
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
 		echo_roundtrip(&f, suites[i].version, suites[i].cipher, 30 * KIB, "both", "splice");
 	duplex(&f, TLS1_3_VERSION, 4 * MIB);
@@ -825,7 +795,7 @@ Test(ktls_proxy, ktls_off_is_userspace)
 
 	need_ktls();
 	fx_start(&f, "ktls = off\n");
-	before = stats_now();
+	before = tls_stats_now();
 	echo_roundtrip(&f, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 20 * KIB, "none", "userspace");
 	echo_roundtrip(&f, TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384", 20 * KIB, "none",
 		       "userspace");
@@ -840,7 +810,7 @@ Test(ktls_proxy, splice_off_keeps_ktls)
 
 	need_ktls();
 	fx_start(&f, "splice = off\n");
-	before = stats_now();
+	before = tls_stats_now();
 	echo_roundtrip(&f, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 20 * KIB, "both", "userspace");
 	echo_roundtrip(&f, TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305", 20 * KIB, "both",
 		       "userspace");
@@ -860,7 +830,7 @@ Test(ktls_proxy, ccm_suite_falls_back_and_is_counted)
 	mport = harness_free_port();
 	snprintf(global, sizeof(global), "metrics = 127.0.0.1:%d\n", mport);
 	fx_start_fe(&f, global, "ciphersuites = TLS_AES_128_CCM_SHA256:TLS_AES_128_GCM_SHA256\n");
-	before = stats_now();
+	before = tls_stats_now();
 	echo_roundtrip(&f, TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256", 20 * KIB, "none", "userspace");
 	expect_sessions(&before, 0, 0);
 	m = harness_http_get(mport, "/metrics", HARNESS_TIMEOUT_MS);
