@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,22 +171,42 @@ static int reserve_refusing_port(int *fd)
 	return ntohs(in.sin_port);
 }
 
+/* Hello servers a and b with the check lines of fmt; b is stopped before the proxy starts
+ * if stop_b. The proxy's port and metrics port in *port and *mport. */
+static struct proxy *start_two(struct backend **a, struct backend **b, bool stop_b, int *port,
+			       int *mport, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static struct proxy *start_two(struct backend **a, struct backend **b, bool stop_b, int *port,
+			       int *mport, const char *fmt, ...)
+{
+	char body[512], checks[384];
+	va_list ap;
+
+	*a = backend_start(BACKEND_HELLO, 0, "a", 0);
+	*b = backend_start(BACKEND_HELLO, 0, "b", 0);
+	*port = harness_free_port();
+	*mport = harness_free_port();
+	cr_assert(*a && *b);
+	va_start(ap, fmt);
+	vsnprintf(checks, sizeof(checks), fmt, ap);
+	va_end(ap);
+	snprintf(body, sizeof(body), "server = %s\nserver = %s\n%s", backend_addr(*a),
+		 backend_addr(*b), checks);
+	if (stop_b)
+		backend_stop(*b);
+	struct proxy *p = proxy_start(write_config(*port, *mport, body), *port);
+	cr_assert_not_null(p);
+	return p;
+}
+
 TestSuite(health, .init = harness_setup, .fini = harness_teardown, .timeout = 120);
 
 Test(health, dead_server_gets_no_traffic_after_fall_checks)
 {
-	struct backend *a = backend_start(BACKEND_HELLO, 0, "a", 0);
-	struct backend *b = backend_start(BACKEND_HELLO, 0, "b", 0);
-	int port = harness_free_port(), mport = harness_free_port(), counts[26], failed;
-	char body[512];
-
-	cr_assert(a && b);
-	snprintf(body, sizeof(body),
-		 "server = %s\nserver = %s\ncheck = tcp\ncheck_interval = 200ms\n"
-		 "check_timeout = 200ms\ncheck_rise = 2\ncheck_fall = 2\n",
-		 backend_addr(a), backend_addr(b));
-	struct proxy *p = proxy_start(write_config(port, mport, body), port);
-	cr_assert_not_null(p);
+	struct backend *a, *b;
+	int port, mport, counts[26], failed;
+	struct proxy *p = start_two(&a, &b, false, &port, &mport,
+				    "check = tcp\ncheck_interval = 200ms\ncheck_timeout = 200ms\n"
+				    "check_rise = 2\ncheck_fall = 2\n");
 	fetch_many(port, 10, counts, &failed);
 	cr_assert_eq(failed, 0);
 	cr_assert(counts[0] > 0 && counts[1] > 0, "both servers serve while up (a=%d b=%d)",
@@ -211,34 +232,13 @@ Test(health, dead_server_gets_no_traffic_after_fall_checks)
 	harness_pass();
 }
 
-/* Hello servers a and b behind tcp checks with the given settings, b stopped before the
- * proxy starts; the proxy's port and metrics port in *port and *mport. */
-static struct proxy *start_with_b_stopped(struct backend **a, struct backend **b,
-					  const char *interval, const char *timeout, int rise,
-					  int fall, int *port, int *mport)
-{
-	char body[512];
-
-	*a = backend_start(BACKEND_HELLO, 0, "a", 0);
-	*b = backend_start(BACKEND_HELLO, 0, "b", 0);
-	*port = harness_free_port();
-	*mport = harness_free_port();
-	cr_assert(*a && *b);
-	snprintf(body, sizeof(body),
-		 "server = %s\nserver = %s\ncheck = tcp\ncheck_interval = %s\n"
-		 "check_timeout = %s\ncheck_rise = %d\ncheck_fall = %d\n",
-		 backend_addr(*a), backend_addr(*b), interval, timeout, rise, fall);
-	backend_stop(*b);
-	struct proxy *p = proxy_start(write_config(*port, *mport, body), *port);
-	cr_assert_not_null(p);
-	return p;
-}
-
 Test(health, restarted_server_gets_traffic_after_rise_checks)
 {
 	struct backend *a, *b;
 	int port, mport, counts[26], failed;
-	struct proxy *p = start_with_b_stopped(&a, &b, "150ms", "150ms", 3, 1, &port, &mport);
+	struct proxy *p = start_two(&a, &b, true, &port, &mport,
+				    "check = tcp\ncheck_interval = 150ms\ncheck_timeout = 150ms\n"
+				    "check_rise = 3\ncheck_fall = 1\n");
 	/* the first check decides at once, whatever fall says */
 	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 150 + SLACK_MS) >= 0);
 
@@ -262,21 +262,14 @@ Test(health, restarted_server_gets_traffic_after_rise_checks)
 
 Test(health, send_expect_with_the_wrong_reply_marks_down)
 {
-	struct backend *a = backend_start(BACKEND_HELLO, 0, "a", 0);
-	struct backend *b = backend_start(BACKEND_HELLO, 0, "b", 0);
-	int port = harness_free_port(), mport = harness_free_port(), counts[26], failed;
-	char body[512];
-
-	cr_assert(a && b);
+	struct backend *a, *b;
+	int port, mport, counts[26], failed;
 	/* both answer HTTP, but only a's body contains the expected text */
-	snprintf(body, sizeof(body),
-		 "server = %s\nserver = %s\ncheck = send-expect\n"
-		 "check_send = GET /health HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\n"
-		 "check_expect = hello from a\ncheck_interval = 100ms\ncheck_timeout = 300ms\n"
-		 "check_rise = 2\ncheck_fall = 2\n",
-		 backend_addr(a), backend_addr(b));
-	struct proxy *p = proxy_start(write_config(port, mport, body), port);
-	cr_assert_not_null(p);
+	struct proxy *p = start_two(&a, &b, false, &port, &mport,
+				    "check = send-expect\n"
+				    "check_send = GET /health HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\n"
+				    "check_expect = hello from a\ncheck_interval = 100ms\n"
+				    "check_timeout = 300ms\ncheck_rise = 2\ncheck_fall = 2\n");
 	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 100 + 300 + SLACK_MS) >= 0);
 	/* a keeps passing: several rounds, never down */
 	cr_assert(backend_wait_accepted(a, 5, 100 * 5 + SLACK_MS * 2));
@@ -305,19 +298,12 @@ static int64_t fetch_until_down(struct proxy *p, int port, struct backend *b, in
 
 Test(health, passive_failures_with_check_none)
 {
-	struct backend *a = backend_start(BACKEND_HELLO, 0, "a", 0);
-	struct backend *b = backend_start(BACKEND_HELLO, 0, "b", 0);
-	int port = harness_free_port(), mport = harness_free_port();
+	struct backend *a, *b;
+	int port, mport;
 	const int interval = 1000;
-	char body[512];
-
-	cr_assert(a && b);
-	snprintf(body, sizeof(body),
-		 "server = %s\nserver = %s\ncheck = none\ncheck_interval = %dms\ncheck_fall = 2\n"
-		 "retries = 2\n",
-		 backend_addr(a), backend_addr(b), interval);
-	struct proxy *p = proxy_start(write_config(port, mport, body), port);
-	cr_assert_not_null(p);
+	struct proxy *p = start_two(&a, &b, false, &port, &mport,
+				    "check = none\ncheck_interval = %dms\ncheck_fall = 2\nretries = 2\n",
+				    interval);
 	backend_stop(b);
 	int64_t t_down = fetch_until_down(p, port, b, 12);
 	cr_assert(t_down >= 0, "b must be marked down by failed live connects");
@@ -446,7 +432,9 @@ Test(health, state_and_checks_survive_a_reload)
 {
 	struct backend *a, *b;
 	int port, mport, counts[26], failed;
-	struct proxy *p = start_with_b_stopped(&a, &b, "100ms", "200ms", 2, 2, &port, &mport);
+	struct proxy *p = start_two(&a, &b, true, &port, &mport,
+				    "check = tcp\ncheck_interval = 100ms\ncheck_timeout = 200ms\n"
+				    "check_rise = 2\ncheck_fall = 2\n");
 	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 100 + 200 + SLACK_MS) >= 0);
 
 	for (int i = 1; i <= 3; i++) { /* each reload replaces the pools and the check thread */
