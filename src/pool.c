@@ -171,3 +171,8 @@ void pool_report_connect_fail(struct server *s, uint64_t now_ms, const char *rea
 	atomic_fetch_add(&s->connect_failures, 1);
 	health_report(s, false, true, reason, now_ms);
 }
+
+void pool_report_local_error(struct server *s, const char *reason)
+{
+	health_report_local(s, "connect", reason);
+}

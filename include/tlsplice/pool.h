@@ -55,6 +55,9 @@ bool pool_tried_has(const struct pool_tried *t, const struct server *s);
 /* Live traffic results (passive health). */
 void pool_report_connect_ok(struct server *s);
 void pool_report_connect_fail(struct server *s, uint64_t now_ms, const char *reason);
+/* A connect to s failed for a local reason (out of fds, memory, ports): not s's fault, so
+ * only logged; nothing is counted against s. */
+void pool_report_local_error(struct server *s, const char *reason);
 
 /* Computes the smooth weighted round-robin order (nginx's algorithm) of n weights into out,
  * which holds sum(weights) entries; exposed for tests. Returns the number written. */
