@@ -260,6 +260,14 @@ static void connect_next(struct conn *c)
 		pool_tried_add(&c->tried, s);
 		const struct cfg_addr *a = &s->cfg->addr;
 		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err, sizeof(err)) < 0) {
+			if (net_error_is_local(errno)) {
+				/* our own shortage: no server is to blame, another would fail alike */
+				snprintf(c->error, sizeof(c->error), "connect to %.48s: local error, "
+					 "not counted against server: %.48s", a->text, err);
+				pool_report_local_error(s, err);
+				conn_fail(c, "connect_failed", "%s", c->error);
+				return;
+			}
 			snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", a->text, err);
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tlsplice/log.h"
+#include "tlsplice/net.h"
 
 /* ------------------------------------------------------------------ state machine */
 
@@ -138,6 +139,27 @@ bool health_report(struct server *s, bool ok, bool live, const char *reason, uin
 	return ok ? down_success(s, live, reason, now_ms) : down_failure(s, live, now_ms);
 }
 
+/* At most one line a second: a proxy out of fds fails every connect and every check at
+ * once, and the log must not add to the storm. */
+void health_report_local(const struct server *s, const char *what, const char *reason)
+{
+	static _Atomic uint64_t last_s;
+	static atomic_uint skipped;
+	uint64_t now_s = pool_now_ms() / 1000 + 1; /* never 0, the initial value */
+	char more[64] = "";
+	unsigned n;
+
+	if (atomic_exchange(&last_s, now_s) == now_s) {
+		atomic_fetch_add(&skipped, 1);
+		return;
+	}
+	n = atomic_exchange(&skipped, 0);
+	if (n)
+		snprintf(more, sizeof(more), " (and %u more not logged)", n);
+	log_warn("backend %s server %s: %s: local error, not counted against server: %s%s",
+		 backend_name(s), server_name(s), what, reason, more);
+}
+
 /* ------------------------------------------------------------------ active checks */
 
 #define REPLY_MIN_CAP 4096
@@ -179,8 +201,8 @@ static struct timeval ms_to_tv(uint64_t ms)
 	return tv;
 }
 
-/* Ends the check in flight: the socket is always closed here and nowhere else. */
-static void check_finish(struct check *c, bool ok, const char *reason)
+/* The check in flight is over: its socket is always closed here and nowhere else. */
+static void check_close(struct check *c)
 {
 	event_del(c->io);
 	if (c->fd >= 0)
@@ -188,12 +210,27 @@ static void check_finish(struct check *c, bool ok, const char *reason)
 	c->fd = -1;
 	c->reply_len = 0;
 	c->sent = 0;
+}
+
+static void check_finish(struct check *c, bool ok, const char *reason)
+{
+	check_close(c);
 	health_report(c->s, ok, false, reason, now_ms());
 }
 
-static void check_fail_errno(struct check *c, int err)
+/* Ends the check in flight without a result: the proxy, not the server, ran out of
+ * something. The next round checks again. */
+static void check_abort(struct check *c, const char *reason)
 {
-	char buf[128];
+	check_close(c);
+	health_report_local(c->s, "check", reason);
+}
+
+/* op names the call that failed in the log ("socket"); NULL for the server's own errors,
+ * which keep the plain form "connection refused". */
+static void check_fail_errno(struct check *c, const char *op, int err)
+{
+	char buf[128], reason[160];
 	const char *msg = strerror_r(err, buf, sizeof(buf));
 
 	if (msg != buf) {
@@ -202,7 +239,12 @@ static void check_fail_errno(struct check *c, int err)
 	}
 	if (buf[0] >= 'A' && buf[0] <= 'Z')
 		buf[0] = (char)(buf[0] - 'A' + 'a'); /* "connection refused", as in the log format */
-	check_finish(c, false, buf);
+	if (!net_error_is_local(err)) {
+		check_finish(c, false, buf);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "%s: %s", op ? op : "check", buf);
+	check_abort(c, reason);
 }
 
 /* Waits for what on the check socket, bounded by what is left of check_timeout. */
@@ -218,7 +260,7 @@ static void check_wait(struct check *c, short what, event_callback_fn cb)
 	tv = ms_to_tv(c->deadline_ms - now);
 	event_assign(c->io, c->h->base, c->fd, what, cb, c);
 	if (event_add(c->io, &tv) < 0)
-		check_fail_errno(c, errno ? errno : EIO);
+		check_fail_errno(c, NULL, errno ? errno : EIO);
 }
 
 /* A check whose socket became ready counts as in time even if our own thread was late to
@@ -250,7 +292,7 @@ static void check_send_step(struct check *c)
 			check_wait(c, EV_WRITE, check_on_writable);
 			return;
 		} else if (errno != EINTR) {
-			check_fail_errno(c, errno);
+			check_fail_errno(c, "send", errno);
 			return;
 		}
 	}
@@ -326,7 +368,7 @@ static void check_on_readable(evutil_socket_t fd, short what, void *arg)
 	else if (eof)
 		check_finish(c, false, "connection closed without the expected reply");
 	else if (err)
-		check_fail_errno(c, err);
+		check_fail_errno(c, "recv", err);
 	else
 		check_wait(c, EV_READ, check_on_readable);
 }
@@ -352,7 +394,7 @@ static void check_on_connect(evutil_socket_t fd, short what, void *arg)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err)
-		check_fail_errno(c, err);
+		check_fail_errno(c, "connect", err);
 	else
 		check_connected(c);
 }
@@ -367,7 +409,7 @@ static void check_start(struct check *c)
 	c->reply_len = 0;
 	c->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
-		check_fail_errno(c, errno);
+		check_fail_errno(c, "socket", errno);
 		return;
 	}
 	if (connect(c->fd, (const struct sockaddr *)&a->ss, a->len) == 0)
@@ -375,7 +417,7 @@ static void check_start(struct check *c)
 	else if (errno == EINPROGRESS || errno == EINTR)
 		check_wait(c, EV_WRITE, check_on_connect);
 	else
-		check_fail_errno(c, errno);
+		check_fail_errno(c, "connect", errno);
 }
 
 static void check_on_timer(evutil_socket_t fd, short what, void *arg)

@@ -1,8 +1,6 @@
 /* tlsplice: arguments, -t, start-up, signals. */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +17,7 @@
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
+#include "tlsplice/privs.h"
 #include "tlsplice/runtime.h"
 #include "tlsplice/worker.h"
 
@@ -250,35 +249,6 @@ static void on_worker_done(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(a->base);
 }
 
-/* After binding and loading keys: run as user/group from the config. */
-static int drop_privileges(const struct config *cfg, char *err, size_t errlen)
-{
-	if (!cfg->user && !cfg->group)
-		return 0;
-	struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
-	struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
-	if ((cfg->user && !pw) || (cfg->group && !gr)) {
-		snprintf(err, errlen, "unknown user or group '%s'", cfg->user && !pw ? cfg->user : cfg->group);
-		return -1;
-	}
-	gid_t gid = gr ? gr->gr_gid : pw->pw_gid;
-	if (setgroups(0, NULL) < 0 && errno != EPERM)
-		goto fail;
-	if (pw && initgroups(pw->pw_name, gid) < 0)
-		goto fail;
-	if (setgid(gid) < 0 || (pw && setuid(pw->pw_uid) < 0))
-		goto fail;
-	if (pw && pw->pw_uid != 0 && setuid(0) == 0) {
-		snprintf(err, errlen, "could regain root after dropping privileges");
-		return -1;
-	}
-	return 0;
-fail:
-	snprintf(err, errlen, "cannot switch to user '%s' group '%s': %s",
-		 cfg->user ? cfg->user : "-", cfg->group ? cfg->group : "-", strerror(errno));
-	return -1;
-}
-
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -347,7 +317,7 @@ static int run(struct runtime *rt, const struct opts *o)
 		app_free(&a);
 		return EXIT_RUNTIME;
 	}
-	if (drop_privileges(rt->cfg, err, sizeof(err)) < 0) {
+	if (privs_drop(rt->cfg->user, rt->cfg->group, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		metrics_destroy(a.metrics);
 		proc_finish(&a.proc);

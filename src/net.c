@@ -60,7 +60,9 @@ int net_connect(const struct sockaddr *addr, socklen_t len, int *fd_out, char *e
 {
 	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+		int saved = errno;
+		snprintf(err, errlen, "socket: %s", strerror(saved));
+		errno = saved;
 		return -1;
 	}
 	if (connect(fd, addr, len) < 0 && errno != EINPROGRESS) {
@@ -102,5 +104,19 @@ void net_addr_text(const struct sockaddr *addr, char *out, size_t outlen)
 		snprintf(out, outlen, "[%s]:%u", host, ntohs(a->sin6_port));
 	} else {
 		snprintf(out, outlen, "?");
+	}
+}
+
+bool net_error_is_local(int err)
+{
+	switch (err) {
+	case EMFILE:        /* our fd limit */
+	case ENFILE:        /* the system's fd limit */
+	case ENOBUFS:       /* kernel socket memory */
+	case ENOMEM:
+	case EADDRNOTAVAIL: /* no free ephemeral port (connect() binds one) */
+		return true;
+	default:
+		return false;
 	}
 }

@@ -160,6 +160,28 @@ struct server *pool_pick(struct pool *p, const struct pool_tried *tried, uint64_
 	return pick_from(p, p->seq_backup, p->nseq_backup, &p->rr_backup, tried, now_ms);
 }
 
+void pool_server_inherit(struct server *s, const struct server *old, uint64_t now_ms)
+{
+	const struct cfg_backend *b = s->pool->cfg;
+	uint_fast64_t at = 0;
+
+	atomic_store(&s->up, atomic_load(&old->up));
+	atomic_store(&s->checked, atomic_load(&old->checked));
+	atomic_store(&s->ok_streak, atomic_load(&old->ok_streak));
+	atomic_store(&s->fail_streak, atomic_load(&old->fail_streak));
+	atomic_store(&s->connections, atomic_load(&old->connections));
+	atomic_store(&s->connect_failures, atomic_load(&old->connect_failures));
+	atomic_store(&s->check_failures, atomic_load(&old->check_failures));
+	/* a retry time means something only where check = none armed it; a server that active
+	 * checks took down has none, and with check = none nothing else would ever revive it */
+	if (old->pool->cfg->check == CHECK_NONE)
+		at = atomic_load(&old->retry_at_ms);
+	if (b->check == CHECK_NONE && !atomic_load(&s->up) &&
+	    (at == 0 || at > now_ms + b->check_interval_ms))
+		at = now_ms + b->check_interval_ms;
+	atomic_store(&s->retry_at_ms, at);
+}
+
 void pool_report_connect_ok(struct server *s)
 {
 	atomic_fetch_add(&s->connections, 1);
@@ -170,4 +192,9 @@ void pool_report_connect_fail(struct server *s, uint64_t now_ms, const char *rea
 {
 	atomic_fetch_add(&s->connect_failures, 1);
 	health_report(s, false, true, reason, now_ms);
+}
+
+void pool_report_local_error(struct server *s, const char *reason)
+{
+	health_report_local(s, "connect", reason);
 }

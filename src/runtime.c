@@ -80,6 +80,8 @@ static const struct server *find_server(const struct runtime *rt, const char *ba
 
 void runtime_inherit(struct runtime *rt, const struct runtime *old)
 {
+	uint64_t now_ms = pool_now_ms();
+
 	for (size_t i = 0; i < rt->cfg->nfrontends; i++) {
 		for (size_t j = 0; j < old->cfg->nfrontends; j++) {
 			if (strcmp(rt->cfg->frontends[i].name, old->cfg->frontends[j].name) == 0) {
@@ -96,14 +98,7 @@ void runtime_inherit(struct runtime *rt, const struct runtime *old)
 			const struct server *o = find_server(old, p->cfg->name, s->cfg->addr.text);
 			if (!o)
 				continue;
-			atomic_store(&s->up, atomic_load(&o->up));
-			atomic_store(&s->checked, atomic_load(&o->checked));
-			atomic_store(&s->ok_streak, atomic_load(&o->ok_streak));
-			atomic_store(&s->fail_streak, atomic_load(&o->fail_streak));
-			atomic_store(&s->retry_at_ms, atomic_load(&o->retry_at_ms));
-			atomic_store(&s->connections, atomic_load(&o->connections));
-			atomic_store(&s->connect_failures, atomic_load(&o->connect_failures));
-			atomic_store(&s->check_failures, atomic_load(&o->check_failures));
+			pool_server_inherit(s, o, now_ms);
 		}
 	}
 }

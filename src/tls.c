@@ -2,6 +2,7 @@
 #include "tlsplice/tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,8 +271,10 @@ static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *f
 			  const struct cfg_cert *c, struct errlist *errs, const char *sect)
 {
 	char why[256];
-	/* unreadable files were reported while parsing; say nothing twice */
-	if (c->bad || access(c->cert_path, R_OK) != 0 || access(c->key_path, R_OK) != 0)
+	/* unreadable files were reported while parsing; say nothing twice. AT_EACCESS: the
+	 * effective ids and capabilities, which open() uses (plain access() drops them) */
+	if (c->bad || faccessat(AT_FDCWD, c->cert_path, R_OK, AT_EACCESS) != 0 ||
+	    faccessat(AT_FDCWD, c->key_path, R_OK, AT_EACCESS) != 0)
 		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {

@@ -15,6 +15,10 @@
  * Logs every state change once. Thread-safe (atomics). Returns true if the state changed. */
 bool health_report(struct server *s, bool ok, bool live, const char *reason, uint64_t now_ms);
 
+/* A local resource error (net_error_is_local) met while connecting to s: logged (at most
+ * once a second), never counted and never a state change. what: "check", "connect". */
+void health_report_local(const struct server *s, const char *what, const char *reason);
+
 struct health;
 
 /* Starts active checks for every server of the pools whose backend has check != none:

@@ -11,11 +11,15 @@ int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, char 
 /* Fails with EADDRINUSE when another socket already listens on addr, SO_REUSEPORT or not:
  * binding our own SO_REUSEPORT sockets would then silently share its connections. */
 int net_check_free(const struct sockaddr *addr, socklen_t len, char *err, size_t errlen);
-/* Starts a non-blocking connect; 0 when connected or in progress, -1 on immediate failure. */
+/* Starts a non-blocking connect; 0 when connected or in progress, -1 on immediate failure
+ * with errno kept (net_error_is_local tells whether the server is to blame). */
 int net_connect(const struct sockaddr *addr, socklen_t len, int *fd_out, char *err, size_t errlen);
 /* The pending error of a socket whose non-blocking connect finished (0: connected). */
 int net_socket_error(int fd);
 void net_set_nodelay(int fd);
+/* True for errors that are the proxy's own shortage (fds, socket memory, ephemeral ports),
+ * which say nothing about the peer: they must never count against a server. */
+bool net_error_is_local(int err);
 /* "HOST:PORT" / "[V6]:PORT" text of an address. */
 void net_addr_text(const struct sockaddr *addr, char *out, size_t outlen);
 

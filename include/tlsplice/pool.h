@@ -52,9 +52,17 @@ struct server *pool_pick(struct pool *p, const struct pool_tried *tried, uint64_
 void pool_tried_add(struct pool_tried *t, const struct server *s);
 bool pool_tried_has(const struct pool_tried *t, const struct server *s);
 
+/* On reload: s takes over the state and counters of old (the same server in the previous
+ * generation). Down with check = none, it gets its passive probe after check_interval at
+ * the latest, whatever the old generation's check was. Before s is visible to pickers. */
+void pool_server_inherit(struct server *s, const struct server *old, uint64_t now_ms);
+
 /* Live traffic results (passive health). */
 void pool_report_connect_ok(struct server *s);
 void pool_report_connect_fail(struct server *s, uint64_t now_ms, const char *reason);
+/* A connect to s failed for a local reason (out of fds, memory, ports): not s's fault, so
+ * only logged; nothing is counted against s. */
+void pool_report_local_error(struct server *s, const char *reason);
 
 /* Computes the smooth weighted round-robin order (nginx's algorithm) of n weights into out,
  * which holds sum(weights) entries; exposed for tests. Returns the number written. */

@@ -455,3 +455,38 @@ Test(health, state_and_checks_survive_a_reload)
 	cr_assert(failed == 0 && counts[1] > 0, "b serves again (a=%d b=%d)", counts[0], counts[1]);
 	harness_pass();
 }
+
+Test(health, reload_to_check_none_probes_a_server_checks_took_down)
+{
+	struct backend *a, *b;
+	int port, mport;
+	const int interval = 500;
+	char body[512];
+	/* checks are 10 s apart: after the first round took b down, none runs again */
+	struct proxy *p = start_two(&a, &b, true, &port, &mport,
+				    "check = tcp\ncheck_interval = 10s\ncheck_timeout = 200ms\n"
+				    "check_rise = 2\ncheck_fall = 1\n");
+	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 200 + SLACK_MS) >= 0);
+	cr_assert_eq(backend_restart(b), 0);
+
+	snprintf(body, sizeof(body), "server = %s\nserver = %s\ncheck = none\ncheck_interval = %dms\n",
+		 backend_addr(a), backend_addr(b), interval);
+	write_config(port, mport, body);
+	int64_t t_reload = harness_now_ms();
+	cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+	cr_assert(log_wait(p, "configuration reloaded", 1, 5000) >= 0);
+
+	/* no check is left to revive b: one client connection must probe it after interval */
+	int64_t probe = -1, end = harness_now_ms() + interval * 4 + SLACK_MS;
+	while (probe < 0 && harness_now_ms() < end) {
+		char *name = fetch(port);
+		cr_assert_not_null(name, "a keeps serving");
+		if (strcmp(name, "b") == 0)
+			probe = harness_now_ms();
+		free(name);
+	}
+	cr_assert(probe >= 0, "b must get a probing connection after check_interval");
+	cr_assert_geq(probe, t_reload + interval, "the probe must wait for check_interval");
+	cr_assert(log_wait(p, state_line(b, "UP"), 1, 2000) >= 0, "a successful probe marks up");
+	harness_pass();
+}

@@ -4,18 +4,21 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tlsplice/health.h"
 #include "tlsplice/log.h"
+#include "tlsplice/net.h"
 
 /* One backend with one server, wired by hand as pool_init would. */
 struct fixture {
@@ -664,4 +667,92 @@ Test(health_checks, check_none_starts_no_checks)
 	cr_assert_eq(count_fds(), before);
 	health_destroy(h);
 	health_destroy(NULL);
+}
+
+/* ------------------------------------------------------------------ local errors */
+
+Test(health_state, resource_errors_are_local)
+{
+	static const int local[] = { EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL };
+	static const int remote[] = { 0, ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH,
+				      ECONNRESET, EPIPE, EACCES };
+
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		cr_assert(net_error_is_local(local[i]), "%s is the proxy's own shortage",
+			  strerror(local[i]));
+	for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+		cr_assert_not(net_error_is_local(remote[i]), "%s comes from the server's side",
+			      strerror(remote[i]));
+}
+
+/* Polls the file open as fd until it contains needle, for at most timeout_ms; reads
+ * through an fd opened beforehand, since no new one can be opened while fds run out. */
+static bool wait_text(int fd, const char *needle, uint64_t timeout_ms)
+{
+	uint64_t end = mono_ms() + timeout_ms;
+	static char buf[65536];
+
+	while (mono_ms() < end) {
+		fflush(stderr);
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		if (strstr(buf, needle))
+			return true;
+		pause_ms(5);
+	}
+	return false;
+}
+
+/* Takes every fd the soft limit (lowered to a little above what is open) leaves. */
+static int exhaust_fds(int *fds, int cap, struct rlimit *old)
+{
+	struct rlimit low;
+	int n = 0;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, old), 0);
+	low = *old;
+	low.rlim_cur = (rlim_t)count_fds() + 16;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < cap && (fds[n] = dup(0)) >= 0)
+		n++;
+	cr_assert_eq(errno, EMFILE, "the limit must be reached (%d fds taken)", n);
+	return n;
+}
+
+Test(health_checks, fd_exhaustion_is_not_a_check_failure)
+{
+	char path[] = "/tmp/test_health_log_XXXXXX";
+	int logfd = mkstemp(path), saved = dup(2), fds[256], nfds;
+	struct responder r;
+	struct fixture f;
+	struct rlimit old;
+	struct health *h;
+
+	cr_assert(logfd >= 0 && saved >= 0);
+	responder_start(&r, "", false);
+	fx_init(&f, CHECK_TCP, 1, 1, 20); /* fall = 1: one misplaced failure marks it down */
+	addr_set(&f.cs.addr, r.port);
+	log_set_level(LOG_INFO);
+	fflush(stderr);
+	dup2(logfd, 2);
+	h = health_create(&f.p, 1);
+	cr_assert_not_null(h);
+	cr_assert(wait_state(&f.s, true, 2000));
+	nfds = exhaust_fds(fds, 256, &old);
+	bool seen = wait_text(logfd, "local error, not counted against server: socket: ", 2000);
+	bool up = atomic_load(&f.s.up);
+	uint64_t fails = atomic_load(&f.s.check_failures);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	health_destroy(h);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(logfd);
+	responder_stop(&r);
+	cr_assert(seen, "the checker must say that its own socket() failed (log in %s)", path);
+	cr_assert(up, "a local error marked the server down");
+	cr_assert_eq(fails, 0, "a local error was counted as a check failure");
+	unlink(path);
 }

@@ -6,7 +6,9 @@
 
 #include <criterion/criterion.h>
 
+#include "tlsplice/health.h"
 #include "tlsplice/pool.h"
+#include "tlsplice/runtime.h"
 
 static struct cfg_backend be;
 static struct cfg_server servers[8];
@@ -154,4 +156,70 @@ Test(pool, down_server_is_probed_once_after_retry_time)
 		probes += pick_idx(NULL, 5000) == 1;
 	cr_assert_eq(probes, 1u, "exactly one probing connection, got %u", probes);
 	pool_finish(&pool);
+}
+
+/* One generation with one backend of one server, wired as runtime_create would (no TLS). */
+struct gen {
+	struct config cfg;
+	struct cfg_backend be;
+	struct cfg_server server;
+	struct pool pool;
+	struct runtime rt;
+};
+
+static void gen_init(struct gen *g, enum check_kind check, uint64_t interval_ms)
+{
+	memset(g, 0, sizeof(*g));
+	g->server.weight = 1;
+	snprintf(g->server.addr.text, sizeof(g->server.addr.text), "10.0.0.1:80");
+	g->be.name = (char *)"app";
+	g->be.servers = &g->server;
+	g->be.nservers = 1;
+	g->be.check = check;
+	g->be.check_interval_ms = interval_ms;
+	g->be.check_rise = 2;
+	g->be.check_fall = 1;
+	g->cfg.backends = &g->be;
+	g->cfg.nbackends = 1;
+	cr_assert_eq(pool_init(&g->pool, &g->be), 0);
+	g->rt.cfg = &g->cfg;
+	g->rt.pools = &g->pool;
+}
+
+Test(pool, reload_to_check_none_probes_a_down_server_after_interval)
+{
+	static const struct pool_tried none;
+	struct gen old, cur;
+
+	gen_init(&old, CHECK_TCP, 2000);
+	gen_init(&cur, CHECK_NONE, 1000);
+	/* an active check took it down: with checks, no passive retry is armed */
+	cr_assert(health_report(&old.pool.servers[0], false, false, "connection refused", 1));
+	uint64_t before = pool_now_ms();
+	runtime_inherit(&cur.rt, &old.rt);
+	uint64_t after = pool_now_ms();
+	struct server *s = &cur.pool.servers[0];
+	cr_assert_not(atomic_load(&s->up), "the reload keeps the server down");
+	cr_assert_null(pool_pick(&cur.pool, &none, before + 1000 - 1), "probed before check_interval");
+	cr_assert_eq(pool_pick(&cur.pool, &none, after + 1000), s,
+		     "no active check is left: the passive probe must come after check_interval");
+	cr_assert(health_report(s, true, true, "connect succeeded", after + 1000));
+	cr_assert(atomic_load(&s->up), "a successful probe marks it up");
+	pool_finish(&old.pool);
+	pool_finish(&cur.pool);
+}
+
+Test(pool, reload_keeps_a_pending_passive_retry)
+{
+	static const struct pool_tried none;
+	struct gen old, cur;
+
+	gen_init(&old, CHECK_NONE, 1000);
+	gen_init(&cur, CHECK_NONE, 60000);
+	cr_assert(health_report(&old.pool.servers[0], false, true, "connection refused", 5000));
+	runtime_inherit(&cur.rt, &old.rt);
+	/* the retry the old generation armed stands; a longer new interval does not delay it */
+	cr_assert_eq(pool_pick(&cur.pool, &none, 6000), &cur.pool.servers[0]);
+	pool_finish(&old.pool);
+	pool_finish(&cur.pool);
 }
