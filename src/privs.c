@@ -141,6 +141,11 @@ int privs_drop(const char *user, const char *group, char *err, size_t errlen)
 		return -1;
 	}
 	gid_t gid = gr ? gr->gr_gid : pw->pw_gid;
+	/* started as that user already (a container's --user, runAsUser): nothing to switch,
+	 * and no capability to do it with */
+	if ((!pw || (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)) && getgid() == gid &&
+	    getegid() == gid)
+		return 0;
 	/* only root switching to another user has capabilities to lose and some to keep */
 	bool caps = geteuid() == 0 && pw && pw->pw_uid != 0;
 	uint64_t keep = 0;
