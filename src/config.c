@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tlsplice/cpus.h"
+
 #define NO_FIELD SIZE_MAX
 #define ERRLEN 512
 #define MAX_WORKERS 1024
@@ -766,14 +768,16 @@ static int set_workers(struct loader *ld, const struct setting *st, void *base, 
 {
 	long v;
 
+	struct config *cfg = base;
+	cfg->workers_auto[0] = '\0';
 	if (strcasecmp(val, "auto") == 0) {
-		v = sysconf(_SC_NPROCESSORS_ONLN);
-		v = v < 1 ? 1 : v > MAX_WORKERS ? MAX_WORKERS : v;
+		v = cpus_available(cfg->workers_auto, sizeof(cfg->workers_auto));
+		v = v > MAX_WORKERS ? MAX_WORKERS : v;
 	} else if (long_parse(val, &v) < 0 || v < 1 || v > MAX_WORKERS) {
 		snprintf(err, errlen, "bad value '%s' (auto or 1..%d)", val, MAX_WORKERS);
 		return -1;
 	}
-	((struct config *)base)->workers = (int)v;
+	cfg->workers = (int)v;
 	return 0;
 }
 

@@ -336,8 +336,9 @@ static int run(struct runtime *rt, const struct opts *o)
 		log_error("cannot start workers: %s", strerror(errno));
 		proc_command(&a.proc, WORKER_CMD_FORCE);
 	} else {
-		log_info("tlsplice %s started: %u workers, %zu frontends, %zu backends; %s",
-			 TLSPLICE_VERSION, a.proc.nworkers, rt->cfg->nfrontends, rt->cfg->nbackends,
+		log_info("tlsplice %s started: %u workers%s%s%s, %zu frontends, %zu backends; %s",
+			 TLSPLICE_VERSION, a.proc.nworkers, rt->cfg->workers_auto[0] ? " (auto: " : "",
+			 rt->cfg->workers_auto, rt->cfg->workers_auto[0] ? ")" : "", rt->cfg->nfrontends, rt->cfg->nbackends,
 			 rt->cfg->ktls == KTLS_OFF ? "kTLS: off" : ktls_probe_describe());
 		event_base_dispatch(a.base);
 	}

@@ -95,7 +95,8 @@ struct config {
 	char *dir;  /* folder that relative paths resolve against */
 
 	/* [global] */
-	int workers; /* resolved: auto -> number of CPUs */
+	int workers; /* resolved: auto -> the CPUs this process may use */
+	char workers_auto[96]; /* auto: where the number came from; "" when set in the file */
 	long max_connections;
 	enum log_level log_level;
 	char *access_log; /* "stdout", "stderr", "off" or a resolved path */
