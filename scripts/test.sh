@@ -54,6 +54,20 @@ run_suite() { # EXE PREFIX
 	grep -B2 -A12 '^not ok ' "$tap" | head -60
 }
 
+# Runs a script that prints TAP lines on stdout (details on stderr, kept in the log folder);
+# a non-zero exit without a failed line counts as one failure.
+run_tap() { # NAME COMMAND...
+	local name=$1 rc; shift
+	echo "== $name"
+	"$@" >"$logdir/$name.tap" 2>"$logdir/$name.err"
+	rc=$?
+	count_tap "$logdir/$name.tap" ""
+	grep '^not ok ' "$logdir/$name.tap" | head -20
+	if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$logdir/$name.tap"; then
+		fail=$((fail + 1)); failed_names+=("$name (exit $rc)"); tail -20 "$logdir/$name.err"
+	fi
+}
+
 suites() { # BUILD-DIR PREFIX
 	local exe
 	for exe in "$1"/tests/unit/test_* "$1"/tests/integration/test_*; do
