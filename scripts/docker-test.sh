@@ -153,7 +153,7 @@ ctx_bytes() {
 }
 
 run_container() { # CONF-DIR PORT METRICS-PORT
-	docker run -d --name tlsplice-test --network=host --user 999 --cap-drop ALL --read-only \
+	docker run -d --name tlsplice-test --network=host --user 999 --cap-drop ALL --read-only --cpus 1 \
 		--security-opt no-new-privileges -v "$1:/etc/tlsplice:ro" "$IMAGE" >&2
 }
 
@@ -205,7 +205,7 @@ main() {
 		docker logs tlsplice-test >&2 2>&1
 		not_ok starts-non-root-read-only-without-capabilities; exit 1
 	fi
-	ok starts-non-root-read-only-without-capabilities "--user 999 --cap-drop ALL --read-only"
+	ok starts-non-root-read-only-without-capabilities "--user 999 --cap-drop ALL --read-only --cpus 1"
 	local pid status
 	pid=$(docker inspect --format '{{.State.Pid}}' tlsplice-test)
 	status=$(cat "/proc/$pid/status")
@@ -213,9 +213,11 @@ main() {
 	check holds-no-capability "" grep -Eq '^CapEff:\s+0+$' <<<"$status"
 	check relays-tls "" bash -c "curl -sk --max-time 10 https://127.0.0.1:$port/ | grep -q 'hello from container'"
 	check healthz "" bash -c "curl -s --max-time 10 http://127.0.0.1:$mport/healthz | grep -q ok"
-	check workers-auto-logged "" bash -c "docker logs tlsplice-test 2>&1 | grep -q 'workers'"
+	check workers-auto-follows-the-cpu-quota "--cpus 1" bash -c \
+		"docker logs tlsplice-test 2>&1 | grep -q 'started: 1 workers (auto: .*cgroup quota 1.000 CPUs)'"
 	local rc
 	docker stop -t 20 tlsplice-test >/dev/null
+	[ $failed = 0 ] || docker logs tlsplice-test >&2 2>&1
 	rc=$(docker inspect --format '{{.State.ExitCode}}' tlsplice-test)
 	check sigterm-exits-0 "exit $rc" test "$rc" = 0
 	docker image prune -f >/dev/null 2>&1
