@@ -1,6 +1,8 @@
 /* Accepting connections. A slot under max_connections is reserved before each accept, so
  * the limit is exact across workers; at the limit the listener is disarmed and the pending
- * connections wait in the kernel's backlog until a slot frees (nothing is dropped). */
+ * connections wait in the kernel's backlog until a slot frees (nothing is dropped). The
+ * effective max_connections comes from the descriptor budget (fdbudget.c), so an accepted
+ * client always has descriptors left for its backend and pipes. */
 #include "tlsplice/listener.h"
 
 #include <errno.h>
@@ -48,12 +50,12 @@ static void pause_all(struct worker *w)
 }
 
 /* Out of descriptors: stop accepting for a moment instead of spinning on the error. */
-static void backoff(struct worker *w, int err)
+static void backoff(struct worker *w, const char *why)
 {
 	static _Atomic long last_warn;
 	long now = (long)time(NULL);
 	if (atomic_exchange(&last_warn, now) != now)
-		log_warn("accept: %s; pausing accepts for %d ms", strerror(err), EMFILE_BACKOFF_MS);
+		log_warn("accept: %s; pausing accepts for %d ms", why, EMFILE_BACKOFF_MS);
 	pause_all(w);
 	struct timeval tv = { 0, EMFILE_BACKOFF_MS * 1000 };
 	evtimer_add(w->backoff, &tv);
@@ -81,11 +83,17 @@ void listener_cb(evutil_socket_t fd, short what, void *arg)
 			if (e == EINTR || e == ECONNABORTED)
 				continue;
 			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
-				backoff(w, e);
+				backoff(w, strerror(e));
 			else if (e != EAGAIN && e != EWOULDBLOCK)
 				log_error("accept: %s", strerror(e));
 			return;
 		}
 		conn_accept(w, cfd, l->fe_idx, &ss);
+		/* descriptors are handed out lowest first: one this high means few are left,
+		 * and the next clients wait in the backlog until some are back */
+		if (cfd >= atomic_load(&p->fd_guard)) {
+			backoff(w, "file descriptors near RLIMIT_NOFILE");
+			return;
+		}
 	}
 }

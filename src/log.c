@@ -21,6 +21,7 @@ static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static pthread_mutex_t access_mu = PTHREAD_MUTEX_INITIALIZER;
 static char access_target[4096];
 static atomic_int access_fd = -1; /* -1: off */
+static int parked_fd = -1;        /* a former access_fd, now on /dev/null (under access_mu) */
 
 void log_set_level(enum log_level level)
 {
@@ -93,6 +94,20 @@ static int open_target(const char *target)
 	return open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
+/* Turning the log off must not close the descriptor: a worker that loaded it a moment ago
+ * may still write, and a reused number would send its line to a client socket. /dev/null
+ * takes its place and the number is parked for the next target. */
+static void park(int cur)
+{
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	atomic_store(&access_fd, -1);
+	if (null >= 0) {
+		dup2(null, cur);
+		close(null);
+	}
+	parked_fd = cur;
+}
+
 int access_log_open(const char *target)
 {
 	int fd = open_target(target);
@@ -101,12 +116,19 @@ int access_log_open(const char *target)
 	pthread_mutex_lock(&access_mu);
 	snprintf(access_target, sizeof(access_target), "%s", target);
 	int cur = atomic_load(&access_fd);
+	if (cur < 0 && parked_fd >= 0 && fd >= 0) {
+		cur = parked_fd;
+		parked_fd = -1;
+		atomic_store(&access_fd, cur);
+	}
 	if (cur >= 0 && fd >= 0) {
 		/* dup2 swaps the file under the same descriptor number, so a worker writing
 		 * concurrently never writes into a descriptor that was closed and reused */
 		dup2(fd, cur);
 		close(fd);
-	} else if (cur < 0) {
+	} else if (cur >= 0) {
+		park(cur);
+	} else {
 		atomic_store(&access_fd, fd);
 	}
 	pthread_mutex_unlock(&access_mu);
@@ -129,6 +151,11 @@ void access_log_close(void)
 	int old = atomic_exchange(&access_fd, -1);
 	if (old >= 0)
 		close(old);
+	pthread_mutex_lock(&access_mu);
+	if (parked_fd >= 0)
+		close(parked_fd);
+	parked_fd = -1;
+	pthread_mutex_unlock(&access_mu);
 }
 
 int access_log_enabled(void)

@@ -249,15 +249,6 @@ static void on_worker_done(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(a->base);
 }
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 static int app_events(struct app *a)
 {
 	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
@@ -382,7 +373,6 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
 	evthread_use_pthreads();
 	if (access_log_open(rt->cfg->access_log) < 0) {
 		log_error("cannot open access log '%s': %s", rt->cfg->access_log, strerror(errno));

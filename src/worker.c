@@ -4,17 +4,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tlsplice/conn.h"
+#include "tlsplice/fdbudget.h"
 #include "tlsplice/listener.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
 
-#define FREEBUFS_MAX 64 /* relay buffers kept for reuse per worker */
 
 char *worker_buf_get(struct worker *w)
 {
@@ -25,7 +26,7 @@ char *worker_buf_get(struct worker *w)
 
 void worker_buf_put(struct worker *w, char *buf)
 {
-	if (w->nfreebufs < FREEBUFS_MAX)
+	if (w->nfreebufs < WORKER_POOL_MAX)
 		w->freebufs[w->nfreebufs++] = buf;
 	else
 		free(buf);
@@ -50,7 +51,7 @@ void worker_pipe_put(struct worker *w, int p[2], bool empty)
 {
 	if (p[0] < 0)
 		return;
-	if (empty && w->nfreepipes < FREEBUFS_MAX) {
+	if (empty && w->nfreepipes < WORKER_POOL_MAX) {
 		w->freepipes[w->nfreepipes][0] = p[0];
 		w->freepipes[w->nfreepipes][1] = p[1];
 		w->nfreepipes++;
@@ -245,8 +246,8 @@ static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err,
 	w->base = ec ? event_base_new_with_config(ec) : NULL;
 	if (ec)
 		event_config_free(ec);
-	w->freebufs = calloc(FREEBUFS_MAX, sizeof(*w->freebufs));
-	w->freepipes = calloc(FREEBUFS_MAX, sizeof(*w->freepipes));
+	w->freebufs = calloc(WORKER_POOL_MAX, sizeof(*w->freebufs));
+	w->freepipes = calloc(WORKER_POOL_MAX, sizeof(*w->freepipes));
 	if (!w->base || !w->freebufs || !w->freepipes) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -259,6 +260,23 @@ static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err,
 		return -1;
 	assign_listeners(w);
 	return w->wake && w->backoff ? 0 : -1;
+}
+
+/* Descriptors an accept must leave free beyond the connection's own, before the listeners
+ * pause: a margin for what the budget does not see coming. */
+#define FD_GUARD_SPARE 8
+
+/* Plans descriptors for cfg: the listeners pause at the max_connections that fits. */
+static void apply_budget(struct proc *p, const struct config *cfg)
+{
+	struct fdbudget b;
+	fdbudget_apply(cfg, &b);
+	uint64_t margin = (uint64_t)b.per_conn + FD_GUARD_SPARE;
+	atomic_store(&p->max_connections, b.max_connections);
+	long guard = LONG_MAX;
+	if (b.limit < (uint64_t)LONG_MAX)
+		guard = b.limit > margin ? (long)(b.limit - margin) : 0;
+	atomic_store(&p->fd_guard, guard);
 }
 
 bool proc_reload_busy(struct proc *p)
@@ -295,7 +313,7 @@ int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen)
 	free(rs);
 	runtime_unref(p->rt);
 	p->rt = runtime_ref(rt);
-	atomic_store(&p->max_connections, rt->cfg->max_connections);
+	apply_budget(p, rt->cfg);
 	proc_command(p, WORKER_CMD_RELOAD);
 	return 0;
 oom_err:
@@ -339,7 +357,7 @@ int proc_init(struct proc *p, struct runtime *rt, struct event_base *main_base, 
 	p->rt = runtime_ref(rt);
 	p->main_base = main_base;
 	p->nworkers = (unsigned)rt->cfg->workers;
-	p->max_connections = rt->cfg->max_connections;
+	apply_budget(p, rt->cfg);
 	p->workers = calloc(p->nworkers, sizeof(*p->workers));
 	if (!p->workers) {
 		snprintf(err, errlen, "out of memory");

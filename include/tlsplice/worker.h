@@ -15,6 +15,7 @@
 
 #define RELAY_BUF_SIZE 65536 /* four TLS records of plaintext: one syscall moves several */
 #define RELAY_BUF_CAP (RELAY_BUF_SIZE + 4096) /* room for those records' ciphertext too */
+#define WORKER_POOL_MAX 64 /* relay buffers and empty pipes a worker keeps for reuse */
 
 struct conn;
 struct worker;
@@ -42,7 +43,8 @@ struct proc {
 	struct worker *workers;
 	unsigned nworkers;
 	atomic_long active;     /* open client connections, all workers */
-	atomic_long max_connections;
+	atomic_long max_connections; /* effective: configured, or what the fd limit allows */
+	atomic_long fd_guard;   /* an accepted fd this high pauses accepting: fds run short */
 	atomic_bool any_paused; /* some worker stopped accepting at max_connections */
 	struct event_base *main_base;
 	struct event *worker_done; /* activated by each worker as it exits */
