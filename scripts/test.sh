@@ -94,6 +94,8 @@ else
 	fail=$((fail + 1)); failed_names+=("asan build")
 fi
 
+run_tap docker scripts/docker-test.sh --build-dir build
+
 if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	echo "== kTLS suite in a VM"
 	vm_progs=(build/tests/vm/test_ktls)
