@@ -95,6 +95,7 @@ else
 fi
 
 run_tap docker scripts/docker-test.sh --build-dir build
+run_tap package scripts/package.sh --test
 
 if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	echo "== kTLS suite in a VM"
