@@ -96,6 +96,7 @@ fi
 
 run_tap docker scripts/docker-test.sh --build-dir build
 run_tap package scripts/package.sh --test
+run_tap deb13 scripts/deb13-test.sh
 
 if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	echo "== kTLS suite in a VM"
