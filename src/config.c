@@ -137,6 +137,7 @@ static const struct setting settings[] = {
 	  .custom = set_access_log },
 	{ G(ktls), .name = "ktls", .kind = V_ENUM, .def = "auto", .names = ktls_modes },
 	{ G(splice), .name = "splice", .kind = V_BOOL, .def = "on" },
+	{ G(watch), .name = "watch", .kind = V_BOOL, .def = "on" },
 	{ G(shutdown_timeout_ms), .name = "shutdown_timeout", .kind = V_DURATION, .def = "30s" },
 	{ G(metrics), .name = "metrics", .kind = V_ADDR },
 	{ G(user), .name = "user", .kind = V_STRING, .check = check_user },

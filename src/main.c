@@ -19,6 +19,7 @@
 #include "tlsplice/metrics.h"
 #include "tlsplice/privs.h"
 #include "tlsplice/runtime.h"
+#include "tlsplice/watch.h"
 #include "tlsplice/worker.h"
 
 #define DEFAULT_CONFIG "/etc/tlsplice/tlsplice.ini"
@@ -42,6 +43,7 @@ struct app {
 	struct event *force;
 	struct event *reload_retry;
 	struct metrics *metrics;
+	struct watch *watch; /* NULL: watch = off, or inotify failed */
 	bool stopping;
 };
 
@@ -159,9 +161,11 @@ static void on_force(evutil_socket_t fd, short what, void *arg)
 	proc_command(&a->proc, WORKER_CMD_FORCE);
 }
 
-/* SIGHUP: a valid file replaces the running generation for new connections; open ones keep
- * theirs. An invalid one is reported and changes nothing. */
-static void reload(struct app *a)
+static void watch_start(struct app *a, const struct config *cfg);
+
+/* SIGHUP, or a changed certificate: a valid file replaces the running generation for new
+ * connections; open ones keep theirs. An invalid one is reported and changes nothing. */
+static void reload(struct app *a, const char *why)
 {
 	char err[256];
 	struct errlist warns;
@@ -172,7 +176,7 @@ static void reload(struct app *a)
 		return;
 	}
 	errlist_init(&warns);
-	log_info("SIGHUP: reloading %s", a->path);
+	log_info("%s: reloading %s", why, a->path);
 	struct runtime *rt = load(a->path, &warns);
 	for (size_t i = 0; i < warns.n; i++)
 		log_warn("%s", warns.msgs[i]);
@@ -203,16 +207,34 @@ static void reload(struct app *a)
 	log_set_level(a->level_override ? a->level : cfg->log_level);
 	if (strcmp(cfg->access_log, old->access_log) != 0 && access_log_open(cfg->access_log) < 0)
 		log_error("cannot open access log '%s': %s", cfg->access_log, strerror(errno));
+	watch_start(a, cfg);
 	runtime_unref(rt);
 	runtime_unref(old_rt);
 	log_info("configuration reloaded");
+}
+
+static void on_files_changed(void *arg)
+{
+	struct app *a = arg;
+	if (!a->stopping)
+		reload(a, "certificate, key or ticket key files changed");
+}
+
+/* Follows the files cfg names (watch = on); the previous set stops being followed. */
+static void watch_start(struct app *a, const struct config *cfg)
+{
+	watch_destroy(a->watch);
+	a->watch = NULL;
+	if (cfg->watch && !(a->watch = watch_create(a->base, cfg, on_files_changed, a)))
+		log_warn("cannot follow certificate files (watch = on): %s; SIGHUP reloads them",
+			 strerror(errno));
 }
 
 static void on_reload_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct app *a = arg;
 	if (!a->stopping)
-		reload(a);
+		reload(a, "SIGHUP");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -227,7 +249,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	if (sig == SIGHUP) {
 		if (!a->stopping)
-			reload(a);
+			reload(a, "SIGHUP");
 		return;
 	}
 	if (a->stopping)
@@ -318,6 +340,7 @@ static int run(struct runtime *rt, const struct opts *o)
 	a.health = health_create(rt->pools, rt->cfg->nbackends);
 	if (!a.health)
 		log_warn("cannot start health checks: %s", strerror(errno));
+	watch_start(&a, rt->cfg);
 	sigset_t set, old;
 	sigfillset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, &old); /* workers inherit: signals go to this thread */
@@ -334,6 +357,7 @@ static int run(struct runtime *rt, const struct opts *o)
 		event_base_dispatch(a.base);
 	}
 	proc_join(&a.proc);
+	watch_destroy(a.watch);
 	health_destroy(a.health);
 	proc_finish(&a.proc);
 	metrics_destroy(a.metrics);

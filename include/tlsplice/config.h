@@ -102,6 +102,7 @@ struct config {
 	char *access_log; /* "stdout", "stderr", "off" or a resolved path */
 	enum ktls_mode ktls;
 	bool splice;
+	bool watch; /* follow certificate, key, CA and ticket key files on disk */
 	uint64_t shutdown_timeout_ms;
 	struct cfg_addr metrics; /* metrics.len == 0: none */
 	bool has_metrics;
