@@ -11,7 +11,7 @@ set -eu
 readme=$1 page=$2 version=$3
 case $page in
 8) name=tlsplice; title=TLSPLICE
-   sections='Command line|Access log|Metrics|Kernel TLS|Running many instances'
+   sections='Command line|Access log|Metrics|Kernel TLS|Running|Running many instances'
    summary='TLS-terminating TCP load balancer with kernel TLS' ;;
 5) name=tlsplice.ini; title=TLSPLICE.INI; sections='Configuration'
    summary='configuration file of tlsplice' ;;
