@@ -19,19 +19,12 @@ struct tls_cert {
 	X509 *leaf; /* owned by ctx */
 };
 
-/* A session ticket key as nginx and HAProxy lay it out: name, HMAC secret, AES-256 key. */
-struct ticket_key {
-	unsigned char name[16];
-	unsigned char hmac[32];
-	unsigned char aes[32];
-};
-
 struct tls_frontend {
 	const struct cfg_frontend *fe;
 	bool ktls; /* keys may go to the kernel: no read-ahead until the handshake is done */
 	struct tls_cert *certs;
 	size_t ncerts;
-	struct ticket_key *keys; /* keys[0] encrypts; every key decrypts */
+	struct tls_ticket_key *keys; /* keys[0] encrypts; every key decrypts */
 	size_t nkeys;
 };
 
@@ -125,7 +118,7 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
-static int ticket_mac_key(EVP_MAC_CTX *hctx, const struct ticket_key *k)
+static int ticket_mac_key(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
 {
 	OSSL_PARAM params[3];
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac,
@@ -144,7 +137,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 	if (!t || t->nkeys == 0)
 		return 0;
 	if (enc) {
-		const struct ticket_key *k = &t->keys[0];
+		const struct tls_ticket_key *k = &t->keys[0];
 		memcpy(name, k->name, sizeof(k->name));
 		if (RAND_bytes(iv, 16) != 1 ||
 		    !EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ||
@@ -153,7 +146,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 		return 1;
 	}
 	for (size_t i = 0; i < t->nkeys; i++) {
-		const struct ticket_key *k = &t->keys[i];
+		const struct tls_ticket_key *k = &t->keys[i];
 		if (CRYPTO_memcmp(name, k->name, sizeof(k->name)) != 0)
 			continue;
 		if (!ticket_mac_key(hctx, k) ||
@@ -164,49 +157,24 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 	return 0; /* unknown key: full handshake */
 }
 
-/* Reads the ticket_keys file: one key per line, base64 of 80 bytes; '#' starts a comment. */
+/* Reads the ticket_keys file (a regular file of bounded size) and parses it. */
 static int load_ticket_keys(struct tls_frontend *t, const char *path, char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "re");
-	char line[256];
-	int lineno = 0;
-	if (!f) {
-		snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
+	char reason[160];
+	char *text;
+	size_t len;
+	int rc;
+
+	if (config_file_read(path, &text, &len, reason, sizeof(reason)) < 0) {
+		snprintf(why, whylen, "cannot read '%s': %s", path, reason);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		size_t len = strcspn(line, "\r\n#");
-		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
-			len--;
-		if (len == 0)
-			continue;
-		unsigned char raw[128];
-		int n = EVP_DecodeBlock(raw, (const unsigned char *)line, (int)len);
-		if (n >= 2 && line[len - 1] == '=')
-			n -= line[len - 2] == '=' ? 2 : 1;
-		struct ticket_key *k = realloc(t->keys, (t->nkeys + 1) * sizeof(*k));
-		if (n != (int)sizeof(*k) || !k) {
-			OPENSSL_cleanse(raw, sizeof(raw));
-			OPENSSL_cleanse(line, sizeof(line));
-			if (k)
-				t->keys = k;
-			snprintf(why, whylen, "'%s' line %d: expected base64 of %zu bytes", path,
-				 lineno, sizeof(*k));
-			fclose(f);
-			return -1;
-		}
-		t->keys = k;
-		memcpy(&t->keys[t->nkeys++], raw, sizeof(*k));
-		OPENSSL_cleanse(raw, sizeof(raw));
-	}
-	OPENSSL_cleanse(line, sizeof(line));
-	fclose(f);
-	if (t->nkeys == 0) {
-		snprintf(why, whylen, "'%s' holds no key", path);
-		return -1;
-	}
-	return 0;
+	rc = tls_keys_parse(text, len, &t->keys, &t->nkeys, reason, sizeof(reason));
+	OPENSSL_cleanse(text, len);
+	free(text);
+	if (rc < 0)
+		snprintf(why, whylen, "'%s' %s", path, reason);
+	return rc;
 }
 
 #define FE_ERR(key, ln, ...) \
@@ -357,9 +325,7 @@ void tls_frontend_destroy(struct tls_frontend *t)
 	for (size_t i = 0; i < t->ncerts; i++)
 		SSL_CTX_free(t->certs[i].ctx);
 	free(t->certs);
-	if (t->keys)
-		OPENSSL_cleanse(t->keys, t->nkeys * sizeof(*t->keys));
-	free(t->keys);
+	tls_keys_free(t->keys, t->nkeys);
 	free(t);
 }
 
