@@ -121,6 +121,10 @@ struct config *config_load(const char *path, struct errlist *errs, struct errlis
  * file cannot be read or memory runs out. */
 struct config *config_load_partial(const char *path, struct errlist *errs,
 				   struct errlist *warns);
+/* config_load over text held in memory (len bytes, NUL bytes allowed), as if it were the
+ * file path: messages name path, and relative paths resolve against its folder. */
+struct config *config_load_buffer(const char *path, const char *text, size_t len,
+				  struct errlist *errs, struct errlist *warns);
 struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg); /* NULL is a no-op */
 

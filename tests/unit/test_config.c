@@ -1058,3 +1058,24 @@ Test(config, demo_config_loads)
 	cr_assert_str_eq(cfg->backends[0].servers[1].addr.text, "127.0.0.1:9002");
 	config_unref(cfg);
 }
+
+/* ---- loading from memory (the fuzz target's entry point) ---- */
+
+Test(config, a_buffer_loads_like_the_file_it_names)
+{
+	static const char text[] = FE BE "[global]\nworkers = 3\n";
+	struct config *cfg = config_load_buffer("f.ini", text, sizeof(text) - 1, &errs, &warns);
+
+	cr_assert_not_null(cfg);
+	cr_assert_eq(cfg->workers, 3);
+	cr_assert(strstr(cfg->frontends[0].certs[0].cert_path, "/c.pem") != NULL);
+	config_unref(cfg);
+	/* a NUL byte ends its line's text, as it does in a file */
+	static const char nul[] = "[global]\nworkers = 2\0junk\n" FE BE;
+	cfg = config_load_buffer("f.ini", nul, sizeof(nul) - 1, &errs, &warns);
+	cr_assert_not_null(cfg);
+	cr_assert_eq(cfg->workers, 2);
+	config_unref(cfg);
+	cfg = config_load_buffer("f.ini", "[oops]\n", 7, &errs, &warns);
+	EXPECT_ERRORS(cfg, "f.ini:1: [oops] unknown section");
+}
