@@ -430,3 +430,26 @@ Test(cli, cannot_bind_is_3)
 	close(fd);
 	harness_pass();
 }
+
+/* ---- messages that quote input ---- */
+
+Test(cli, control_bytes_in_values_never_reach_the_terminal)
+{
+	const char *ini = harness_write_file(
+		"esc.ini", "[global]\nworkers = \033]0;owned\007\033[2J\n[fr\033[5montend x]\n"
+			   "[backend app]\nserver = 127.0.0.1:9001\ncheck_expect = ok\n"
+			   "check = \x9b" "31m\n");
+	struct run_result r;
+	run(&r, "-t", "-c", ini, NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 1, "exit %d:\n%s", r.status, out);
+	for (const char *p = out; *p; p++)
+		cr_assert(*p == '\n' || (*p >= 0x20 && *p < 0x7f), "raw byte 0x%02x in:\n%s",
+			  (unsigned char)*p, out);
+	cr_assert(strstr(out, "workers: bad value '\\x1b]0;owned\\x07\\x1b[2J'"), "%s", out);
+	cr_assert(strstr(out, "[fr\\x1b[5montend x] unknown section"), "%s", out);
+	cr_assert(strstr(out, "check: bad value '\\x9b31m'"), "%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}

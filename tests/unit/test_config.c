@@ -1079,3 +1079,36 @@ Test(config, a_buffer_loads_like_the_file_it_names)
 	cfg = config_load_buffer("f.ini", "[oops]\n", 7, &errs, &warns);
 	EXPECT_ERRORS(cfg, "f.ini:1: [oops] unknown section");
 }
+
+/* ---- quoting input in messages ---- */
+
+Test(config, control_bytes_in_keys_values_and_section_names_are_escaped)
+{
+	struct config *cfg = load("[global]\n"
+				  "workers = \033[31mred\n"                 /* 2 */
+				  "wor\033kers = 1\n"                       /* 3 */
+				  "log_level = \x9b" "2J\x01\x7f\n"         /* 4 */
+				  "[frontend we\033[2J\007b]\n"             /* 5 */
+				  "[\033[1mfrontend web]\n"                 /* 6 */
+				  "[backend app]\nserver = 127.0.0.1:9001\n"
+				  "check_send = \\\001\n"                   /* 9 */
+				  "check = \033c\n"                         /* 10 */
+				  "retries = 1\r\n"                         /* 11 */
+				  "connect_timeout = \0331s\n");            /* 12 */
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini:2: [global] workers: bad value '\\x1b[31mred' (auto or 1..1024)",
+		      "f.ini:3: [global] wor\\x1bkers: unknown key",
+		      "f.ini:4: [global] log_level: bad value '\\x9b2J\\x01\\x7f' "
+		      "(error, warn, info, debug)",
+		      "f.ini:5: [frontend we\\x1b[2J\\x07b] bad name 'we\\x1b[2J\\x07b' "
+		      "(letters, digits, '_', '.' and '-')",
+		      "f.ini:6: [\\x1b[1mfrontend web] unknown section",
+		      "f.ini:9: [backend app] check_send: bad escape '\\\\x01'",
+		      "f.ini:10: [backend app] check: bad value '\\x1bc' (tcp, send-expect, none)",
+		      "f.ini:12: [backend app] connect_timeout: bad duration '\\x1b1s'");
+	for (size_t i = 0; i < errs.n; i++)
+		for (const char *p = errs.msgs[i]; *p; p++)
+			cr_assert(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x in: %s",
+				  (unsigned char)*p, errs.msgs[i]);
+}
