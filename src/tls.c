@@ -177,6 +177,23 @@ static int load_ticket_keys(struct tls_frontend *t, const char *path, char *why,
 	return rc;
 }
 
+/* Trusts the CAs in path and requires a client certificate one of them signed. */
+static int client_ca_load(SSL_CTX *ctx, const char *path, char *why, size_t whylen)
+{
+	/* checked again: the file may have been replaced since the config was read */
+	if (config_file_check(path, why, whylen) < 0)
+		return -1;
+	STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(path);
+	if (!names || !SSL_CTX_load_verify_locations(ctx, path, NULL)) {
+		ssl_reason(why, whylen, "no certificate found");
+		sk_X509_NAME_pop_free(names, X509_NAME_free);
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return 0;
+}
+
 #define FE_ERR(key, ln, ...) \
 	errlist_add(errs, cfg->path, (ln) ? (ln) : fe->line, sect, key, __VA_ARGS__)
 
@@ -214,19 +231,9 @@ static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg
 	}
 	if (fe->alpn)
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)fe);
-	if (fe->client_ca) {
-		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(fe->client_ca);
-		if (!names || !SSL_CTX_load_verify_locations(ctx, fe->client_ca, NULL)) {
-			ssl_reason(why, sizeof(why), "no certificate found");
-			FE_ERR("client_ca", fe->client_ca_line, "cannot load '%s': %s",
-			       fe->client_ca, why);
-			sk_X509_NAME_pop_free(names, X509_NAME_free);
-			bad = -1;
-		} else {
-			SSL_CTX_set_client_CA_list(ctx, names);
-			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-					   NULL);
-		}
+	if (fe->client_ca && client_ca_load(ctx, fe->client_ca, why, sizeof(why)) < 0) {
+		FE_ERR("client_ca", fe->client_ca_line, "cannot load '%s': %s", fe->client_ca, why);
+		bad = -1;
 	}
 	if (ktls)
 		ktls_ctx_prepare(ctx);
@@ -238,8 +245,10 @@ static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *f
 			  const struct cfg_cert *c, struct errlist *errs, const char *sect)
 {
 	char why[256];
-	/* unreadable files were reported while parsing; say nothing twice */
-	if (c->bad || access(c->cert_path, R_OK) != 0 || access(c->key_path, R_OK) != 0)
+	/* unreadable files were reported while parsing; say nothing twice (the check also keeps
+	 * OpenSSL away from a file replaced by a FIFO or a device since then) */
+	if (c->bad || config_file_check(c->cert_path, why, sizeof(why)) < 0 ||
+	    config_file_check(c->key_path, why, sizeof(why)) < 0)
 		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {

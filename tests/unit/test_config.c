@@ -1112,3 +1112,58 @@ Test(config, control_bytes_in_keys_values_and_section_names_are_escaped)
 			cr_assert(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x in: %s",
 				  (unsigned char)*p, errs.msgs[i]);
 }
+
+/* ---- files the config names ---- */
+
+Test(config, named_files_must_be_regular_and_bounded)
+{
+	cr_assert_eq(mkfifo("c.fifo", 0600), 0);
+	write_file("big.pem", "x");
+	cr_assert_eq(truncate("big.pem", CONFIG_FILE_MAX + 1), 0);
+	write_file("max.pem", "x");
+	cr_assert_eq(truncate("max.pem", CONFIG_FILE_MAX), 0);
+	struct config *cfg = load("[frontend web]\nlisten = 127.0.0.1:8443\n"
+				  "cert = c.fifo\n"           /* 3 */
+				  "cert = max.pem\n"
+				  "key = /dev/null\n"         /* 5 */
+				  "client_ca = big.pem\n"     /* 6 */
+				  "ticket_keys = /dev/zero\n" /* 7 */
+				  "backend = app\n" BE);
+
+	EXPECT_ERRORS(cfg, "f.ini:3: [frontend web] cert: cannot read 'c.fifo': not a regular file",
+		      "f.ini:5: [frontend web] key: cannot read '/dev/null': not a regular file",
+		      "f.ini:6: [frontend web] client_ca: cannot read 'big.pem': larger than 4 MiB",
+		      "f.ini:7: [frontend web] ticket_keys: cannot read '/dev/zero': not a regular "
+		      "file");
+}
+
+Test(config, the_config_file_itself_must_be_regular)
+{
+	cr_assert_eq(mkfifo("f.fifo", 0600), 0);
+	struct config *cfg = config_load("f.fifo", &errs, &warns);
+	EXPECT_ERRORS(cfg, "f.fifo: cannot open: not a regular file");
+	errlist_finish(&errs);
+	write_file("big.ini", "[global]\n");
+	cr_assert_eq(truncate("big.ini", CONFIG_FILE_MAX + 1), 0);
+	cfg = config_load("big.ini", &errs, &warns);
+	EXPECT_ERRORS(cfg, "big.ini: cannot open: larger than 4 MiB");
+}
+
+Test(config, file_reads_are_whole_and_bounded)
+{
+	char why[128];
+	char *text;
+	size_t len;
+
+	write_file("t.txt", "abc\0def");
+	cr_assert_eq(config_file_read("t.txt", &text, &len, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(len, 3u);
+	cr_assert_str_eq(text, "abc");
+	free(text);
+	cr_assert_eq(config_file_read("/dev/zero", &text, &len, why, sizeof(why)), -1);
+	cr_assert_str_eq(why, "not a regular file");
+	cr_assert_eq(config_file_read(".", &text, &len, why, sizeof(why)), -1);
+	cr_assert_str_eq(why, "Is a directory");
+	cr_assert_eq(config_file_read("absent", &text, &len, why, sizeof(why)), -1);
+	cr_assert_eq(errno, ENOENT);
+}
