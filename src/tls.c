@@ -157,6 +157,101 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 	return 0; /* unknown key: full handshake */
 }
 
+/* What a ticket records about the client, sealed inside it with the session. */
+#define TICKET_PEER_VERIFIED 'V'
+#define TICKET_PEER_NONE 'n'
+
+static int ticket_gen_cb(SSL *ssl, void *arg)
+{
+	unsigned char v = SSL_get0_peer_certificate(ssl) && SSL_get_verify_result(ssl) == X509_V_OK
+				  ? TICKET_PEER_VERIFIED
+				  : TICKET_PEER_NONE;
+	return SSL_SESSION_set1_ticket_appdata(SSL_get_session(ssl), &v, 1);
+}
+
+/* Where client certificates are required, only a session whose certificate was verified may
+ * resume: the session ID context already ties a ticket to the CAs, this refuses what slips
+ * through anyway (a ticket minted without a verified certificate). */
+static bool ticket_peer_ok(const SSL *ssl, SSL_SESSION *ss)
+{
+	void *data;
+	size_t len;
+	if (!(SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER))
+		return true;
+	return SSL_SESSION_get0_peer(ss) != NULL &&
+	       SSL_SESSION_get0_ticket_appdata(ss, &data, &len) == 1 && len == 1 &&
+	       *(const unsigned char *)data == TICKET_PEER_VERIFIED;
+}
+
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
+				       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		if (!ticket_peer_ok(ssl, ss))
+			return SSL_TICKET_RETURN_IGNORE_RENEW; /* full handshake, new ticket */
+		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+						    : SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_EMPTY:
+	case SSL_TICKET_NO_DECRYPT:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default:
+		return SSL_TICKET_RETURN_ABORT;
+	}
+}
+
+static int digest_x509(EVP_MD_CTX *md, X509 *x)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n;
+	return X509_digest(x, EVP_sha256(), d, &n) && EVP_DigestUpdate(md, d, n);
+}
+
+/* Feeds every certificate a frontend serves (leaves and chains) and every CA it trusts. */
+static int digest_certs(EVP_MD_CTX *md, const struct tls_frontend *t)
+{
+	for (size_t i = 0; i < t->ncerts; i++) {
+		STACK_OF(X509) *chain = NULL;
+		if (!digest_x509(md, t->certs[i].leaf) ||
+		    !SSL_CTX_get0_chain_certs(t->certs[i].ctx, &chain))
+			return 0;
+		for (int j = 0; j < sk_X509_num(chain); j++)
+			if (!digest_x509(md, sk_X509_value(chain, j)))
+				return 0;
+	}
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(t->certs[0].ctx));
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (x && !digest_x509(md, x))
+			return 0;
+	}
+	return 1;
+}
+
+/* Binds resumption to what the frontend verifies, as nginx does: the session ID context is a
+ * hash of its name, its certificates, the client CAs it trusts and its verify mode. A session
+ * from before a reload that changed any of them, or from an instance that shares ticket_keys
+ * but not the CAs, then gets a full handshake. Every context of the frontend gets the same. */
+static int sid_ctx_set(struct tls_frontend *t)
+{
+	unsigned char out[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	int mode = SSL_CTX_get_verify_mode(t->certs[0].ctx);
+	size_t namelen = strlen(t->fe->name);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(md, &namelen, sizeof(namelen)) &&
+		 EVP_DigestUpdate(md, t->fe->name, namelen) &&
+		 EVP_DigestUpdate(md, &mode, sizeof(mode)) && digest_certs(md, t) &&
+		 EVP_DigestFinal_ex(md, out, &n) && n <= SSL_MAX_SID_CTX_LENGTH;
+	EVP_MD_CTX_free(md);
+	for (size_t i = 0; ok && i < t->ncerts; i++)
+		ok = SSL_CTX_set_session_id_context(t->certs[i].ctx, out, n);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
 /* Reads the ticket_keys file (a regular file of bounded size) and parses it. */
 static int load_ticket_keys(struct tls_frontend *t, const char *path, char *why, size_t whylen)
 {
@@ -211,8 +306,6 @@ static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 0);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)fe->name,
-				       (unsigned)strnlen(fe->name, SSL_MAX_SID_CTX_LENGTH));
 	if (fe->ciphers && !SSL_CTX_set_cipher_list(ctx, fe->ciphers)) {
 		ssl_reason(why, sizeof(why), "no usable cipher");
 		FE_ERR("ciphers", fe->ciphers_line, "invalid list '%s': %s", fe->ciphers, why);
@@ -319,6 +412,12 @@ struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct 
 		SSL_CTX_set_ex_data(ctx, 0, t);
 		if (t->nkeys)
 			SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+		if (fe->session_tickets)
+			SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL);
+	}
+	if (!bad && t->ncerts > 0 && sid_ctx_set(t) < 0) {
+		FE_ERR(NULL, fe->line, "cannot compute the session ID context");
+		bad = -1;
 	}
 	if (bad || t->ncerts == 0) {
 		tls_frontend_destroy(t);
