@@ -1,7 +1,10 @@
 /* Fuzz target: the OpenSSL-result classifier (tls_classify). A server SSL over memory BIOs,
  * with a certificate generated once, is fed the input as client bytes; every
  * SSL_do_handshake and SSL_read result is classified. The first input byte picks how the
- * bytes arrive (one chunk or two) and whether the stream then ends (EOF) or stalls. */
+ * bytes arrive (one chunk or two) and whether the stream then ends (EOF) or stalls; and
+ * whether an in-process client first completes a real handshake (TLS 1.3, or 1.2), sends the
+ * first chunk as application data and perhaps close_notify, so that the second chunk lands,
+ * raw, in the record layer of an established connection. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,7 +24,15 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static SSL_CTX *ctx;
+enum {
+	MODE_SPLIT = 1,     /* the input arrives in two chunks */
+	MODE_EOF = 2,       /* then the stream ends */
+	MODE_CONNECTED = 4, /* a real client completes a handshake first */
+	MODE_TLS12 = 8,     /* ... at TLS 1.2 */
+	MODE_SHUTDOWN = 16, /* ... and sends close_notify after the first chunk */
+};
+
+static SSL_CTX *ctx, *client_ctx;
 
 /* A self-signed P-256 certificate for "fuzz.test", made once per process. */
 static void ctx_create(void)
@@ -51,7 +62,44 @@ static void ctx_create(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	ctx_create();
+	client_ctx = SSL_CTX_new(TLS_client_method());
+	if (client_ctx == NULL)
+		abort();
 	return 0;
+}
+
+static void bio_move(BIO *from, BIO *to)
+{
+	char buf[4096];
+	int n;
+
+	while ((n = BIO_read(from, buf, sizeof(buf))) > 0)
+		BIO_write(to, buf, n);
+}
+
+/* Completes a handshake between srv and an in-process client, which it returns. */
+static SSL *client_connect(SSL *srv, BIO *srbio, BIO *swbio, bool tls12)
+{
+	SSL *cl = SSL_new(client_ctx);
+	BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+
+	if (cl == NULL || r == NULL || w == NULL)
+		abort();
+	BIO_set_mem_eof_return(r, -1);
+	SSL_set_bio(cl, r, w);
+	SSL_set_connect_state(cl);
+	if (tls12)
+		SSL_set_max_proto_version(cl, TLS1_2_VERSION);
+	for (int i = 0; i < 16 && !(SSL_is_init_finished(cl) && SSL_is_init_finished(srv)); i++) {
+		SSL_do_handshake(cl);
+		bio_move(w, srbio);
+		SSL_do_handshake(srv);
+		bio_move(swbio, r);
+	}
+	if (!SSL_is_init_finished(cl) || !SSL_is_init_finished(srv))
+		abort();
+	ERR_clear_error();
+	return cl;
 }
 
 /* Checks what the classifier promises; returns whether the caller may call again. */
@@ -113,7 +161,7 @@ static void drive(SSL *ssl, BIO *rbio, BIO *wbio, const uint8_t *rest, size_t re
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	SSL *ssl;
+	SSL *ssl, *client = NULL;
 	BIO *rbio, *wbio;
 	size_t first;
 	unsigned mode;
@@ -122,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	mode = data[0];
 	data++, size--;
-	first = mode & 1 ? size / 2 : size;
+	first = mode & MODE_SPLIT ? size / 2 : size;
 	ssl = SSL_new(ctx);
 	rbio = BIO_new(BIO_s_mem());
 	wbio = BIO_new(BIO_s_mem());
@@ -131,9 +179,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	BIO_set_mem_eof_return(rbio, -1); /* empty: retry later, until drive() says otherwise */
 	SSL_set_bio(ssl, rbio, wbio);
 	SSL_set_accept_state(ssl);
-	if (first > 0)
+	if (mode & MODE_CONNECTED) {
+		client = client_connect(ssl, rbio, wbio, mode & MODE_TLS12);
+		if (first > 0)
+			SSL_write(client, data, (int)first);
+		if (mode & MODE_SHUTDOWN)
+			SSL_shutdown(client);
+		bio_move(SSL_get_wbio(client), rbio);
+		ERR_clear_error();
+	} else if (first > 0) {
 		BIO_write(rbio, data, (int)first);
-	drive(ssl, rbio, wbio, data + first, size - first, mode & 2);
+	}
+	drive(ssl, rbio, wbio, data + first, size - first, mode & MODE_EOF);
+	SSL_free(client);
 	SSL_free(ssl);
 	ERR_clear_error();
 	return 0;
