@@ -20,7 +20,7 @@ build=${FUZZ_BUILD:-build-fuzz}
 corpora=$top/tests/fuzz/corpus
 
 usage() {
-	sed -n '2,13s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -79,6 +79,7 @@ run_one() {
 fuzz_build || exit 1
 if [ "$1" = --all ]; then
 	secs=$2
+	[[ "$secs" =~ ^[0-9]+$ ]] || usage
 	mapfile -t all < <(targets)
 	echo "1..${#all[@]}"
 	n=0 bad=0
@@ -97,6 +98,10 @@ fi
 name=$1 secs=$2 update=0
 [ "${3:-}" = --update-corpus ] && update=1
 [[ "$secs" =~ ^[0-9]+$ ]] || usage
+if [ ! -x "$build/tests/fuzz/fuzz_$name" ]; then
+	echo "fuzz: no target '$name' (targets: $(targets | tr '\n' ' '))" >&2
+	exit 2
+fi
 if run_one "$name" "$secs" "$update"; then
 	echo "fuzz:$name: $execs execs in ${secs}s, 0 crashes"
 	exit 0
