@@ -11,7 +11,7 @@
 #       "ok N - fuzz:TARGET (E execs, 0 crashes)" or "not ok N - fuzz:TARGET (...)".
 #
 # FUZZ_BUILD names the build folder (default build-fuzz); it is set up on first use with
-# CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false. Needs clang and libFuzzer
+# CC=clang meson setup build-fuzz -Dfuzz=true. Needs clang and libFuzzer
 # (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,7 @@ usage() {
 fuzz_build() {
 	if [ ! -f "$build/build.ninja" ]; then
 		local log=${TMPDIR:-/tmp}/tlsplice-fuzz-setup.log
-		CC=clang meson setup "$build" -Dfuzz=true -Dtests=false >"$log" 2>&1 ||
+		CC=clang meson setup "$build" -Dfuzz=true >"$log" 2>&1 ||
 			{ tail -20 "$log" >&2; return 1; }
 	fi
 	nice ninja -C "$build" >"$build/fuzz-build.log" 2>&1 ||
