@@ -33,19 +33,23 @@ static int file_open(const char *path, char *err, size_t errlen)
 		return file_fail(EISDIR, NULL, err, errlen);
 	if (!S_ISREG(sb.st_mode))
 		return file_fail(EINVAL, not_reg, err, errlen);
+	if (sb.st_size > (off_t)CONFIG_FILE_MAX)
+		return file_fail(EFBIG, too_big, err, errlen);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return file_fail(errno, NULL, err, errlen);
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > (off_t)CONFIG_FILE_MAX) {
+	if (fstat(fd, &sb) < 0) {
 		int e = errno;
-		bool reg = S_ISREG(sb.st_mode);
 
 		close(fd);
-		if (e != 0 && !reg)
-			return file_fail(e, NULL, err, errlen);
-		return file_fail(reg ? EFBIG : EINVAL, reg ? too_big : not_reg, err, errlen);
+		return file_fail(e, NULL, err, errlen);
 	}
-	return fd;
+	if (S_ISREG(sb.st_mode) && sb.st_size <= (off_t)CONFIG_FILE_MAX)
+		return fd;
+	close(fd);
+	if (!S_ISREG(sb.st_mode))
+		return file_fail(EINVAL, not_reg, err, errlen);
+	return file_fail(EFBIG, too_big, err, errlen);
 }
 
 int config_file_check(const char *path, char *err, size_t errlen)
