@@ -220,7 +220,8 @@ static int digest_certs(EVP_MD_CTX *md, const struct tls_frontend *t)
 			if (!digest_x509(md, sk_X509_value(chain, j)))
 				return 0;
 	}
-	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(t->certs[0].ctx));
+	X509_STORE *store = SSL_CTX_get_cert_store(t->certs[0].ctx);
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
 		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
 		if (x && !digest_x509(md, x))
