@@ -118,10 +118,13 @@ static int classified(SSL *ssl, int ret, BIO *rbio)
 		return BIO_ctrl_pending(rbio) > 0;
 	case TLS_WANT_WRITE:
 		return 1; /* the write BIO is memory: never full */
-	case TLS_CLOSED:
 	case TLS_FATAL:
-		if (ERR_peek_error() != 0 || strlen(err) >= sizeof(err))
-			abort(); /* the queue is left clean, and err is a string */
+		if (strlen(err) == sizeof(err) - 1)
+			abort(); /* no reason written over the filler */
+		/* fall through */
+	case TLS_CLOSED:
+		if (ERR_peek_error() != 0)
+			abort(); /* the queue is left clean */
 		return 0;
 	}
 	abort(); /* not one of the five results */
