@@ -534,24 +534,14 @@ static char *path_resolve(struct loader *ld, const char *val)
 	return path;
 }
 
-/* Opening is the honest readability test (access() answers for the real uid, and root passes). */
+/* Opening is the honest readability test (access() answers for the real uid, and root passes);
+ * only a regular file of bounded size is opened at all, so a FIFO or /dev/zero fails here. */
 static int path_check(const char *path, const char *shown, char *err, size_t errlen)
 {
-	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	int e = 0;
+	char why[160];
 
-	if (fd < 0) {
-		e = errno;
-	} else {
-		if (fstat(fd, &sb) < 0)
-			e = errno;
-		else if (S_ISDIR(sb.st_mode))
-			e = EISDIR;
-		close(fd);
-	}
-	if (e != 0) {
-		snprintf(err, errlen, "cannot read '%s': %s", shown, strerror(e));
+	if (config_file_check(path, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "cannot read '%s': %s", shown, why);
 		return -1;
 	}
 	return 0;
@@ -1606,44 +1596,6 @@ void config_unref(struct config *cfg)
 
 /* ---- loading ---- */
 
-/* The whole file, NUL-terminated; -1 with errno set. */
-static int file_read(const char *path, char **text, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL, *grown;
-	size_t n = 0, cap = 0, got;
-	int e = 0;
-
-	if (f == NULL)
-		return -1;
-	errno = 0;
-	do {
-		if (cap - n < 2) {
-			cap = cap ? cap * 2 : 8192;
-			grown = realloc(buf, cap);
-			if (grown == NULL) {
-				e = ENOMEM;
-				break;
-			}
-			buf = grown;
-		}
-		got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-	} while (got > 0);
-	if (e == 0 && ferror(f))
-		e = errno ? errno : EIO;
-	fclose(f);
-	if (e != 0) {
-		free(buf);
-		errno = e;
-		return -1;
-	}
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
 /* Folder relative paths resolve against, made absolute so a later chdir cannot move it. */
 static char *dir_of(const char *path)
 {
@@ -1760,26 +1712,53 @@ static struct config *loader_run(struct loader *ld, struct errlist *errs, bool p
 	return cfg;
 }
 
-static struct config *load(const char *path, struct errlist *errs, struct errlist *warns,
-			   bool partial)
+/* Parses text (len bytes, owned from here on) as the config file named path. */
+static struct config *load_text(const char *path, char *text, size_t len, struct errlist *errs,
+				struct errlist *warns, bool partial)
 {
 	struct errlist spare_errs, spare_warns;
-	struct loader ld = { .file = path };
-	struct config *cfg = NULL;
+	struct loader ld = { .file = path, .text = text, .len = len };
+	struct config *cfg;
 
 	errlist_init(&spare_errs);
 	errlist_init(&spare_warns);
 	errlist_init(&ld.errs);
-	errs = errs ? errs : &spare_errs;
 	ld.warns = warns ? warns : &spare_warns;
-	if (file_read(path, &ld.text, &ld.len) < 0)
-		errlist_add(errs, path, 0, NULL, NULL, "cannot open: %s", strerror(errno));
-	else
-		cfg = loader_run(&ld, errs, partial);
+	cfg = loader_run(&ld, errs ? errs : &spare_errs, partial);
 	loader_finish(&ld);
 	errlist_finish(&spare_errs);
 	errlist_finish(&spare_warns);
 	return cfg;
+}
+
+static struct config *load(const char *path, struct errlist *errs, struct errlist *warns,
+			   bool partial)
+{
+	char why[160];
+	char *text;
+	size_t len;
+
+	if (config_file_read(path, &text, &len, why, sizeof(why)) < 0) {
+		if (errs != NULL)
+			errlist_add(errs, path, 0, NULL, NULL, "cannot open: %s", why);
+		return NULL;
+	}
+	return load_text(path, text, len, errs, warns, partial);
+}
+
+struct config *config_load_buffer(const char *path, const char *text, size_t len,
+				  struct errlist *errs, struct errlist *warns)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL) {
+		if (errs != NULL)
+			errlist_add(errs, path, 0, NULL, NULL, "out of memory");
+		return NULL;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return load_text(path, copy, len, errs, warns, false);
 }
 
 struct config *config_load(const char *path, struct errlist *errs, struct errlist *warns)

@@ -2,6 +2,7 @@
 #include "tlsplice/errlist.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,38 @@ static void errlist_push(struct errlist *el, char *msg)
 	el->msgs[el->n++] = msg;
 }
 
+char *errlist_escape(const char *in, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		bool plain = *p >= 0x20 && *p < 0x7f;
+		size_t need = plain ? 1 : 4;
+
+		if (n + need >= outlen)
+			break;
+		if (plain) {
+			out[n++] = (char)*p;
+			continue;
+		}
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[*p >> 4];
+		out[n++] = hex[*p & 15];
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* Messages quote what the config says: every byte a terminal could act on is escaped. */
 void errlist_add(struct errlist *el, const char *file, int line, const char *section,
 		 const char *key, const char *fmt, ...)
 {
 	char reason[1024];
 	char lineno[24] = "";
-	char *msg;
+	char *msg, *safe;
+	size_t cap;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -57,7 +84,13 @@ void errlist_add(struct errlist *el, const char *file, int line, const char *sec
 		     section ? "[" : "", section ? section : "", section ? "] " : "",
 		     key ? key : "", key ? ": " : "", reason) < 0)
 		return;
-	errlist_push(el, msg);
+	cap = strlen(msg) * 4 + 1;
+	safe = malloc(cap);
+	if (safe != NULL)
+		errlist_escape(msg, safe, cap);
+	free(msg);
+	if (safe != NULL)
+		errlist_push(el, safe);
 }
 
 void errlist_move(struct errlist *dst, struct errlist *src)

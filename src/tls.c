@@ -20,19 +20,12 @@ struct tls_cert {
 	X509 *leaf; /* owned by ctx */
 };
 
-/* A session ticket key as nginx and HAProxy lay it out: name, HMAC secret, AES-256 key. */
-struct ticket_key {
-	unsigned char name[16];
-	unsigned char hmac[32];
-	unsigned char aes[32];
-};
-
 struct tls_frontend {
 	const struct cfg_frontend *fe;
 	bool ktls; /* keys may go to the kernel: no read-ahead until the handshake is done */
 	struct tls_cert *certs;
 	size_t ncerts;
-	struct ticket_key *keys; /* keys[0] encrypts; every key decrypts */
+	struct tls_ticket_key *keys; /* keys[0] encrypts; every key decrypts */
 	size_t nkeys;
 };
 
@@ -126,7 +119,7 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
-static int ticket_mac_key(EVP_MAC_CTX *hctx, const struct ticket_key *k)
+static int ticket_mac_key(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
 {
 	OSSL_PARAM params[3];
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac,
@@ -145,7 +138,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 	if (!t || t->nkeys == 0)
 		return 0;
 	if (enc) {
-		const struct ticket_key *k = &t->keys[0];
+		const struct tls_ticket_key *k = &t->keys[0];
 		memcpy(name, k->name, sizeof(k->name));
 		if (RAND_bytes(iv, 16) != 1 ||
 		    !EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ||
@@ -154,7 +147,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 		return 1;
 	}
 	for (size_t i = 0; i < t->nkeys; i++) {
-		const struct ticket_key *k = &t->keys[i];
+		const struct tls_ticket_key *k = &t->keys[i];
 		if (CRYPTO_memcmp(name, k->name, sizeof(k->name)) != 0)
 			continue;
 		if (!ticket_mac_key(hctx, k) ||
@@ -165,48 +158,136 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 	return 0; /* unknown key: full handshake */
 }
 
-/* Reads the ticket_keys file: one key per line, base64 of 80 bytes; '#' starts a comment. */
+/* What a ticket records about the client, sealed inside it with the session. */
+#define TICKET_PEER_VERIFIED 'V'
+#define TICKET_PEER_NONE 'n'
+
+static int ticket_gen_cb(SSL *ssl, void *arg)
+{
+	unsigned char v = SSL_get0_peer_certificate(ssl) && SSL_get_verify_result(ssl) == X509_V_OK
+				  ? TICKET_PEER_VERIFIED
+				  : TICKET_PEER_NONE;
+	return SSL_SESSION_set1_ticket_appdata(SSL_get_session(ssl), &v, 1);
+}
+
+/* Where client certificates are required, only a session whose certificate was verified may
+ * resume: the session ID context already ties a ticket to the CAs, this refuses what slips
+ * through anyway (a ticket minted without a verified certificate). */
+static bool ticket_peer_ok(const SSL *ssl, SSL_SESSION *ss)
+{
+	void *data;
+	size_t len;
+	if (!(SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER))
+		return true;
+	return SSL_SESSION_get0_peer(ss) != NULL &&
+	       SSL_SESSION_get0_ticket_appdata(ss, &data, &len) == 1 && len == 1 &&
+	       *(const unsigned char *)data == TICKET_PEER_VERIFIED;
+}
+
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
+				       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		if (!ticket_peer_ok(ssl, ss))
+			return SSL_TICKET_RETURN_IGNORE_RENEW; /* full handshake, new ticket */
+		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+						    : SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_EMPTY:
+	case SSL_TICKET_NO_DECRYPT:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default:
+		return SSL_TICKET_RETURN_ABORT;
+	}
+}
+
+static int digest_x509(EVP_MD_CTX *md, X509 *x)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n;
+	return X509_digest(x, EVP_sha256(), d, &n) && EVP_DigestUpdate(md, d, n);
+}
+
+/* Feeds every certificate a frontend serves (leaves and chains) and every CA it trusts. */
+static int digest_certs(EVP_MD_CTX *md, const struct tls_frontend *t)
+{
+	for (size_t i = 0; i < t->ncerts; i++) {
+		STACK_OF(X509) *chain = NULL;
+		if (!digest_x509(md, t->certs[i].leaf) ||
+		    !SSL_CTX_get0_chain_certs(t->certs[i].ctx, &chain))
+			return 0;
+		for (int j = 0; j < sk_X509_num(chain); j++)
+			if (!digest_x509(md, sk_X509_value(chain, j)))
+				return 0;
+	}
+	X509_STORE *store = SSL_CTX_get_cert_store(t->certs[0].ctx);
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (x && !digest_x509(md, x))
+			return 0;
+	}
+	return 1;
+}
+
+/* Binds resumption to what the frontend verifies, as nginx does: the session ID context is a
+ * hash of its name, its certificates, the client CAs it trusts and its verify mode. A session
+ * from before a reload that changed any of them, or from an instance that shares ticket_keys
+ * but not the CAs, then gets a full handshake. Every context of the frontend gets the same. */
+static int sid_ctx_set(struct tls_frontend *t)
+{
+	unsigned char out[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	int mode = SSL_CTX_get_verify_mode(t->certs[0].ctx);
+	size_t namelen = strlen(t->fe->name);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(md, &namelen, sizeof(namelen)) &&
+		 EVP_DigestUpdate(md, t->fe->name, namelen) &&
+		 EVP_DigestUpdate(md, &mode, sizeof(mode)) && digest_certs(md, t) &&
+		 EVP_DigestFinal_ex(md, out, &n) && n <= SSL_MAX_SID_CTX_LENGTH;
+	EVP_MD_CTX_free(md);
+	for (size_t i = 0; ok && i < t->ncerts; i++)
+		ok = SSL_CTX_set_session_id_context(t->certs[i].ctx, out, n);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+/* Reads the ticket_keys file (a regular file of bounded size) and parses it. */
 static int load_ticket_keys(struct tls_frontend *t, const char *path, char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "re");
-	char line[256];
-	int lineno = 0;
-	if (!f) {
-		snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
+	char reason[160];
+	char *text;
+	size_t len;
+	int rc;
+
+	if (config_file_read(path, &text, &len, reason, sizeof(reason)) < 0) {
+		snprintf(why, whylen, "cannot read '%s': %s", path, reason);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		size_t len = strcspn(line, "\r\n#");
-		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
-			len--;
-		if (len == 0)
-			continue;
-		unsigned char raw[128];
-		int n = EVP_DecodeBlock(raw, (const unsigned char *)line, (int)len);
-		if (n >= 2 && line[len - 1] == '=')
-			n -= line[len - 2] == '=' ? 2 : 1;
-		struct ticket_key *k = realloc(t->keys, (t->nkeys + 1) * sizeof(*k));
-		if (n != (int)sizeof(*k) || !k) {
-			OPENSSL_cleanse(raw, sizeof(raw));
-			OPENSSL_cleanse(line, sizeof(line));
-			if (k)
-				t->keys = k;
-			snprintf(why, whylen, "'%s' line %d: expected base64 of %zu bytes", path,
-				 lineno, sizeof(*k));
-			fclose(f);
-			return -1;
-		}
-		t->keys = k;
-		memcpy(&t->keys[t->nkeys++], raw, sizeof(*k));
-		OPENSSL_cleanse(raw, sizeof(raw));
-	}
-	OPENSSL_cleanse(line, sizeof(line));
-	fclose(f);
-	if (t->nkeys == 0) {
-		snprintf(why, whylen, "'%s' holds no key", path);
+	rc = tls_keys_parse(text, len, &t->keys, &t->nkeys, reason, sizeof(reason));
+	OPENSSL_cleanse(text, len);
+	free(text);
+	if (rc < 0)
+		snprintf(why, whylen, "'%s' %s", path, reason);
+	return rc;
+}
+
+/* Trusts the CAs in path and requires a client certificate one of them signed. */
+static int client_ca_load(SSL_CTX *ctx, const char *path, char *why, size_t whylen)
+{
+	/* checked again: the file may have been replaced since the config was read */
+	if (config_file_check(path, why, whylen) < 0)
+		return -1;
+	STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(path);
+	if (!names || !SSL_CTX_load_verify_locations(ctx, path, NULL)) {
+		ssl_reason(why, whylen, "no certificate found");
+		sk_X509_NAME_pop_free(names, X509_NAME_free);
 		return -1;
 	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	return 0;
 }
 
@@ -227,8 +308,6 @@ static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 0);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)fe->name,
-				       (unsigned)strnlen(fe->name, SSL_MAX_SID_CTX_LENGTH));
 	if (fe->ciphers && !SSL_CTX_set_cipher_list(ctx, fe->ciphers)) {
 		ssl_reason(why, sizeof(why), "no usable cipher");
 		FE_ERR("ciphers", fe->ciphers_line, "invalid list '%s': %s", fe->ciphers, why);
@@ -247,19 +326,9 @@ static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg
 	}
 	if (fe->alpn)
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)fe);
-	if (fe->client_ca) {
-		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(fe->client_ca);
-		if (!names || !SSL_CTX_load_verify_locations(ctx, fe->client_ca, NULL)) {
-			ssl_reason(why, sizeof(why), "no certificate found");
-			FE_ERR("client_ca", fe->client_ca_line, "cannot load '%s': %s",
-			       fe->client_ca, why);
-			sk_X509_NAME_pop_free(names, X509_NAME_free);
-			bad = -1;
-		} else {
-			SSL_CTX_set_client_CA_list(ctx, names);
-			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-					   NULL);
-		}
+	if (fe->client_ca && client_ca_load(ctx, fe->client_ca, why, sizeof(why)) < 0) {
+		FE_ERR("client_ca", fe->client_ca_line, "cannot load '%s': %s", fe->client_ca, why);
+		bad = -1;
 	}
 	if (ktls)
 		ktls_ctx_prepare(ctx);
@@ -271,10 +340,10 @@ static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *f
 			  const struct cfg_cert *c, struct errlist *errs, const char *sect)
 {
 	char why[256];
-	/* unreadable files were reported while parsing; say nothing twice. AT_EACCESS: the
-	 * effective ids and capabilities, which open() uses (plain access() drops them) */
-	if (c->bad || faccessat(AT_FDCWD, c->cert_path, R_OK, AT_EACCESS) != 0 ||
-	    faccessat(AT_FDCWD, c->key_path, R_OK, AT_EACCESS) != 0)
+	/* unreadable files were reported while parsing; say nothing twice (the check also keeps
+	 * OpenSSL away from a file replaced by a FIFO or a device since then) */
+	if (c->bad || config_file_check(c->cert_path, why, sizeof(why)) < 0 ||
+	    config_file_check(c->key_path, why, sizeof(why)) < 0)
 		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
@@ -345,6 +414,12 @@ struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct 
 		SSL_CTX_set_ex_data(ctx, 0, t);
 		if (t->nkeys)
 			SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+		if (fe->session_tickets)
+			SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL);
+	}
+	if (!bad && t->ncerts > 0 && sid_ctx_set(t) < 0) {
+		FE_ERR(NULL, fe->line, "cannot compute the session ID context");
+		bad = -1;
 	}
 	if (bad || t->ncerts == 0) {
 		tls_frontend_destroy(t);
@@ -360,9 +435,7 @@ void tls_frontend_destroy(struct tls_frontend *t)
 	for (size_t i = 0; i < t->ncerts; i++)
 		SSL_CTX_free(t->certs[i].ctx);
 	free(t->certs);
-	if (t->keys)
-		OPENSSL_cleanse(t->keys, t->nkeys * sizeof(*t->keys));
-	free(t->keys);
+	tls_keys_free(t->keys, t->nkeys);
 	free(t);
 }
 

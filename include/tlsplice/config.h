@@ -123,11 +123,28 @@ struct config *config_load(const char *path, struct errlist *errs, struct errlis
  * file cannot be read or memory runs out. */
 struct config *config_load_partial(const char *path, struct errlist *errs,
 				   struct errlist *warns);
+/* config_load over text held in memory (len bytes, NUL bytes allowed), as if it were the
+ * file path: messages name path, and relative paths resolve against its folder. */
+struct config *config_load_buffer(const char *path, const char *text, size_t len,
+				  struct errlist *errs, struct errlist *warns);
 struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg); /* NULL is a no-op */
 
 /* Finds a frontend's backend for an SNI name (NULL sni: default backend). */
 int config_route(const struct cfg_frontend *fe, const char *sni);
+
+/* The largest file the config may name (certificates, keys, CA lists, ticket keys), and the
+ * largest config file: anything bigger is a mistake, and an endless file must not hang a load. */
+#define CONFIG_FILE_MAX (4u << 20)
+#define CONFIG_FILE_MAX_TEXT "4 MiB"
+
+/* Checks that path is a regular file of at most CONFIG_FILE_MAX bytes that we can open for
+ * reading. 0, or -1 with the reason in err ("not a regular file", "larger than 4 MiB", or
+ * strerror) and errno set. Opens nothing that is not a regular file (no FIFO, no device). */
+int config_file_check(const char *path, char *err, size_t errlen);
+/* Reads the whole of such a file, NUL-terminated (len excludes the NUL; caller frees, and
+ * wipes it first if it holds secrets). 0, or -1 with the reason in err and errno set. */
+int config_file_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
 
 /* Value parsers, exposed for tests. Return 0 or -1 with a reason in err. */
 int config_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen);

@@ -40,6 +40,22 @@ enum tls_result {
  * thread's OpenSSL error queue. */
 enum tls_result tls_classify(SSL *ssl, int ret, char *err, size_t errlen);
 
+/* A session ticket key as nginx and HAProxy lay it out: name, HMAC secret, AES-256 key. */
+struct tls_ticket_key {
+	unsigned char name[16];
+	unsigned char hmac[32];
+	unsigned char aes[32];
+};
+
+/* Parses the text of a ticket_keys file (len bytes, NUL bytes allowed and refused): one key
+ * per line, base64 of 80 bytes; '#' starts a comment, blank lines are skipped. On success
+ * *keys holds *nkeys >= 1 keys (free with tls_keys_free); -1 with a reason in why
+ * ("line 3: expected base64 of 80 bytes", "holds no key"). */
+int tls_keys_parse(const char *text, size_t len, struct tls_ticket_key **keys, size_t *nkeys,
+		   char *why, size_t whylen);
+/* Wipes and frees keys (NULL ok). */
+void tls_keys_free(struct tls_ticket_key *keys, size_t nkeys);
+
 /* Short names for the access log. */
 const char *tls_version_name(const SSL *ssl);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -428,5 +429,105 @@ Test(cli, cannot_bind_is_3)
 	cr_assert(strlen(r.err) > 0, "no reason on stderr");
 	run_result_finish(&r);
 	close(fd);
+	harness_pass();
+}
+
+/* ---- files the config names: regular files of bounded size only ---- */
+
+/* Runs -t on a frontend whose ticket_keys, cert or client_ca line (fe_line, line 4) names
+ * path; expects exit 1 within the deadline and one error at line 4 saying why. */
+static void check_refuses_file(const char *fe_line, const char *path, const char *why)
+{
+	struct harness_cert crt;
+	struct run_result r;
+	char want[4400];
+
+	cr_assert_eq(harness_cert_create("good", "demo.test", &crt), 0);
+	const char *ini = harness_write_file(
+		"f.ini", "[frontend web]\nlisten = 127.0.0.1:18443\ncert = good.crt\n%s = %s\n"
+			 "key = good.key\nbackend = app\n[backend app]\nserver = 127.0.0.1:9001\n",
+		fe_line, path);
+	int64_t t0 = harness_now_ms();
+	run(&r, "-t", "-c", ini, NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 1, "exit %d after %lld ms (-1: still running):\n%s", r.status,
+		     (long long)(harness_now_ms() - t0), out);
+	snprintf(want, sizeof(want), "%s:4: [frontend web] %s: cannot read '%s': %s", ini, fe_line,
+		 path, why);
+	cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+	free(out);
+	run_result_finish(&r);
+}
+
+Test(cli, ticket_keys_on_dev_zero_fails_fast)
+{
+	check_refuses_file("ticket_keys", "/dev/zero", "not a regular file");
+	harness_pass();
+}
+
+Test(cli, ticket_keys_on_a_fifo_fails_fast)
+{
+	const char *fifo = harness_path("keys.fifo");
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	check_refuses_file("ticket_keys", fifo, "not a regular file");
+	harness_pass();
+}
+
+Test(cli, client_ca_on_a_fifo_fails_fast)
+{
+	const char *fifo = harness_path("ca.fifo");
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	check_refuses_file("client_ca", fifo, "not a regular file");
+	harness_pass();
+}
+
+Test(cli, ticket_keys_over_the_size_limit_is_refused)
+{
+	const char *big = harness_write_file("big.keys", "# padding follows\n");
+	cr_assert_eq(truncate(big, 4 * 1024 * 1024 + 1), 0);
+	check_refuses_file("ticket_keys", big, "larger than 4 MiB");
+	harness_pass();
+}
+
+Test(cli, config_file_on_a_fifo_or_device_fails_fast)
+{
+	const char *fifo = harness_path("f.fifo");
+	const char *paths[] = { "/dev/zero", fifo };
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	for (size_t i = 0; i < 2; i++) {
+		struct run_result r;
+		char want[4200];
+		run(&r, "-t", "-c", paths[i], NULL);
+		char *out = all_output(&r);
+		cr_assert_eq(r.status, 1, "%s: exit %d (-1: still running):\n%s", paths[i], r.status,
+			     out);
+		snprintf(want, sizeof(want), "%s: cannot open: not a regular file", paths[i]);
+		cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+		free(out);
+		run_result_finish(&r);
+	}
+	harness_pass();
+}
+
+/* ---- messages that quote input ---- */
+
+Test(cli, control_bytes_in_values_never_reach_the_terminal)
+{
+	const char *ini = harness_write_file(
+		"esc.ini", "[global]\nworkers = \033]0;owned\007\033[2J\n[fr\033[5montend x]\n"
+			   "[backend app]\nserver = 127.0.0.1:9001\ncheck_expect = ok\n"
+			   "check = \x9b" "31m\n");
+	struct run_result r;
+	run(&r, "-t", "-c", ini, NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 1, "exit %d:\n%s", r.status, out);
+	for (const char *p = out; *p; p++)
+		cr_assert(*p == '\n' || (*p >= 0x20 && *p < 0x7f), "raw byte 0x%02x in:\n%s",
+			  (unsigned char)*p, out);
+	cr_assert(strstr(out, "workers: bad value '\\x1b]0;owned\\x07\\x1b[2J'"), "%s", out);
+	cr_assert(strstr(out, "[fr\\x1b[5montend x] unknown section"), "%s", out);
+	cr_assert(strstr(out, "check: bad value '\\x9b31m'"), "%s", out);
+	free(out);
+	run_result_finish(&r);
 	harness_pass();
 }

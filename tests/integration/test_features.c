@@ -416,3 +416,172 @@ Test(features, second_instance_on_the_same_address_is_refused)
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();
 }
+
+/* ---- resumption is bound to what the frontend verifies ---- */
+
+#define KEYS_B64                                                                       \
+	"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw" \
+	"MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODk="
+
+/* The session (with its ticket) of one echo at TLS version v, presenting cl if not NULL. */
+static SSL_SESSION *ticket_at(int port, int v, const struct harness_cert *cl)
+{
+	struct tlsc_opts o = { .sni = "demo.test", .min_version = v, .max_version = v };
+	struct tlsc *c = tlsc_open("127.0.0.1", port, &o);
+	char buf[8];
+	cr_assert(c);
+	if (cl)
+		cr_assert(SSL_use_certificate_file(tlsc_ssl(c), cl->cert, SSL_FILETYPE_PEM) == 1 &&
+			  SSL_use_PrivateKey_file(tlsc_ssl(c), cl->key, SSL_FILETYPE_PEM) == 1);
+	cr_assert_eq(tlsc_handshake(c, HARNESS_TIMEOUT_MS), 1, "%s", tlsc_error(c));
+	cr_assert_eq(tlsc_write_all(c, "ping", 4, HARNESS_TIMEOUT_MS), 0);
+	cr_assert_eq(tlsc_read(c, buf, sizeof(buf), HARNESS_TIMEOUT_MS), 4);
+	SSL_SESSION *s = SSL_SESSION_dup(SSL_get0_session(tlsc_ssl(c)));
+	tlsc_close(c);
+	cr_assert(s && SSL_SESSION_has_ticket(s), "no ticket at version %x", v);
+	return s;
+}
+
+/* Offers session s to port, presenting cl if not NULL, then echoes. True if the echo came
+ * back; *reused says whether the session was resumed. */
+static bool resumed_echo(int port, SSL_SESSION *s, const struct harness_cert *cl, bool *reused)
+{
+	int v = SSL_SESSION_get_protocol_version(s);
+	struct tlsc_opts o = { .sni = "demo.test", .min_version = v, .max_version = v };
+	struct tlsc *c = tlsc_open("127.0.0.1", port, &o);
+	char buf[8];
+	cr_assert(c);
+	if (cl)
+		cr_assert(SSL_use_certificate_file(tlsc_ssl(c), cl->cert, SSL_FILETYPE_PEM) == 1 &&
+			  SSL_use_PrivateKey_file(tlsc_ssl(c), cl->key, SSL_FILETYPE_PEM) == 1);
+	SSL_set_session(tlsc_ssl(c), s);
+	bool ok = tlsc_handshake(c, HARNESS_TIMEOUT_MS) == 1;
+	*reused = ok && SSL_session_reused(tlsc_ssl(c));
+	ok = ok && tlsc_write_all(c, "ping", 4, HARNESS_TIMEOUT_MS) == 0 &&
+	     tlsc_read(c, buf, sizeof(buf), HARNESS_TIMEOUT_MS) == 4;
+	tlsc_close(c);
+	return ok;
+}
+
+/* Waits for the n-th "configuration reloaded", then until a new TLS 1.2 handshake without a
+ * client certificate is refused: the one worker then runs the generation with client_ca. */
+static void wait_client_ca_active(struct proxy *p, int port)
+{
+	int64_t end = harness_now_ms() + HARNESS_TIMEOUT_MS;
+	char *err = NULL;
+	while (harness_now_ms() < end) {
+		free(err);
+		err = harness_read_file(proxy_stderr_path(p), NULL);
+		if (err && strstr(err, "configuration reloaded"))
+			break;
+		usleep(20000);
+	}
+	cr_assert(err && strstr(err, "configuration reloaded"), "no reload in:\n%s", err);
+	free(err);
+	struct tlsc_opts o = { .sni = "demo.test", .max_version = TLS1_2_VERSION };
+	struct tlsc *c = NULL;
+	for (int i = 0; i < 100 && (c = tlsc_connect("127.0.0.1", port, &o)) != NULL; i++)
+		tlsc_close(c);
+	cr_assert_null(c, "client_ca is still not required after the reload");
+}
+
+Test(features, ticket_from_before_client_ca_does_not_resume_after_reload)
+{
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct harness_cert ca;
+	int port = harness_free_port();
+	cr_assert_eq(harness_cert_create("ca", "ca.test", &ca), 0);
+	harness_write_file("t.keys", "%s\n", KEYS_B64);
+	struct proxy *p = start(port, "workers = 1\n", "ticket_keys = t.keys\n", backends_for(b));
+	SSL_SESSION *s12 = ticket_at(port, TLS1_2_VERSION, NULL);
+	SSL_SESSION *s13 = ticket_at(port, TLS1_3_VERSION, NULL);
+
+	char fe[4300];
+	snprintf(fe, sizeof(fe), "ticket_keys = t.keys\nclient_ca = %s\n", ca.cert);
+	cr_assert(harness_config_web("f.ini", port, &crt, "workers = 1\n", fe, backends_for(b)));
+	cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+	wait_client_ca_active(p, port);
+
+	unsigned before = backend_accepted(b);
+	bool reused;
+	cr_assert_not(resumed_echo(port, s12, NULL, &reused), "TLS 1.2 ticket bypassed client_ca");
+	cr_assert_not(reused);
+	cr_assert_not(resumed_echo(port, s13, NULL, &reused), "TLS 1.3 ticket bypassed client_ca");
+	cr_assert_not(reused);
+	cr_assert_eq(backend_accepted(b), before, "bytes reached the backend without a client "
+						  "certificate");
+	SSL_SESSION_free(s12);
+	SSL_SESSION_free(s13);
+	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}
+
+Test(features, shared_ticket_keys_do_not_bypass_another_instances_client_ca)
+{
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct harness_cert ca, other;
+	int open_port = harness_free_port(), ca_port = harness_free_port();
+	int other_port = harness_free_port();
+	cr_assert_eq(harness_cert_create("ca", "client.test", &ca), 0);
+	cr_assert_eq(harness_cert_create("other", "other.test", &other), 0);
+	harness_write_file("t.keys", "%s\n", KEYS_B64);
+	/* one instance without client_ca, one trusting ca, one trusting other */
+	struct proxy *po = start(open_port, NULL, "ticket_keys = t.keys\n", backends_for(b));
+	char fe[4300];
+	snprintf(fe, sizeof(fe), "ticket_keys = t.keys\nclient_ca = %s\n", ca.cert);
+	struct proxy *pc = proxy_start(harness_config_web("c.ini", ca_port, &crt, NULL, fe,
+							  backends_for(b)), ca_port);
+	snprintf(fe, sizeof(fe), "ticket_keys = t.keys\nclient_ca = %s\n", other.cert);
+	struct proxy *px = proxy_start(harness_config_web("x.ini", other_port, &crt, NULL, fe,
+							  backends_for(b)), other_port);
+	cr_assert(pc && px);
+
+	for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
+		bool reused;
+		/* a ticket from the open instance, offered without a client certificate */
+		SSL_SESSION *s = ticket_at(open_port, v, NULL);
+		unsigned before = backend_accepted(b);
+		cr_assert_not(resumed_echo(ca_port, s, NULL, &reused),
+			      "version %x: ticket of an instance without client_ca bypassed it", v);
+		cr_assert_not(reused);
+		cr_assert_eq(backend_accepted(b), before, "version %x: bytes reached the backend", v);
+		SSL_SESSION_free(s);
+		/* a ticket for a certificate signed by ca is no pass to an instance trusting other */
+		s = ticket_at(ca_port, v, &ca);
+		before = backend_accepted(b);
+		cr_assert_not(resumed_echo(other_port, s, &ca, &reused),
+			      "version %x: ticket verified by another CA was accepted", v);
+		cr_assert_not(reused);
+		cr_assert_eq(backend_accepted(b), before, "version %x: bytes reached the backend", v);
+		SSL_SESSION_free(s);
+	}
+	cr_assert_eq(proxy_stop(po, HARNESS_TIMEOUT_MS), 0);
+	cr_assert_eq(proxy_stop(pc, HARNESS_TIMEOUT_MS), 0);
+	cr_assert_eq(proxy_stop(px, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}
+
+Test(features, verified_tickets_resume_across_identical_client_ca_instances)
+{
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct harness_cert ca;
+	int port1 = harness_free_port(), port2 = harness_free_port();
+	cr_assert_eq(harness_cert_create("ca", "client.test", &ca), 0);
+	harness_write_file("t.keys", "%s\n", KEYS_B64);
+	char fe[4300];
+	snprintf(fe, sizeof(fe), "ticket_keys = t.keys\nclient_ca = %s\n", ca.cert);
+	struct proxy *p1 = start(port1, NULL, fe, backends_for(b));
+	struct proxy *p2 = proxy_start(harness_config_web("g.ini", port2, &crt, NULL, fe,
+							  backends_for(b)), port2);
+	cr_assert(p2);
+	for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
+		bool reused;
+		SSL_SESSION *s = ticket_at(port1, v, &ca);
+		cr_assert(resumed_echo(port2, s, &ca, &reused), "version %x: no echo", v);
+		cr_assert(reused, "version %x: a verified ticket did not resume", v);
+		SSL_SESSION_free(s);
+	}
+	cr_assert_eq(proxy_stop(p1, HARNESS_TIMEOUT_MS), 0);
+	cr_assert_eq(proxy_stop(p2, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}

@@ -1058,3 +1058,112 @@ Test(config, demo_config_loads)
 	cr_assert_str_eq(cfg->backends[0].servers[1].addr.text, "127.0.0.1:9002");
 	config_unref(cfg);
 }
+
+/* ---- loading from memory (the fuzz target's entry point) ---- */
+
+Test(config, a_buffer_loads_like_the_file_it_names)
+{
+	static const char text[] = FE BE "[global]\nworkers = 3\n";
+	struct config *cfg = config_load_buffer("f.ini", text, sizeof(text) - 1, &errs, &warns);
+
+	cr_assert_not_null(cfg);
+	cr_assert_eq(cfg->workers, 3);
+	cr_assert(strstr(cfg->frontends[0].certs[0].cert_path, "/c.pem") != NULL);
+	config_unref(cfg);
+	/* a NUL byte ends its line's text, as it does in a file */
+	static const char nul[] = "[global]\nworkers = 2\0junk\n" FE BE;
+	cfg = config_load_buffer("f.ini", nul, sizeof(nul) - 1, &errs, &warns);
+	cr_assert_not_null(cfg);
+	cr_assert_eq(cfg->workers, 2);
+	config_unref(cfg);
+	cfg = config_load_buffer("f.ini", "[oops]\n", 7, &errs, &warns);
+	EXPECT_ERRORS(cfg, "f.ini:1: [oops] unknown section");
+}
+
+/* ---- quoting input in messages ---- */
+
+Test(config, control_bytes_in_keys_values_and_section_names_are_escaped)
+{
+	struct config *cfg = load("[global]\n"
+				  "workers = \033[31mred\n"                 /* 2 */
+				  "wor\033kers = 1\n"                       /* 3 */
+				  "log_level = \x9b" "2J\x01\x7f\n"         /* 4 */
+				  "[frontend we\033[2J\007b]\n"             /* 5 */
+				  "[\033[1mfrontend web]\n"                 /* 6 */
+				  "[backend app]\nserver = 127.0.0.1:9001\n"
+				  "check_send = \\\001\n"                   /* 9 */
+				  "check = \033c\n"                         /* 10 */
+				  "retries = 1\r\n"                         /* 11 */
+				  "connect_timeout = \0331s\n");            /* 12 */
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini:2: [global] workers: bad value '\\x1b[31mred' (auto or 1..1024)",
+		      "f.ini:3: [global] wor\\x1bkers: unknown key",
+		      "f.ini:4: [global] log_level: bad value '\\x9b2J\\x01\\x7f' "
+		      "(error, warn, info, debug)",
+		      "f.ini:5: [frontend we\\x1b[2J\\x07b] bad name 'we\\x1b[2J\\x07b' "
+		      "(letters, digits, '_', '.' and '-')",
+		      "f.ini:6: [\\x1b[1mfrontend web] unknown section",
+		      "f.ini:9: [backend app] check_send: bad escape '\\\\x01'",
+		      "f.ini:10: [backend app] check: bad value '\\x1bc' (tcp, send-expect, none)",
+		      "f.ini:12: [backend app] connect_timeout: bad duration '\\x1b1s'");
+	for (size_t i = 0; i < errs.n; i++)
+		for (const char *p = errs.msgs[i]; *p; p++)
+			cr_assert(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x in: %s",
+				  (unsigned char)*p, errs.msgs[i]);
+}
+
+/* ---- files the config names ---- */
+
+Test(config, named_files_must_be_regular_and_bounded)
+{
+	cr_assert_eq(mkfifo("c.fifo", 0600), 0);
+	write_file("big.pem", "x");
+	cr_assert_eq(truncate("big.pem", CONFIG_FILE_MAX + 1), 0);
+	write_file("max.pem", "x");
+	cr_assert_eq(truncate("max.pem", CONFIG_FILE_MAX), 0);
+	struct config *cfg = load("[frontend web]\nlisten = 127.0.0.1:8443\n"
+				  "cert = c.fifo\n"           /* 3 */
+				  "cert = max.pem\n"
+				  "key = /dev/null\n"         /* 5 */
+				  "client_ca = big.pem\n"     /* 6 */
+				  "ticket_keys = /dev/zero\n" /* 7 */
+				  "backend = app\n" BE);
+
+	EXPECT_ERRORS(cfg, "f.ini:3: [frontend web] cert: cannot read 'c.fifo': not a regular file",
+		      "f.ini:5: [frontend web] key: cannot read '/dev/null': not a regular file",
+		      "f.ini:6: [frontend web] client_ca: cannot read 'big.pem': larger than 4 MiB",
+		      "f.ini:7: [frontend web] ticket_keys: cannot read '/dev/zero': not a regular "
+		      "file");
+}
+
+Test(config, the_config_file_itself_must_be_regular)
+{
+	cr_assert_eq(mkfifo("f.fifo", 0600), 0);
+	struct config *cfg = config_load("f.fifo", &errs, &warns);
+	EXPECT_ERRORS(cfg, "f.fifo: cannot open: not a regular file");
+	errlist_finish(&errs);
+	write_file("big.ini", "[global]\n");
+	cr_assert_eq(truncate("big.ini", CONFIG_FILE_MAX + 1), 0);
+	cfg = config_load("big.ini", &errs, &warns);
+	EXPECT_ERRORS(cfg, "big.ini: cannot open: larger than 4 MiB");
+}
+
+Test(config, file_reads_are_whole_and_bounded)
+{
+	char why[128];
+	char *text;
+	size_t len;
+
+	write_file("t.txt", "abc\0def");
+	cr_assert_eq(config_file_read("t.txt", &text, &len, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(len, 3u);
+	cr_assert_str_eq(text, "abc");
+	free(text);
+	cr_assert_eq(config_file_read("/dev/zero", &text, &len, why, sizeof(why)), -1);
+	cr_assert_str_eq(why, "not a regular file");
+	cr_assert_eq(config_file_read(".", &text, &len, why, sizeof(why)), -1);
+	cr_assert_str_eq(why, "Is a directory");
+	cr_assert_eq(config_file_read("absent", &text, &len, why, sizeof(why)), -1);
+	cr_assert_eq(errno, ENOENT);
+}

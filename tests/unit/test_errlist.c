@@ -54,3 +54,26 @@ Test(errlist, move_appends_and_empties_the_source)
 	errlist_finish(&b);
 	errlist_finish(NULL);
 }
+
+Test(errlist, control_bytes_in_quoted_input_are_escaped)
+{
+	struct errlist el;
+
+	errlist_init(&el);
+	errlist_add(&el, "f\033.ini", 3, "frontend \033]0;x\007", "k\r\ney",
+		    "bad value '%s'", "\033[2J\x01\x7f\x80\xff\t ok");
+	cr_assert_eq(el.n, 1);
+	cr_assert_str_eq(el.msgs[0], "f\\x1b.ini:3: [frontend \\x1b]0;x\\x07] k\\x0d\\x0aey: "
+				     "bad value '\\x1b[2J\\x01\\x7f\\x80\\xff\\x09 ok'");
+	errlist_finish(&el);
+}
+
+Test(errlist, escape_bounds_its_output)
+{
+	char out[8];
+
+	cr_assert_eq(errlist_escape("\033\033\033", out, sizeof(out)), out);
+	cr_assert_str_eq(out, "\\x1b"); /* never half an escape */
+	cr_assert_str_eq(errlist_escape("plain", out, sizeof(out)), "plain");
+	cr_assert_str_eq(errlist_escape("longer than eight", out, sizeof(out)), "longer ");
+}
