@@ -19,6 +19,12 @@ build() { # DIR [meson options...]
 	ninja -C "$dir" >"$dir/build-output.log" 2>&1 || { tail -40 "$dir/build-output.log"; return 1; }
 }
 
+# --long: the long fuzz, soak and scale runs (minutes each) instead of the CI-sized ones
+long=0
+[ "${1:-}" = --long ] && long=1
+fuzz_seconds=20 soak_seconds=60
+[ $long = 1 ] && fuzz_seconds=600 soak_seconds=1800
+
 pass=0 fail=0 skip=0
 failed_names=()
 
@@ -94,6 +100,7 @@ else
 	fail=$((fail + 1)); failed_names+=("asan build")
 fi
 
+run_tap fuzz scripts/fuzz.sh --all "$fuzz_seconds"
 run_tap docker scripts/docker-test.sh --build-dir build
 run_tap package scripts/package.sh --test
 run_tap deb13 scripts/deb13-test.sh
