@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tlsplice/errlist.h"
+
 enum log_level log_current_level = LOG_INFO;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
@@ -67,13 +69,15 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ tlsplice[%d] %s: ",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			 tm.tm_sec, (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level]);
+	/* messages quote input (paths, names, peers' words): a byte a terminal could act on is
+	 * written as \xHH */
+	char raw[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(buf) - 1)
-		len = sizeof(buf) - 1;
+	errlist_escape(raw, buf + n, sizeof(buf) - (size_t)n);
+	size_t len = strlen(buf);
 	if (log_current_level >= LOG_DEBUG)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " [%s:%d]", base, line);
 	if (len > sizeof(buf) - 2)

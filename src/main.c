@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "tlsplice/config.h"
+#include "tlsplice/errlist.h"
 #include "tlsplice/health.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
@@ -78,6 +79,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	enum log_level lvl;
+	char safe[256]; /* an argument quoted back, its control bytes escaped */
 	int ch;
 	o->config = DEFAULT_CONFIG;
 	while ((ch = getopt_long(argc, argv, "c:tVhl:", longopts, NULL)) != -1) {
@@ -89,7 +91,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'l':
 			if (log_parse_level(optarg, &lvl) < 0) {
 				fprintf(stderr, "tlsplice: bad log level '%s' (error, warn, info, debug)\n",
-					optarg);
+					errlist_escape(optarg, safe, sizeof(safe)));
 				return EXIT_USAGE;
 			}
 			o->level = optarg;
@@ -98,7 +100,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "tlsplice: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "tlsplice: unexpected argument '%s'\n",
+			errlist_escape(argv[optind], safe, sizeof(safe)));
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -531,3 +531,37 @@ Test(cli, control_bytes_in_values_never_reach_the_terminal)
 	run_result_finish(&r);
 	harness_pass();
 }
+
+Test(cli, control_bytes_in_start_up_errors_never_reach_the_terminal)
+{
+	struct harness_cert crt;
+	int port = harness_free_port();
+	cr_assert_eq(harness_cert_create("esc", "esc.test", &crt), 0);
+	const char *ini = harness_config_web("esc-log.ini", port, &crt,
+					     "access_log = /nonexistent-\033[31m/red.log\n", NULL,
+					     "[backend app]\nserver = 127.0.0.1:9001\n");
+	struct run_result r;
+	run(&r, "-c", ini, NULL, NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 3, "exit %d:\n%s", r.status, out);
+	for (const char *p = out; *p; p++)
+		cr_assert(*p == '\n' || (*p >= 0x20 && *p < 0x7f), "raw byte 0x%02x in:\n%s",
+			  (unsigned char)*p, out);
+	cr_assert(strstr(out, "/nonexistent-\\x1b[31m/red.log"), "%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, control_bytes_in_arguments_never_reach_the_terminal)
+{
+	struct run_result r;
+	run(&r, "-l", "\033[31m", "x\033[2J", NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 2, "exit %d:\n%s", r.status, out);
+	cr_assert_null(strchr(out, '\033'), "raw ESC in:\n%s", out);
+	cr_assert(strstr(out, "bad log level '\\x1b[31m'"), "%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
