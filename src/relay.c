@@ -263,9 +263,10 @@ static int up_kernel_record(struct conn *c, struct relay_dir *d)
 	}
 	if (r < 0)
 		record_from_errno(errno, &v);
-	else
-		record_classify(d->tls13 ? RECORD_TLS13 : RECORD_TLS12, type,
-				(const uint8_t *)d->buf, len, &d->rec, &v);
+	else /* recvmsg joins consecutive data records; the kernel bounds each (EMSGSIZE) */
+		record_classify(d->tls13 ? RECORD_TLS13 : RECORD_TLS12, type, (const uint8_t *)d->buf,
+				type == RECORD_DATA && len > TLS_RECORD_MAX ? TLS_RECORD_MAX : len,
+				&d->rec, &v);
 	if (v.action == RECORD_RELAY && len > 0) {
 		d->len = (uint32_t)len;
 		return 1;
