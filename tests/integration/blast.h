@@ -277,13 +277,4 @@ static inline bool blast_wait_blocked(struct blaster *b, int nb, int timeout_ms)
 	return true;
 }
 
-/* Waits (bounded) until the senders together have sent at least n bytes. */
-static inline bool blast_wait_sent(struct blaster *b, int nb, uint64_t n, int timeout_ms)
-{
-	int64_t end = harness_now_ms() + timeout_ms;
-	while (blast_total(b, nb) < n && harness_now_ms() < end)
-		usleep(1000);
-	return blast_total(b, nb) >= n;
-}
-
 #endif
