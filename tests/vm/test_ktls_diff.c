@@ -404,6 +404,7 @@ struct job {
 	bool early;      /* the client drops the connection half-way */
 	bool done, ok;
 	char why[160];
+	char client[64]; /* its address, as the access log shows it */
 };
 
 /* Upload: the sink's reply is the SHA-256 of what the backend read. */
@@ -465,6 +466,7 @@ static void *job_run(void *arg)
 	if (!c) {
 		snprintf(j->why, sizeof(j->why), "connect failed");
 	} else {
+		snprintf(j->client, sizeof(j->client), "%s", tlsc_local_addr(c));
 		if (j->kind == UPLOAD)
 			job_upload(j, c);
 		else
@@ -496,7 +498,9 @@ static void integrity_run(const char *name, const char *ktls, unsigned seed)
 		 "check = none\n[backend source]\nserver = %s\ncheck = none\n",
 		 backend_addr(echo), backend_addr(sink), backend_addr(source));
 	ini = harness_config_web(name, port, &crt, global,
-				 "route = sink.test sink\nroute = source.test source\n", backends);
+				 "route = sink.test sink\nroute = source.test source\n"
+				 /* 64 handshakes at once under emulation (and ASan) take a while */
+				 "handshake_timeout = 60s\n", backends);
 	cr_assert(ini && (p = proxy_start(ini, port)));
 	for (int i = 0; i < CONNS; i++) {
 		jobs[i] = (struct job){ .port = port, .kind = (enum kind)(i % 3),
@@ -513,10 +517,24 @@ static void integrity_run(const char *name, const char *ktls, unsigned seed)
 							       : "duplex",
 			  (unsigned long long)jobs[i].size, jobs[i].why);
 	}
+	for (int i = 0; i < CONNS; i++) {
+		char *line = jobs[i].early || jobs[i].ok || !jobs[i].client[0] ? NULL :
+			     alog_wait_find(proxy_access_log(p), "client", jobs[i].client, 10000);
+		if (line)
+			cr_log_error("%s: connection %d: %s", name, i, line);
+		free(line);
+	}
+	if (completed + early != CONNS || !proxy_running(p)) {
+		char *err = harness_read_file(proxy_stderr_path(p), NULL);
+		size_t n = err ? strlen(err) : 0;
+		cr_log_error("%s: proxy stderr (end):\n%s", name, err ? err + (n > 4000 ? n - 4000 : 0)
+								      : "(none)");
+		free(err);
+	}
+	cr_assert(proxy_running(p), "%s: the proxy died", name);
 	cr_assert_eq(alog_wait_lines(proxy_access_log(p), CONNS, 60000), CONNS,
 		     "%s: not every connection was logged", name);
 	cr_assert_eq(alog_count(proxy_access_log(p), "close", "no_server"), 0);
-	cr_assert(proxy_running(p), "%s: the proxy died", name);
 	cr_log_info("%s: %d connections, %d completed intact, %d dropped early by the client, "
 		    "%d spliced", name, CONNS, completed, early,
 		    alog_count(proxy_access_log(p), "relay", "splice"));
