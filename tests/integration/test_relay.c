@@ -379,6 +379,7 @@ Test(relay, busy_clients_do_not_starve_worker)
 	struct tlsc *b;
 	const char *ini;
 
+	BLAST_SKIP_IF_EMULATED();
 	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
 	cr_assert_eq(sink_start(&silent), 0);
 	snprintf(rest, sizeof(rest),

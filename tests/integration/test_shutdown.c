@@ -150,6 +150,7 @@ Test(shutdown, forced_close_while_clients_keep_sockets_full)
 	int64_t t_term;
 	char *line = NULL;
 
+	BLAST_SKIP_IF_EMULATED();
 	cr_assert_eq(sink_start(&sink), 0);
 	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
 	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n", sink.addr);
