@@ -108,7 +108,8 @@ run_tap deb13 scripts/deb13-test.sh
 if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	echo "== kTLS suite in a VM"
 	vm_progs=(build/tests/vm/test_ktls)
-	for exe in build/tests/integration/test_* build/tests/vm/test_ktls_proxy; do
+	for exe in build/tests/integration/test_* build/tests/vm/test_ktls_proxy \
+		build/tests/vm/test_ktls_diff; do
 		[ -f "$exe" ] && [ -x "$exe" ] && vm_progs+=("$exe")
 	done
 	scripts/vmtest.sh --build-dir build "${vm_progs[@]}" >"$logdir/vm.tap" 2>"$logdir/vm.err"

@@ -7,7 +7,8 @@
 #                     [--args 'ARGS'] [--timeout SECONDS] PROGRAM...
 #
 # Each PROGRAM runs in turn inside the VM with TLSPLICE_BIN set to the proxy's path there,
-# cwd and TMPDIR on a writable tmpfs /tmp, and ARGS (split on spaces) after its name.
+# TLSPLICE_EMULATED=1, cwd and TMPDIR on a writable tmpfs /tmp, and ARGS (split on spaces)
+# after its name.
 # --file copies SRC into the VM at DEST (default /opt/files/NAME). Criterion binaries run
 # with a TAP report; any other program counts as one test that passes on exit status 0.
 # stdout: TAP only ("1..N", then "ok N - name", "not ok N - name", "... # SKIP why");
@@ -226,6 +227,8 @@ write_env() {
 	local e
 	{
 		echo "export TLSPLICE_BIN=/opt/tlsplice/tlsplice"
+		# the CPU is emulated: tests that measure load and timing skip (see blast.h)
+		echo "export TLSPLICE_EMULATED=1"
 		echo "export VMTEST_PROG_TIMEOUT=$((TIMEOUT - 60 > 30 ? TIMEOUT - 60 : 30))"
 		printf 'VMTEST_PROG_ARGS=%q\n' "$PROG_ARGS"
 		for e in "${ENVS[@]+"${ENVS[@]}"}"; do

@@ -25,6 +25,7 @@
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void on_again(evutil_socket_t fd, short what, void *arg);
 
 static uint64_t mono_us(void)
 {
@@ -82,25 +83,40 @@ static void toggle(struct event *ev, bool *on, bool want)
 	*on = want;
 }
 
+/* Removes ev from the loop whatever state it is in (added, or activated and queued). */
+static void drop(struct event *ev, bool *on)
+{
+	if (event_initialized(ev))
+		event_del(ev);
+	if (on)
+		*on = false;
+}
+
 /* Arms exactly the events a step asked for; unchanged ones cost no epoll_ctl. */
 static void set_interest(struct conn *c, int want)
 {
+	static const struct timeval now = { 0, 0 };
 	toggle(&c->cr, &c->cr_on, want & RELAY_CREAD);
 	toggle(&c->cw, &c->cw_on, want & RELAY_CWRITE);
 	if (c->bfd >= 0) {
 		toggle(&c->br, &c->br_on, want & RELAY_BREAD);
 		toggle(&c->bw, &c->bw_on, want & RELAY_BWRITE);
 	}
+	/* a timer, not event_active: an activation runs within the same pass of the loop, so
+	 * a client that keeps its socket full would keep every other connection and timer of
+	 * this worker waiting; a timer runs after the next poll */
 	if (want & RELAY_AGAIN)
-		event_active(&c->cr, EV_READ, 0);
+		evtimer_add(&c->again, &now);
+	else
+		evtimer_del(&c->again);
 }
 
 static void backend_close(struct conn *c)
 {
 	if (c->bfd < 0)
 		return;
-	toggle(&c->br, &c->br_on, false);
-	toggle(&c->bw, &c->bw_on, false);
+	drop(&c->br, &c->br_on);
+	drop(&c->bw, &c->bw_on);
 	close(c->bfd);
 	c->bfd = -1;
 }
@@ -147,9 +163,11 @@ static void conn_destroy(struct conn *c)
 	    strcmp(c->close_reason, "no_server") == 0 || strcmp(c->close_reason, "connect_failed") == 0)
 		polite_close(c);
 	access_log_conn(c, mono_us());
-	toggle(&c->cr, &c->cr_on, false);
-	toggle(&c->cw, &c->cw_on, false);
-	evtimer_del(&c->timer);
+	/* every event, whatever the flags say: a queued activation must not outlive c */
+	drop(&c->cr, &c->cr_on);
+	drop(&c->cw, &c->cw_on);
+	drop(&c->timer, NULL);
+	drop(&c->again, NULL);
 	backend_close(c);
 	relay_finish(c);
 	ktls_forget(c->ssl);
@@ -440,6 +458,13 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 		conn_destroy(c);
 }
 
+/* RELAY_AGAIN: the relay left bytes in OpenSSL that no socket event will announce. */
+static void on_again(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	on_event(c->cfd, EV_READ, c);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
@@ -506,6 +531,7 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 	event_assign(&c->cr, w->base, fd, EV_READ | EV_PERSIST, on_event, c);
 	event_assign(&c->cw, w->base, fd, EV_WRITE | EV_PERSIST, on_event, c);
 	evtimer_assign(&c->timer, w->base, on_timer, c);
+	evtimer_assign(&c->again, w->base, on_again, c);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

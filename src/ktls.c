@@ -486,7 +486,7 @@ int ktls_enable(SSL *ssl, int fd, char *why, size_t whylen)
 	return dirs;
 }
 
-/* Classifies a non-data record that recvmsg delivered into buf. */
+/* Classifies a non-data record that recvmsg delivered into buf (for ktls_read_record). */
 static enum ktls_record record_classify(unsigned char type, const unsigned char *buf, size_t n)
 {
 	switch (type) {
@@ -504,6 +504,42 @@ static enum ktls_record record_classify(unsigned char type, const unsigned char 
 	}
 }
 
+int ktls_recv_record(int fd, void *buf, size_t cap, size_t *len, unsigned char *type)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(unsigned char))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cmsg;
+	bool typed = false;
+	ssize_t n = -1;
+	int tries;
+
+	*len = 0;
+	*type = REC_APPLICATION_DATA;
+	for (tries = 0; tries < 8; tries++) {
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		n = recvmsg(fd, &msg, 0);
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
+	if (n < 0)
+		return -1;
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg))
+		if (cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE) {
+			*type = *(unsigned char *)CMSG_DATA(cmsg);
+			typed = true;
+		}
+	/* A FIN carries no record type; a record, even an empty one, does. */
+	if (n == 0 && !typed && cap > 0)
+		return 0;
+	*len = (size_t)n;
+	return 1;
+}
+
 /* Maps a failed recvmsg; EKEYEXPIRED is how 6.14+ kernels say a KeyUpdate needs new keys. */
 static enum ktls_record record_error(int err)
 {
@@ -515,53 +551,29 @@ static enum ktls_record record_error(int err)
 
 enum ktls_record ktls_read_record(int fd, void *buf, size_t cap, size_t *len)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(unsigned char))];
-		struct cmsghdr align;
-	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = cap };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cmsg;
-	unsigned char type = REC_APPLICATION_DATA;
-	bool typed = false;
-	ssize_t n = -1;
-	int tries;
+	unsigned char type;
+	int r = ktls_recv_record(fd, buf, cap, len, &type);
 
-	*len = 0;
-	for (tries = 0; tries < 8; tries++) {
-		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
-		n = recvmsg(fd, &msg, 0);
-		if (n >= 0 || errno != EINTR)
-			break;
-	}
-	if (n < 0)
+	if (r < 0)
 		return record_error(errno);
-	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg))
-		if (cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE) {
-			type = *(unsigned char *)CMSG_DATA(cmsg);
-			typed = true;
-		}
-	/* A FIN carries no record type; a record, even an empty one, does. */
-	if (n == 0 && !typed && cap > 0)
+	if (r == 0)
 		return KTLS_REC_EOF;
-	*len = (size_t)n;
 	if (type == REC_APPLICATION_DATA)
 		return KTLS_REC_DATA;
-	return record_classify(type, buf, (size_t)n);
+	return record_classify(type, buf, *len);
 }
 
 #ifndef TLS_SET_RECORD_TYPE
 #define TLS_SET_RECORD_TYPE 1
 #endif
 
-int ktls_send_close_notify(int fd)
+int ktls_send_alert(int fd, int level, int description)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(unsigned char))];
 		struct cmsghdr align;
 	} control;
-	unsigned char alert[2] = { 1, 0 }; /* warning, close_notify */
+	unsigned char alert[2] = { (unsigned char)level, (unsigned char)description };
 	struct iovec iov = { .iov_base = alert, .iov_len = sizeof(alert) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
 			      .msg_controllen = sizeof(control.buf) };
@@ -572,4 +584,9 @@ int ktls_send_close_notify(int fd)
 	*CMSG_DATA(cmsg) = REC_ALERT;
 	ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	return n == (ssize_t)sizeof(alert) ? 0 : -1;
+}
+
+int ktls_send_close_notify(int fd)
+{
+	return ktls_send_alert(fd, 1, 0); /* warning, close_notify */
 }

@@ -153,9 +153,33 @@ static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, const char *r
 	return 0;
 }
 
+/* The userspace path: OpenSSL reports each record's type and each alert it reads, so that a
+ * failure can be told in the record policy's words. */
+static void on_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
+		       SSL *ssl, void *arg)
+{
+	struct conn *c = arg;
+	const unsigned char *b = buf;
+	if (write_p || len == 0)
+		return;
+	if (type == SSL3_RT_HEADER || type == SSL3_RT_INNER_CONTENT_TYPE)
+		c->up.last_type = b[0]; /* TLS 1.3: the outer 23, then the inner type */
+	else if (type == SSL3_RT_ALERT && len == 2) {
+		c->up.alert_level = b[0];
+		c->up.alert = b[1];
+	}
+}
+
 void relay_init(struct conn *c, bool splice)
 {
 	c->up.want = c->down.want = RELAY_ANY;
+	c->up.tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;
+	c->up.last_type = c->up.alert_level = c->up.alert = -1;
+	c->tx.alert = -1;
+	if (c->ssl && !(c->ktls & KTLS_RX)) {
+		SSL_set_msg_callback(c->ssl, on_tls_msg);
+		SSL_set_msg_callback_arg(c->ssl, c);
+	}
 	if (c->ssl && !(c->ktls & KTLS_TX))
 		tx_init(c);
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
@@ -187,40 +211,86 @@ static int up_flush(struct conn *c, struct relay_dir *d)
 	return 1;
 }
 
-/* A record the kernel would not hand over as data (kernel RX). Returns 1 when the relay can
- * go on, RELAY_CREAD-style negative wants, or -1 when the connection ends. */
-static int up_record(struct conn *c, struct relay_dir *d, enum ktls_record r, size_t len)
+/* Acts on the record policy's verdict on a record that carried no data to relay: 1 when the
+ * relay goes on, -1 when the connection ends. */
+static int up_verdict(struct conn *c, struct relay_dir *d, const struct record_verdict *v)
 {
-	switch (r) {
-	case KTLS_REC_DATA:
-		d->off = 0;
-		d->len = (uint32_t)len;
+	switch (v->action) {
+	case RECORD_RELAY:
+	case RECORD_IGNORE:
 		return 1;
-	case KTLS_REC_AGAIN:
+	case RECORD_WARN: /* the kernel path's answer to what OpenSSL answers by itself */
+		if (c->ktls & KTLS_TX)
+			ktls_send_alert(c->cfd, 1, v->alert);
+		return 1;
+	case RECORD_CLOSE_NOTIFY:
+		d->eof = true;
+		conn_end(c, "client_eof");
+		return 1;
+	case RECORD_KEY_UPDATE:
+		conn_fail(c, "key_update", "client sent a TLS 1.3 KeyUpdate; this kernel cannot re-key");
+		return -1;
+	case RECORD_FATAL:
+		c->tx.fatal = true;
+		c->tx.alert = (int16_t)v->alert;
+		conn_fail(c, "client_eof", "%s", v->text);
+		return -1;
+	}
+	return -1;
+}
+
+/* Reads one record from a kernel-receive socket into up's buffer and applies the record
+ * policy: 1 when the relay goes on (d->len bytes to send, maybe none), -2 to wait for
+ * readable, -1 when the connection ends. */
+static int up_kernel_record(struct conn *c, struct relay_dir *d)
+{
+	struct record_verdict v;
+	unsigned char type;
+	size_t len;
+	if (!buf_get(c, d))
+		return -1;
+	d->off = d->len = 0;
+	int r = ktls_recv_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len, &type);
+	if (r < 0 && again(errno)) {
 		buf_release(c, d);
 		return -2;
-	case KTLS_REC_EOF:
-	case KTLS_REC_CLOSE_NOTIFY:
+	}
+	if (r == 0) { /* a FIN, and only a FIN: an empty record has a type */
 		buf_release(c, d);
 		d->eof = true;
 		conn_end(c, "client_eof");
 		return 1;
-	case KTLS_REC_HANDSHAKE: /* e.g. a stray NewSessionTicket: nothing to relay */
-		buf_release(c, d);
+	}
+	if (r < 0)
+		record_from_errno(errno, &v);
+	else /* recvmsg joins consecutive data records; the kernel bounds each (EMSGSIZE) */
+		record_classify(d->tls13 ? RECORD_TLS13 : RECORD_TLS12, type, (const uint8_t *)d->buf,
+				type == RECORD_DATA && len > TLS_RECORD_MAX ? TLS_RECORD_MAX : len,
+				&d->rec, &v);
+	if (v.action == RECORD_RELAY && len > 0) {
+		d->len = (uint32_t)len;
 		return 1;
-	case KTLS_REC_KEY_UPDATE:
-		conn_fail(c, "key_update", "client sent a TLS 1.3 KeyUpdate; this kernel cannot re-key");
-		return -1;
-	case KTLS_REC_ALERT:
-		conn_fail(c, "client_eof", "client sent a TLS alert (%u)",
-			  len >= 2 ? (unsigned)(unsigned char)d->buf[1] : 0u);
-		return -1;
-	case KTLS_REC_ERROR:
-		conn_fail(c, "client_eof", "%s", errno == EBADMSG ? "TLS record failed to decrypt"
-								 : strerror(errno));
+	}
+	buf_release(c, d);
+	return up_verdict(c, d, &v);
+}
+
+/* The userspace path failed reading: 1 when the records before the bad one go out first,
+ * -1 when the connection ends now. Record errors are told in the record policy's words
+ * (OpenSSL has queued its alert already), anything else in OpenSSL's. */
+static int up_openssl_failed(struct conn *c, struct relay_dir *d, int reason, const char *err)
+{
+	struct record_verdict v;
+	if (!record_from_openssl(reason, d->last_type, d->alert_level, d->alert, &v)) {
+		conn_fail(c, "client_eof", "%s", err);
 		return -1;
 	}
-	return -1;
+	v.alert = -1; /* OpenSSL sends it: the flush, FIN and drain are left to teardown */
+	if (!d->len)
+		return up_verdict(c, d, &v);
+	d->verdict = v; /* those records were sound: the backend gets them, as on the kernel path */
+	d->failed = true;
+	return 1;
 }
 
 /* Decrypts records from the client into up's (empty) buffer until it cannot hold another
@@ -230,16 +300,16 @@ static int up_record(struct conn *c, struct relay_dir *d, enum ktls_record r, si
 static int up_read(struct conn *c, struct relay_dir *d)
 {
 	char err[128];
+	if (d->failed) /* what came before the bad record is out: now act on it */
+		return up_verdict(c, d, &d->verdict);
+	if (d->kread)
+		return up_kernel_record(c, d);
 	if (!buf_get(c, d))
 		return -1;
 	d->off = d->len = 0;
-	if (d->kread) {
-		size_t len;
-		enum ktls_record r = ktls_read_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len);
-		return up_record(c, d, r, len);
-	}
 	while (RELAY_BUF_SIZE - d->len >= TLS_RECORD_MAX) {
 		int n = SSL_read(c->ssl, d->buf + d->len, (int)(RELAY_BUF_SIZE - d->len));
+		int reason = n > 0 ? 0 : ERR_GET_REASON(ERR_peek_last_error());
 		switch (tls_classify(c->ssl, n, err, sizeof(err))) {
 		case TLS_OK:
 			d->len += (uint32_t)n;
@@ -260,8 +330,7 @@ static int up_read(struct conn *c, struct relay_dir *d)
 			conn_end(c, "client_eof");
 			return 1;
 		case TLS_FATAL:
-			conn_fail(c, "client_eof", "%s", err);
-			return -1;
+			return up_openssl_failed(c, d, reason, err);
 		}
 		break;
 	}
@@ -283,6 +352,8 @@ static int up_pipe_flush(struct conn *c, struct relay_dir *d)
  * progress that emptied the socket, -2 to wait for readable, -1 when it ends. */
 static int up_splice_in(struct conn *c, struct relay_dir *d)
 {
+	if (d->failed)
+		return up_verdict(c, d, &d->verdict);
 	if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
 		conn_fail(c, "error", "pipe: %s", strerror(errno));
 		return -1;
@@ -297,10 +368,12 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 	}
 	if (d->in_pipe >= SPLICE_BATCH)
 		return 1;
-	/* a socket error is reported once: act on it now (relay_finish drops the pipe) */
+	/* a socket error (EBADMSG: a record failed to decrypt, EMSGSIZE: too long, a reset) is
+	 * reported once: keep it, and act on it once what was gathered is out */
 	if (n < 0 && !again(errno) && errno != EINVAL && errno != EIO) {
-		conn_fail(c, "client_eof", "%s", strerror(errno));
-		return -1;
+		record_from_errno(errno, &d->verdict);
+		d->failed = true;
+		return 1;
 	}
 	/* EAGAIN, a FIN or a control record stays where it is: move what was gathered first */
 	if (d->in_pipe > 0)
@@ -308,16 +381,9 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 	worker_pipe_put(c->w, d->pipe, true);
 	if (n < 0 && again(errno))
 		return -2;
-	if (n == 0) {
-		d->eof = true;
-		conn_end(c, "client_eof");
-		return 1;
-	}
-	/* a control record (alert, KeyUpdate, ...) is next: take it out of band */
-	size_t len;
-	if (!buf_get(c, d))
-		return -1;
-	return up_record(c, d, ktls_read_record(c->cfd, d->buf, RELAY_BUF_SIZE, &len), len);
+	/* 0 is a FIN or an empty record, EINVAL/EIO a control record: recvmsg tells them apart
+	 * (and reads any data that arrived meanwhile, which up_flush then sends) */
+	return up_kernel_record(c, d);
 }
 
 /* Client TLS -> backend. Returns the events to wait for, or -1. */
@@ -343,8 +409,8 @@ static int pump_up(struct conn *c)
 		if (round == RELAY_BUDGET) {
 			/* yield to other connections; bytes OpenSSL already holds would never make
 			 * the socket readable again, so ask to be run again instead */
-			return c->ssl && !d->splice && SSL_has_pending(c->ssl) ? RELAY_AGAIN
-										: RELAY_CREAD;
+			bool held = c->ssl && !d->splice && SSL_has_pending(c->ssl);
+			return held || d->failed ? RELAY_AGAIN : RELAY_CREAD;
 		}
 		r = d->splice ? up_splice_in(c, d) : up_read(c, d);
 		drained = r == 2;
@@ -547,8 +613,40 @@ int relay_pump(struct conn *c, int ready)
 	return (c->up.shut ? 0 : c->up.want) | (c->down.shut ? 0 : c->down.want);
 }
 
+/* After a fatal record error: the alert (OpenSSL's, gathered in c->tx, or the policy's
+ * through kernel TX), a FIN, then what the client had already sent is read and dropped:
+ * closing with unread bytes would send a reset, and the client could lose the alert. */
+static void fatal_goodbye(struct conn *c)
+{
+	enum { DRAIN_READS = 64 };
+	if (c->ktls & KTLS_TX) {
+		/* a receive error (EBADMSG, EMSGSIZE) stays on the socket as its pending error and
+		 * fails every send: reading SO_ERROR clears it */
+		int err;
+		socklen_t len = sizeof(err);
+		getsockopt(c->cfd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (c->tx.alert >= 0)
+			ktls_send_alert(c->cfd, 2, c->tx.alert);
+	} else if (c->tx.on) {
+		tx_flush(c);
+	}
+	shutdown(c->cfd, SHUT_WR);
+	for (int i = 0; i < DRAIN_READS; i++) {
+		char scratch[4096];
+		size_t len;
+		unsigned char type;
+		ssize_t n = c->ktls & KTLS_RX ? ktls_recv_record(c->cfd, scratch, sizeof(scratch),
+								 &len, &type)
+					      : read(c->cfd, scratch, sizeof(scratch));
+		if (n <= 0)
+			break;
+	}
+}
+
 void relay_finish(struct conn *c)
 {
+	if (c->tx.fatal)
+		fatal_goodbye(c);
 	if (c->tx.buf)
 		worker_buf_put(c->w, c->tx.buf);
 	c->tx.buf = NULL;

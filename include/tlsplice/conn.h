@@ -32,6 +32,7 @@ struct conn {
 	SSL *ssl;
 	struct event cr, cw, br, bw; /* client/backend readable/writable, EV_PERSIST */
 	struct event timer;          /* handshake, connect or idle deadline */
+	struct event again;          /* zero timeout: RELAY_AGAIN runs after the next poll */
 	bool cr_on, cw_on, br_on, bw_on;
 	bool moved; /* bytes moved in the current pump: the idle clock restarts */
 

@@ -45,12 +45,19 @@ enum ktls_record {
 	KTLS_REC_ERROR,       /* EBADMSG (decrypt failed), reset, ...: errno set */
 };
 
-/* Reads one record from a kernel-receive socket with recvmsg(), telling data from
- * control records (TLS_GET_RECORD_TYPE). Used when splice() fails with EINVAL. */
+/* Reads one record from a kernel-receive socket with recvmsg(): 1 with its content type
+ * (TLS_GET_RECORD_TYPE; 23 for data) in *type and its plaintext in buf[0..*len) (an empty
+ * record is 1 with *len 0), 0 at a FIN, -1 with errno (EAGAIN, EBADMSG: failed to decrypt,
+ * EMSGSIZE: too long, ...). What the record means is record.h's business. */
+int ktls_recv_record(int fd, void *buf, size_t cap, size_t *len, unsigned char *type);
+
+/* The same, sorted into the classes above (the kernel tests use it). */
 enum ktls_record ktls_read_record(int fd, void *buf, size_t cap, size_t *len);
 
-/* Sends close_notify through kernel TX without OpenSSL (the SSL object may be gone).
- * 0, or -1 with errno (EAGAIN: the socket buffer is full, try when writable). */
+/* Sends an alert through kernel TX without OpenSSL (the SSL object may be gone).
+ * 0, or -1 with errno (EAGAIN: the socket buffer is full). */
+int ktls_send_alert(int fd, int level, int description);
+/* ktls_send_alert(fd, warning, close_notify). */
 int ktls_send_close_notify(int fd);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tlsplice/record.h"
+
 struct conn;
 
 struct relay_dir {
@@ -20,6 +22,13 @@ struct relay_dir {
 	uint32_t in_pipe;
 	int want;           /* RELAY_* events this direction waits for */
 	uint64_t bytes;
+	/* client -> backend only: the record policy's memory and what it needs */
+	bool tls13;
+	struct record_state rec;
+	int16_t last_type;             /* userspace: content type of the last record read */
+	int16_t alert_level, alert;    /* userspace: the last alert the client sent, -1 none */
+	bool failed;                   /* a fatal record waits until what came before is out */
+	struct record_verdict verdict; /* ... and this is it */
 };
 
 /* Ciphertext for the client gathered from several records, sent with one system call
@@ -29,6 +38,9 @@ struct relay_tx {
 	uint32_t off, len;
 	bool on;           /* the SSL's write BIO is ours */
 	bool notify;       /* close_notify is queued (sent once tx drains) */
+	bool fatal;        /* a fatal record error: alert, FIN and drain at teardown */
+	int16_t alert;     /* the fatal alert kernel TX sends then (-1: none; OpenSSL sends
+			    * its own where it does the sending) */
 };
 
 /* What the relay waits for, as bits. */
@@ -45,7 +57,9 @@ void relay_init(struct conn *c, bool splice);
  * bits). Returns the events to wait for; when both directions have ended, or on error,
  * sets the connection CLOSED (via conn_end). */
 int relay_pump(struct conn *c, int ready);
-void relay_finish(struct conn *c); /* frees buffers and pipes */
+/* Frees buffers and pipes; after a fatal record error first sends the alert, a FIN, and
+ * reads what the client had already sent, so that it sees the alert and a FIN, not a reset. */
+void relay_finish(struct conn *c);
 /* Best effort, never blocks: close_notify to the client unless it was sent (timeouts,
  * shutdown, no server). */
 void relay_close_notify(struct conn *c);

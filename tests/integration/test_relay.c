@@ -2,12 +2,14 @@
  * full-duplex transfers, half-close in both directions, backends that go away. */
 #include <pthread.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
+#include "blast.h"
 #include "expect.h"
 #include "harness.h"
 
@@ -354,5 +356,72 @@ Test(relay, backend_reset_mid_stream_logs_error)
 	cr_assert_str_not_empty(err, "reset without error text: %s", line);
 	free(line);
 	free(in);
+	harness_pass();
+}
+
+/* Clients that keep their sockets full must not starve the others on their worker. With one
+ * worker stopped, four senders queue megabytes each in the kernel and another client its
+ * ClientHello; once the worker runs again, that client's handshake and echo round trip must
+ * finish while most of what was queued is still waiting, not only after the worker has
+ * relayed it all in one go. */
+Test(relay, busy_clients_do_not_starve_worker)
+{
+	struct fast_sink silent;
+	struct backend *echo = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	int port = harness_free_port(), port2 = harness_free_port();
+	struct harness_cert crt;
+	char rest[10240], reply[8];
+	struct tlsc_opts o = { .sni = "demo.test", .min_version = TLS1_3_VERSION, .timeout_ms = 5000,
+			       .ciphersuites = BLAST_SUITE };
+	struct blaster bl[BLASTERS];
+	uint64_t base, queued, got;
+	struct proxy *p;
+	struct tlsc *b;
+	const char *ini;
+
+	BLAST_SKIP_IF_EMULATED();
+	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
+	cr_assert_eq(sink_start(&silent), 0);
+	snprintf(rest, sizeof(rest),
+		 "[frontend other]\nlisten = 127.0.0.1:%d\ncert = %s\nkey = %s\nbackend = echo\n"
+		 "[backend app]\nserver = %s\ncheck = none\n"
+		 "[backend echo]\nserver = %s\ncheck = none\n",
+		 port2, crt.cert, crt.key, silent.addr, backend_addr(echo));
+	ini = harness_config_web("fair.ini", port, &crt, "workers = 1\n", NULL, rest);
+	cr_assert(ini && (p = proxy_start(ini, port)));
+	for (int i = 0; i < BLASTERS; i++) {
+		struct tlsc *a = tlsc_connect("127.0.0.1", port, &o);
+		cr_assert(a);
+		cr_assert_eq(blast_prepare(&bl[i], a, 1152 * BLAST_GROUP), 0);
+	}
+	cr_assert(sink_wait_accepted(&silent, BLASTERS, HARNESS_TIMEOUT_MS));
+	cr_assert(blast_warm_up(bl, BLASTERS, &silent, 128));
+	base = blast_total(bl, BLASTERS);
+	cr_assert_eq(proxy_signal(p, SIGSTOP), 0);
+	cr_assert(blast_wait_stopped(proxy_pid(p), HARNESS_TIMEOUT_MS));
+	for (int i = 0; i < BLASTERS; i++)
+		cr_assert_eq(blast_start(&bl[i], 0, 60000), 0);
+	b = tlsc_open("127.0.0.1", port2, &o);
+	cr_assert(b);
+	cr_assert_eq(tlsc_handshake(b, 50), 0); /* the ClientHello is queued */
+	/* the senders stop when the kernel holds no more: everything they sent is queued */
+	cr_assert(blast_wait_blocked(bl, BLASTERS, HARNESS_TIMEOUT_MS));
+	queued = blast_total(bl, BLASTERS) - base;
+	cr_assert_geq(queued, 16 * MIB, "only %llu bytes queued", (unsigned long long)queued);
+	base = atomic_load(&silent.bytes);
+	cr_assert_eq(proxy_signal(p, SIGCONT), 0);
+	cr_assert_eq(tlsc_handshake(b, HARNESS_TIMEOUT_MS), 1, "other client: no handshake");
+	cr_assert_eq(tlsc_write_all(b, "ping", 4, HARNESS_TIMEOUT_MS), 0);
+	cr_assert_eq(tlsc_read(b, reply, 4, HARNESS_TIMEOUT_MS), 4, "other client: no echo");
+	cr_assert(memcmp(reply, "ping", 4) == 0);
+	got = atomic_load(&silent.bytes) - base;
+	cr_log_info("other client served after %llu bytes relayed of %llu queued",
+		    (unsigned long long)got, (unsigned long long)queued);
+	cr_assert_lt(got, queued / 2, "other client served only after %llu of %llu queued bytes",
+		     (unsigned long long)got, (unsigned long long)queued);
+	for (int i = 0; i < BLASTERS; i++)
+		blast_stop(&bl[i]);
+	sink_stop(&silent);
+	tlsc_close(b);
 	harness_pass();
 }
