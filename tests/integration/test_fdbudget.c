@@ -77,7 +77,7 @@ Test(fdbudget, low_hard_limit_lowers_max_connections_and_pauses)
 	cr_assert(eff > 0 && eff < 10000, "no warning with the effective max_connections");
 	cr_assert(strstr(warn, "max_connections = 10000") && strstr(warn, " 256"),
 		  "the warning lacks the configured value or the limit: %s", warn);
-	cr_log_warn("hard limit 256: %s", warn);
+	cr_log_info("hard limit 256: %s", warn);
 
 	struct tlsc_opts o = { .sni = "demo.test" };
 	struct tlsc **held = calloc((size_t)eff + EXTRA, sizeof(*held));
@@ -122,7 +122,7 @@ Test(fdbudget, soft_limit_raised_to_what_is_needed)
 	struct proxy *p = start(b, "workers = 1\nmax_connections = 1000\n", &port);
 	long soft, hard;
 	cr_assert_eq(proc_nofile(proxy_pid(p), &soft, &hard), 0);
-	cr_log_warn("max_connections 1000 under 1024/20000: soft limit now %ld", soft);
+	cr_log_info("max_connections 1000 under 1024/20000: soft limit now %ld", soft);
 	cr_assert_eq(hard, 20000);
 	cr_assert(soft >= 2000 && soft <= 2200, "soft limit %ld for 1000 connections", soft);
 	cr_assert_eq(effective_max(p, warn, sizeof(warn)), -1, "unexpected warning: %s", warn);
@@ -139,7 +139,7 @@ Test(fdbudget, default_under_hard_20000)
 	struct proxy *p = start(b, "workers = 1\n", &port);
 	long soft, hard, eff = effective_max(p, warn, sizeof(warn));
 	cr_assert_eq(proc_nofile(proxy_pid(p), &soft, &hard), 0);
-	cr_log_warn("default under 1024/20000: soft %ld; %s", soft, warn);
+	cr_log_info("default under 1024/20000: soft %ld; %s", soft, warn);
 	cr_assert_eq(soft, 20000, "the soft limit was not raised to the hard one");
 	cr_assert(eff > 9900 && eff < 10000, "effective max_connections %ld", eff);
 	cr_assert(strstr(warn, "max_connections = 10000") && strstr(warn, "20000"), "%s", warn);

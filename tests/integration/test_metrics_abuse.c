@@ -112,7 +112,7 @@ Test(metrics_abuse, announced_body_is_never_buffered)
 	close(fd);
 	long rss = proc_rss_kib(proxy_pid(p));
 	peak = rss > peak ? rss : peak;
-	cr_log_warn("body: %zu MiB sent in %lld ms; RSS %ld KiB before, peak %ld KiB", sent >> 20,
+	cr_log_info("body: %zu MiB sent in %lld ms; RSS %ld KiB before, peak %ld KiB", sent >> 20,
 		    (long long)(harness_now_ms() - t0), rss0, peak);
 	cr_assert_lt(peak - rss0, 16 * 1024, "RSS grew by %ld KiB while a body streamed", peak - rss0);
 	assert_fresh_scrape(mport);
@@ -140,7 +140,7 @@ Test(metrics_abuse, huge_request_line_refused_quickly)
 	close(fd);
 	free(line);
 	long cpu = proc_cpu_ms(proxy_pid(p)) - cpu0, rss = proc_rss_kib(proxy_pid(p));
-	cr_log_warn("32 MiB line: write %s, closed %d after %lld ms; proxy CPU %ld ms; RSS %ld -> %ld KiB",
+	cr_log_info("32 MiB line: write %s, closed %d after %lld ms; proxy CPU %ld ms; RSS %ld -> %ld KiB",
 		    wr == 0 ? "completed" : "refused", closed, (long long)ms, cpu, rss0, rss);
 	cr_assert(wr < 0 || closed, "the proxy neither refused the line nor closed");
 	cr_assert_lt(ms, 2000, "refusing took %lld ms", (long long)ms);
@@ -171,7 +171,7 @@ Test(metrics_abuse, idle_connections_capped)
 		closed += raw_peer_closed(fds[i], i < N - MAX_CONNS ? 1000 : 0);
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
-	cr_log_warn("idle: %d connections, %d held by the proxy, %d closed by it", N, held, closed);
+	cr_log_info("idle: %d connections, %d held by the proxy, %d closed by it", N, held, closed);
 	cr_assert_leq(held, MAX_CONNS, "the proxy holds %d metrics connections", held);
 	cr_assert_geq(closed, N - MAX_CONNS, "only %d of the oldest were closed", closed);
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
@@ -198,7 +198,7 @@ Test(metrics_abuse, trickler_closed_at_deadline)
 	}
 	int64_t ms = harness_now_ms() - t0;
 	close(fd);
-	cr_log_warn("trickler closed %d after %lld ms", closed, (long long)ms);
+	cr_log_info("trickler closed %d after %lld ms", closed, (long long)ms);
 	cr_assert(closed, "a trickling client was still open after %lld ms", (long long)ms);
 	cr_assert_geq(ms, DEADLINE_MS - 100, "closed before the deadline");
 	cr_assert_lt(ms, DEADLINE_MS + 1500, "closed %lld ms after connecting", (long long)ms);
