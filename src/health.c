@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
 
@@ -145,7 +146,7 @@ void health_report_local(const struct server *s, const char *what, const char *r
 {
 	static _Atomic uint64_t last_s;
 	static atomic_uint skipped;
-	uint64_t now_s = pool_now_ms() / 1000 + 1; /* never 0, the initial value */
+	uint64_t now_s = clock_mono_ms() / 1000 + 1; /* never 0, the initial value */
 	char more[64] = "";
 	unsigned n;
 
@@ -189,18 +190,6 @@ struct health {
 	size_t nchecks;
 };
 
-static uint64_t now_ms(void)
-{
-	return pool_now_ms(); /* retry times are compared with it on the connection path */
-}
-
-static struct timeval ms_to_tv(uint64_t ms)
-{
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000 };
-
-	return tv;
-}
-
 /* The check in flight is over: its socket is always closed here and nowhere else. */
 static void check_close(struct check *c)
 {
@@ -215,7 +204,7 @@ static void check_close(struct check *c)
 static void check_finish(struct check *c, bool ok, const char *reason)
 {
 	check_close(c);
-	health_report(c->s, ok, false, reason, now_ms());
+	health_report(c->s, ok, false, reason, clock_mono_ms());
 }
 
 /* Ends the check in flight without a result: the proxy, not the server, ran out of
@@ -250,14 +239,14 @@ static void check_fail_errno(struct check *c, const char *op, int err)
 /* Waits for what on the check socket, bounded by what is left of check_timeout. */
 static void check_wait(struct check *c, short what, event_callback_fn cb)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	struct timeval tv;
 
 	if (now >= c->deadline_ms) {
 		check_finish(c, false, "timeout");
 		return;
 	}
-	tv = ms_to_tv(c->deadline_ms - now);
+	tv = clock_ms_to_tv(c->deadline_ms - now);
 	event_assign(c->io, c->h->base, c->fd, what, cb, c);
 	if (event_add(c->io, &tv) < 0)
 		check_fail_errno(c, NULL, errno ? errno : EIO);
@@ -404,7 +393,7 @@ static void check_start(struct check *c)
 {
 	const struct cfg_addr *a = &c->s->cfg->addr;
 
-	c->deadline_ms = now_ms() + (c->b->check_timeout_ms ? c->b->check_timeout_ms : 1);
+	c->deadline_ms = clock_mono_ms() + (c->b->check_timeout_ms ? c->b->check_timeout_ms : 1);
 	c->sent = 0;
 	c->reply_len = 0;
 	c->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -452,7 +441,7 @@ static void *health_main(void *arg)
 static int check_init(struct health *h, struct check *c, struct server *s)
 {
 	uint64_t interval = s->pool->cfg->check_interval_ms ? s->pool->cfg->check_interval_ms : 1;
-	struct timeval tv = ms_to_tv(interval);
+	struct timeval tv = clock_ms_to_tv(interval);
 
 	c->h = h;
 	c->s = s;

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/config.h"
 #include "tlsplice/health.h"
 #include "tlsplice/ktls.h"
@@ -23,6 +24,7 @@
 #include "tlsplice/worker.h"
 
 #define DEFAULT_CONFIG "/etc/tlsplice/tlsplice.ini"
+#define RELOAD_RETRY_MS 20 /* a worker has not taken the previous generation yet */
 
 enum { EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
@@ -171,7 +173,7 @@ static void reload(struct app *a, const char *why)
 	struct errlist warns;
 	if (proc_reload_busy(&a->proc)) {
 		/* a worker has not taken the previous generation yet: try again in a moment */
-		struct timeval tv = { 0, 20000 };
+		struct timeval tv = clock_ms_to_tv(RELOAD_RETRY_MS);
 		evtimer_add(a->reload_retry, &tv);
 		return;
 	}
@@ -260,7 +262,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		 atomic_load(&a->proc.active), (unsigned long long)ms);
 	metrics_set_draining(a->metrics);
 	proc_command(&a->proc, WORKER_CMD_DRAIN);
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = clock_ms_to_tv(ms);
 	evtimer_add(a->force, &tv);
 }
 

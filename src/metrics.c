@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/event_struct.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
 #include "tlsplice/runtime.h"
@@ -411,7 +411,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 static void mconn_open(struct metrics *m, int fd)
 {
-	struct timeval tv = { METRICS_DEADLINE_MS / 1000, (METRICS_DEADLINE_MS % 1000) * 1000 };
+	struct timeval tv = clock_ms_to_tv(METRICS_DEADLINE_MS);
 	if (m->nconns >= METRICS_MAX_CONNS)
 		mconn_close(m->oldest); /* a fresh scrape beats a client that stalls */
 	struct mconn *c = malloc(sizeof(*c));
@@ -450,7 +450,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+			struct timeval tv = clock_ms_to_tv(ACCEPT_BACKOFF_MS);
 			log_warn("metrics: accept: %s; pausing for %d ms", strerror(errno),
 				 ACCEPT_BACKOFF_MS);
 			event_del(&m->lev);

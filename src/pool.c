@@ -8,15 +8,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/health.h"
 
 uint64_t pool_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return clock_mono_ms();
 }
 
 unsigned pool_swrr_sequence(const int *weights, unsigned n, unsigned *out)

@@ -68,6 +68,7 @@ void pool_report_local_error(struct server *s, const char *reason);
  * which holds sum(weights) entries; exposed for tests. Returns the number written. */
 unsigned pool_swrr_sequence(const int *weights, unsigned n, unsigned *out);
 
-uint64_t pool_now_ms(void); /* CLOCK_MONOTONIC in ms */
+/* clock_mono_ms(), the clock retry times and pick times are compared on. */
+uint64_t pool_now_ms(void);
 
 #endif
