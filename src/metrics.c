@@ -88,13 +88,10 @@ static void render_frontends(struct evbuffer *b, const struct runtime *rt)
 		const char *name = fe_series[first].name;
 		head(b, name, fe_series[first].type, fe_series[first].help);
 		for (size_t i = 0; i < cfg->nfrontends; i++) {
-			const char *st = (const char *)rt->stats[i];
+			const struct fe_stats *st = rt->stats[i];
 			for (size_t k = first; k < last; k++) {
 				const struct fe_series *f = &fe_series[k];
-				/* every counter is 64 bits wide; active is a signed gauge */
-				long long v = f->off == FE_OFF(active)
-						      ? (long long)atomic_load((atomic_long *)(st + f->off))
-						      : (long long)atomic_load((atomic_uint_fast64_t *)(st + f->off));
+				long long v = fe_stats_load(st, f->off);
 				evbuffer_add_printf(b, "%s{frontend=\"%s\"%s%s} %lld\n", name,
 						    cfg->frontends[i].name, f->label ? "," : "",
 						    f->label ? f->label : "", v);
@@ -502,26 +499,6 @@ void metrics_set_runtime(struct metrics *m, struct runtime *rt)
 		return;
 	runtime_unref(m->rt);
 	m->rt = runtime_ref(rt);
-}
-
-struct fe_stats *fe_stats_create(void)
-{
-	struct fe_stats *st = calloc(1, sizeof(*st));
-	if (st)
-		atomic_init(&st->refs, 1);
-	return st;
-}
-
-struct fe_stats *fe_stats_ref(struct fe_stats *st)
-{
-	atomic_fetch_add(&st->refs, 1);
-	return st;
-}
-
-void fe_stats_unref(struct fe_stats *st)
-{
-	if (st && atomic_fetch_sub(&st->refs, 1) == 1)
-		free(st);
 }
 
 void metrics_set_draining(struct metrics *m)
