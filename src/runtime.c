@@ -100,7 +100,7 @@ void runtime_inherit(struct runtime *rt, const struct runtime *old)
 			const struct server *o = find_server(old, p->cfg->name, s->cfg->addr.text);
 			if (!o)
 				continue;
-			pool_server_inherit(s, o, now_ms);
+			server_inherit(s, o, now_ms);
 		}
 	}
 }

@@ -1,4 +1,4 @@
-/* The HTTP endpoint that serves the counters (per frontend in stats.h, per server in pool.h):
+/* The HTTP endpoint that serves the counters (per frontend in stats.h, per server in server.h):
  * GET /metrics (Prometheus text) and GET /healthz. It runs on the main thread; the request
  * parser is pure and any thread may call it. */
 #ifndef TLSPLICE_METRICS_H
