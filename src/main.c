@@ -19,6 +19,7 @@
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
 #include "tlsplice/privs.h"
+#include "tlsplice/proc.h"
 #include "tlsplice/runtime.h"
 #include "tlsplice/watch.h"
 #include "tlsplice/worker.h"
