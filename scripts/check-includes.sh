@@ -3,7 +3,8 @@
 # A module is a src/NAME.c with its include/tlsplice/NAME.h; module A depends on B when A's
 # .c or .h includes "tlsplice/B.h". A cycle is a strongly connected component of that graph
 # with more than one module: none of its modules can be read, tested or replaced alone.
-# Headers without a module of their own (types only, as clock.h) are not edges.
+# Headers with no src/NAME.c of their own are not edges: clock.h (inline clock reads) and
+# pool-t.h (a type only, as HAProxy's -t.h headers) hold no code that could call back.
 # --sizes also lists the source files over 800 lines under src/, tests/ and scripts/.
 # Exits 0 when all is clean, 1 when a cycle (or, with --sizes, a long file) is found.
 set -uo pipefail
