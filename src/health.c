@@ -1,5 +1,5 @@
-/* Server health: the up/down state machine that active checks and live connects feed, and
- * one thread with its own event loop that runs the active checks (tcp, send-expect). */
+/* Active health checks (tcp, send-expect): one thread with its own event loop runs them and
+ * reports each result to the server's state machine (server.c). */
 #include "tlsplice/health.h"
 
 #include <errno.h>
@@ -14,151 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
-
-/* ------------------------------------------------------------------ state machine */
-
-static int clamp_min1(int v)
-{
-	return v > 0 ? v : 1;
-}
-
-static const char *backend_name(const struct server *s)
-{
-	return s->pool && s->pool->cfg && s->pool->cfg->name ? s->pool->cfg->name : "?";
-}
-
-static const char *server_name(const struct server *s)
-{
-	return s->cfg ? s->cfg->addr.text : "?";
-}
-
-/* Flips s to to_up. Only the thread whose CAS flips the flag logs and resets the streaks,
- * so concurrent reporters change (and log) each state exactly once. */
-static bool transition(struct server *s, bool to_up, const char *reason, int n, int of,
-		       uint64_t now_ms)
-{
-	const struct cfg_backend *b = s->pool->cfg;
-	bool expected = !to_up;
-
-	/* armed before the flip: a picker that sees the server down must already see a
-	 * future retry time, or it would probe at once */
-	if (!to_up && b->check == CHECK_NONE)
-		atomic_store(&s->retry_at_ms, now_ms + b->check_interval_ms);
-	if (!atomic_compare_exchange_strong(&s->up, &expected, to_up))
-		return false;
-	if (n > of)
-		n = of; /* concurrent reporters may overshoot the threshold */
-	if (to_up) {
-		atomic_store(&s->fail_streak, 0);
-		log_info("backend %s server %s is UP: %s (%d/%d)", backend_name(s), server_name(s),
-			 reason, n, of);
-	} else {
-		atomic_store(&s->ok_streak, 0);
-		log_warn("backend %s server %s is DOWN: %s (%d/%d)", backend_name(s), server_name(s),
-			 reason, n, of);
-	}
-	return true;
-}
-
-/* The first active check result decides the state at once. Returns false if another
- * result was first, so the caller applies rise/fall instead. */
-static bool first_result(struct server *s, bool ok, const char *reason, uint64_t now_ms,
-			 bool *changed)
-{
-	bool expected = false;
-
-	*changed = false;
-	if (!atomic_compare_exchange_strong(&s->checked, &expected, true))
-		return false;
-	if (ok)
-		atomic_store(&s->fail_streak, 0);
-	else
-		atomic_store(&s->ok_streak, 0);
-	*changed = transition(s, ok, reason, 1, 1, now_ms);
-	return true;
-}
-
-static bool up_failure(struct server *s, const char *reason, uint64_t now_ms)
-{
-	int fall = clamp_min1(s->pool->cfg->check_fall);
-	int n = atomic_fetch_add(&s->fail_streak, 1) + 1;
-
-	if (n < fall)
-		return false;
-	return transition(s, false, reason, n, fall, now_ms);
-}
-
-/* A live success proves a down server only when no active check owns its recovery:
- * with check = none it is the one probe connection let through after check_interval. */
-static bool down_success(struct server *s, bool live, const char *reason, uint64_t now_ms)
-{
-	const struct cfg_backend *b = s->pool->cfg;
-	int rise = clamp_min1(b->check_rise);
-	int n;
-
-	if (live)
-		return b->check == CHECK_NONE && transition(s, true, reason, 1, 1, now_ms);
-	n = atomic_fetch_add(&s->ok_streak, 1) + 1;
-	if (n < rise)
-		return false;
-	return transition(s, true, reason, n, rise, now_ms);
-}
-
-/* A failure while down breaks the rise streak; with check = none it also re-arms the
- * passive retry, since the probe connection that pool_pick let through just failed. */
-static bool down_failure(struct server *s, bool live, uint64_t now_ms)
-{
-	const struct cfg_backend *b = s->pool->cfg;
-
-	atomic_store(&s->ok_streak, 0);
-	if (live && b->check == CHECK_NONE)
-		atomic_store(&s->retry_at_ms, now_ms + b->check_interval_ms);
-	return false;
-}
-
-bool health_report(struct server *s, bool ok, bool live, const char *reason, uint64_t now_ms)
-{
-	bool changed;
-
-	if (!reason)
-		reason = ok ? (live ? "connection succeeded" : "check passed")
-			    : (live ? "connection failed" : "check failed");
-	if (!live && !ok)
-		atomic_fetch_add(&s->check_failures, 1);
-	if (!live && !atomic_load(&s->checked) && first_result(s, ok, reason, now_ms, &changed))
-		return changed;
-	if (atomic_load(&s->up)) {
-		if (ok) {
-			atomic_store(&s->fail_streak, 0);
-			return false;
-		}
-		return up_failure(s, reason, now_ms);
-	}
-	return ok ? down_success(s, live, reason, now_ms) : down_failure(s, live, now_ms);
-}
-
-/* At most one line a second: a proxy out of fds fails every connect and every check at
- * once, and the log must not add to the storm. */
-void health_report_local(const struct server *s, const char *what, const char *reason)
-{
-	static _Atomic uint64_t last_s;
-	static atomic_uint skipped;
-	uint64_t now_s = pool_now_ms() / 1000 + 1; /* never 0, the initial value */
-	char more[64] = "";
-	unsigned n;
-
-	if (atomic_exchange(&last_s, now_s) == now_s) {
-		atomic_fetch_add(&skipped, 1);
-		return;
-	}
-	n = atomic_exchange(&skipped, 0);
-	if (n)
-		snprintf(more, sizeof(more), " (and %u more not logged)", n);
-	log_warn("backend %s server %s: %s: local error, not counted against server: %s%s",
-		 backend_name(s), server_name(s), what, reason, more);
-}
+#include "tlsplice/server.h"
 
 /* ------------------------------------------------------------------ active checks */
 
@@ -189,18 +48,6 @@ struct health {
 	size_t nchecks;
 };
 
-static uint64_t now_ms(void)
-{
-	return pool_now_ms(); /* retry times are compared with it on the connection path */
-}
-
-static struct timeval ms_to_tv(uint64_t ms)
-{
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000 };
-
-	return tv;
-}
-
 /* The check in flight is over: its socket is always closed here and nowhere else. */
 static void check_close(struct check *c)
 {
@@ -215,7 +62,7 @@ static void check_close(struct check *c)
 static void check_finish(struct check *c, bool ok, const char *reason)
 {
 	check_close(c);
-	health_report(c->s, ok, false, reason, now_ms());
+	server_report(c->s, ok, false, reason, clock_mono_ms());
 }
 
 /* Ends the check in flight without a result: the proxy, not the server, ran out of
@@ -223,7 +70,7 @@ static void check_finish(struct check *c, bool ok, const char *reason)
 static void check_abort(struct check *c, const char *reason)
 {
 	check_close(c);
-	health_report_local(c->s, "check", reason);
+	server_report_local(c->s, "check", reason);
 }
 
 /* op names the call that failed in the log ("socket"); NULL for the server's own errors,
@@ -250,14 +97,14 @@ static void check_fail_errno(struct check *c, const char *op, int err)
 /* Waits for what on the check socket, bounded by what is left of check_timeout. */
 static void check_wait(struct check *c, short what, event_callback_fn cb)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	struct timeval tv;
 
 	if (now >= c->deadline_ms) {
 		check_finish(c, false, "timeout");
 		return;
 	}
-	tv = ms_to_tv(c->deadline_ms - now);
+	tv = clock_ms_to_tv(c->deadline_ms - now);
 	event_assign(c->io, c->h->base, c->fd, what, cb, c);
 	if (event_add(c->io, &tv) < 0)
 		check_fail_errno(c, NULL, errno ? errno : EIO);
@@ -404,7 +251,7 @@ static void check_start(struct check *c)
 {
 	const struct cfg_addr *a = &c->s->cfg->addr;
 
-	c->deadline_ms = now_ms() + (c->b->check_timeout_ms ? c->b->check_timeout_ms : 1);
+	c->deadline_ms = clock_mono_ms() + (c->b->check_timeout_ms ? c->b->check_timeout_ms : 1);
 	c->sent = 0;
 	c->reply_len = 0;
 	c->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -452,7 +299,7 @@ static void *health_main(void *arg)
 static int check_init(struct health *h, struct check *c, struct server *s)
 {
 	uint64_t interval = s->pool->cfg->check_interval_ms ? s->pool->cfg->check_interval_ms : 1;
-	struct timeval tv = ms_to_tv(interval);
+	struct timeval tv = clock_ms_to_tv(interval);
 
 	c->h = h;
 	c->s = s;

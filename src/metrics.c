@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/event_struct.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
 #include "tlsplice/runtime.h"
@@ -88,13 +88,10 @@ static void render_frontends(struct evbuffer *b, const struct runtime *rt)
 		const char *name = fe_series[first].name;
 		head(b, name, fe_series[first].type, fe_series[first].help);
 		for (size_t i = 0; i < cfg->nfrontends; i++) {
-			const char *st = (const char *)rt->stats[i];
+			const struct fe_stats *st = rt->stats[i];
 			for (size_t k = first; k < last; k++) {
 				const struct fe_series *f = &fe_series[k];
-				/* every counter is 64 bits wide; active is a signed gauge */
-				long long v = f->off == FE_OFF(active)
-						      ? (long long)atomic_load((atomic_long *)(st + f->off))
-						      : (long long)atomic_load((atomic_uint_fast64_t *)(st + f->off));
+				long long v = fe_stats_load(st, f->off);
 				evbuffer_add_printf(b, "%s{frontend=\"%s\"%s%s} %lld\n", name,
 						    cfg->frontends[i].name, f->label ? "," : "",
 						    f->label ? f->label : "", v);
@@ -411,7 +408,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 static void mconn_open(struct metrics *m, int fd)
 {
-	struct timeval tv = { METRICS_DEADLINE_MS / 1000, (METRICS_DEADLINE_MS % 1000) * 1000 };
+	struct timeval tv = clock_ms_to_tv(METRICS_DEADLINE_MS);
 	if (m->nconns >= METRICS_MAX_CONNS)
 		mconn_close(m->oldest); /* a fresh scrape beats a client that stalls */
 	struct mconn *c = malloc(sizeof(*c));
@@ -450,7 +447,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+			struct timeval tv = clock_ms_to_tv(ACCEPT_BACKOFF_MS);
 			log_warn("metrics: accept: %s; pausing for %d ms", strerror(errno),
 				 ACCEPT_BACKOFF_MS);
 			event_del(&m->lev);
@@ -502,26 +499,6 @@ void metrics_set_runtime(struct metrics *m, struct runtime *rt)
 		return;
 	runtime_unref(m->rt);
 	m->rt = runtime_ref(rt);
-}
-
-struct fe_stats *fe_stats_create(void)
-{
-	struct fe_stats *st = calloc(1, sizeof(*st));
-	if (st)
-		atomic_init(&st->refs, 1);
-	return st;
-}
-
-struct fe_stats *fe_stats_ref(struct fe_stats *st)
-{
-	atomic_fetch_add(&st->refs, 1);
-	return st;
-}
-
-void fe_stats_unref(struct fe_stats *st)
-{
-	if (st && atomic_fetch_sub(&st->refs, 1) == 1)
-		free(st);
 }
 
 void metrics_set_draining(struct metrics *m)

@@ -8,15 +8,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "tlsplice/health.h"
+#include "tlsplice/clock.h"
 
 uint64_t pool_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return clock_mono_ms();
 }
 
 unsigned pool_swrr_sequence(const int *weights, unsigned n, unsigned *out)
@@ -80,13 +77,8 @@ int pool_init(struct pool *p, const struct cfg_backend *cfg)
 	p->servers = calloc(p->nservers ? p->nservers : 1, sizeof(*p->servers));
 	if (!p->servers)
 		return -1;
-	for (unsigned i = 0; i < p->nservers; i++) {
-		struct server *s = &p->servers[i];
-		s->cfg = &cfg->servers[i];
-		s->pool = p;
-		s->idx = i;
-		atomic_init(&s->up, true);
-	}
+	for (unsigned i = 0; i < p->nservers; i++)
+		server_setup(&p->servers[i], p, &cfg->servers[i], i);
 	if (build_seq(p, false, &p->seq_primary, &p->nseq_primary) < 0 ||
 	    build_seq(p, true, &p->seq_backup, &p->nseq_backup) < 0) {
 		pool_finish(p);
@@ -114,18 +106,6 @@ bool pool_tried_has(const struct pool_tried *t, const struct server *s)
 	return s->idx < 256 && (t->bits[s->idx / 64] & (1ull << (s->idx % 64)));
 }
 
-/* A down server with check = none may carry one probing connection once retry_at passes. */
-static bool claim_probe(struct server *s, uint64_t now_ms)
-{
-	if (s->pool->cfg->check != CHECK_NONE)
-		return false;
-	uint_fast64_t at = atomic_load(&s->retry_at_ms);
-	if (at == 0 || now_ms < at)
-		return false;
-	return atomic_compare_exchange_strong(&s->retry_at_ms, &at,
-					      now_ms + s->pool->cfg->check_interval_ms);
-}
-
 /* Takes slots from seq until one names a server that is up (or may be probed) and was
  * not tried yet; one full cycle visits every slot. */
 static struct server *pick_from(struct pool *p, const unsigned *seq, unsigned nseq,
@@ -136,7 +116,7 @@ static struct server *pick_from(struct pool *p, const unsigned *seq, unsigned ns
 		struct server *s = &p->servers[seq[atomic_fetch_add(pos, 1) % nseq]];
 		if (pool_tried_has(tried, s))
 			continue;
-		if (atomic_load(&s->up) || claim_probe(s, now_ms))
+		if (server_usable(s, now_ms))
 			return s;
 	}
 	return NULL;
@@ -160,41 +140,17 @@ struct server *pool_pick(struct pool *p, const struct pool_tried *tried, uint64_
 	return pick_from(p, p->seq_backup, p->nseq_backup, &p->rr_backup, tried, now_ms);
 }
 
-void pool_server_inherit(struct server *s, const struct server *old, uint64_t now_ms)
-{
-	const struct cfg_backend *b = s->pool->cfg;
-	uint_fast64_t at = 0;
-
-	atomic_store(&s->up, atomic_load(&old->up));
-	atomic_store(&s->checked, atomic_load(&old->checked));
-	atomic_store(&s->ok_streak, atomic_load(&old->ok_streak));
-	atomic_store(&s->fail_streak, atomic_load(&old->fail_streak));
-	atomic_store(&s->connections, atomic_load(&old->connections));
-	atomic_store(&s->connect_failures, atomic_load(&old->connect_failures));
-	atomic_store(&s->check_failures, atomic_load(&old->check_failures));
-	/* a retry time means something only where check = none armed it; a server that active
-	 * checks took down has none, and with check = none nothing else would ever revive it */
-	if (old->pool->cfg->check == CHECK_NONE)
-		at = atomic_load(&old->retry_at_ms);
-	if (b->check == CHECK_NONE && !atomic_load(&s->up) &&
-	    (at == 0 || at > now_ms + b->check_interval_ms))
-		at = now_ms + b->check_interval_ms;
-	atomic_store(&s->retry_at_ms, at);
-}
-
 void pool_report_connect_ok(struct server *s)
 {
-	atomic_fetch_add(&s->connections, 1);
-	health_report(s, true, true, "connect succeeded", pool_now_ms());
+	server_report_connect(s, true, "connect succeeded", clock_mono_ms());
 }
 
 void pool_report_connect_fail(struct server *s, uint64_t now_ms, const char *reason)
 {
-	atomic_fetch_add(&s->connect_failures, 1);
-	health_report(s, false, true, reason, now_ms);
+	server_report_connect(s, false, reason, now_ms);
 }
 
 void pool_report_local_error(struct server *s, const char *reason)
 {
-	health_report_local(s, "connect", reason);
+	server_report_local(s, "connect", reason);
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tlsplice/clock.h"
+
 struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *errs)
 {
 	struct runtime *rt = calloc(1, sizeof(*rt));
@@ -80,7 +82,7 @@ static const struct server *find_server(const struct runtime *rt, const char *ba
 
 void runtime_inherit(struct runtime *rt, const struct runtime *old)
 {
-	uint64_t now_ms = pool_now_ms();
+	uint64_t now_ms = clock_mono_ms();
 
 	for (size_t i = 0; i < rt->cfg->nfrontends; i++) {
 		for (size_t j = 0; j < old->cfg->nfrontends; j++) {
@@ -98,7 +100,7 @@ void runtime_inherit(struct runtime *rt, const struct runtime *old)
 			const struct server *o = find_server(old, p->cfg->name, s->cfg->addr.text);
 			if (!o)
 				continue;
-			pool_server_inherit(s, o, now_ms);
+			server_inherit(s, o, now_ms);
 		}
 	}
 }

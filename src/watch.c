@@ -11,6 +11,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "tlsplice/clock.h"
+
 #define WATCH_MAX_NAMES 256
 #define K8S_DATA_LINK "..data" /* what a Kubernetes secret volume swaps atomically */
 
@@ -79,7 +81,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (hit) {
-		struct timeval tv = { WATCH_DEBOUNCE_MS / 1000, (WATCH_DEBOUNCE_MS % 1000) * 1000 };
+		struct timeval tv = clock_ms_to_tv(WATCH_DEBOUNCE_MS);
 		evtimer_add(w->quiet, &tv); /* re-arming restarts the quiet period */
 	}
 }

@@ -1,35 +1,17 @@
-/* Counters per frontend (atomics, bumped once per connection, never per byte) and the
- * HTTP endpoint that serves them: GET /metrics (Prometheus text) and GET /healthz. */
+/* The HTTP endpoint that serves the counters (per frontend in stats.h, per server in server.h):
+ * GET /metrics (Prometheus text) and GET /healthz. It runs on the main thread; the request
+ * parser is pure and any thread may call it. */
 #ifndef TLSPLICE_METRICS_H
 #define TLSPLICE_METRICS_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
 
+#include "tlsplice/stats.h" /* what it serves; users of the counters get them here too */
+
 struct runtime;
-
-enum hs_fail { HS_FAIL_PROTOCOL, HS_FAIL_TIMEOUT, HS_FAIL_CLOSED, HS_FAIL_MAX };
-/* Why a connection's TLS did not go to the kernel in both directions: a cipher the kernel
- * does not take, the kernel refusing, or one direction only (e.g. TLS 1.3 receive with a
- * record already read by OpenSSL). */
-enum ktls_fallback { KTLS_FALLBACK_CIPHER, KTLS_FALLBACK_KERNEL, KTLS_FALLBACK_PARTIAL,
-		     KTLS_FALLBACK_MAX };
-enum relay_kind { RELAY_KIND_SPLICE, RELAY_KIND_USERSPACE, RELAY_KIND_MIXED, RELAY_KIND_MAX };
-
-struct fe_stats {
-	atomic_int refs; /* generations that count into it */
-	atomic_uint_fast64_t connections;
-	atomic_long active;
-	atomic_uint_fast64_t hs_failures[HS_FAIL_MAX];
-	atomic_uint_fast64_t ktls_tx, ktls_rx;
-	atomic_uint_fast64_t relay[RELAY_KIND_MAX];
-	atomic_uint_fast64_t bytes_in, bytes_out;
-	atomic_uint_fast64_t ktls_fallbacks[KTLS_FALLBACK_MAX];
-};
-
 struct metrics;
 
 /* Bounds of the endpoint, which faces untrusted clients: the request head (request line and
@@ -64,8 +46,5 @@ char *metrics_render(const struct runtime *rt, size_t *len);
 /* After SIGTERM /healthz answers 503 so that load balancers stop sending. */
 void metrics_set_draining(struct metrics *m);
 void metrics_set_runtime(struct metrics *m, struct runtime *rt); /* after a reload */
-struct fe_stats *fe_stats_create(void);
-struct fe_stats *fe_stats_ref(struct fe_stats *st);
-void fe_stats_unref(struct fe_stats *st);
 
 #endif

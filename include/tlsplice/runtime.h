@@ -7,8 +7,8 @@
 
 #include "tlsplice/config.h"
 #include "tlsplice/errlist.h"
-#include "tlsplice/metrics.h"
 #include "tlsplice/pool.h"
+#include "tlsplice/stats.h"
 #include "tlsplice/tls.h"
 
 struct runtime {

@@ -1,5 +1,8 @@
 /* Worker threads (one event_base each, with their own SO_REUSEPORT listeners) and the
- * process-wide state they share. */
+ * process-wide state they share (struct proc: it stays here, since workers and listeners
+ * read its counters; proc.h has the functions that run the workers as a whole). Once started,
+ * a worker's fields belong to its thread, except cmd and pending, which the main thread sets
+ * (atomics), and the wake event it activates. */
 #ifndef TLSPLICE_WORKER_H
 #define TLSPLICE_WORKER_H
 
@@ -77,19 +80,16 @@ struct worker {
 #define WORKER_CMD_FORCE 2
 #define WORKER_CMD_RELOAD 4
 
-/* Binds every listen address of every frontend once per worker (SO_REUSEPORT), creates the
- * event bases. On failure err says what; nothing is left open. */
-int proc_init(struct proc *p, struct runtime *rt, struct event_base *main_base, char *err,
-	      size_t errlen);
-void proc_finish(struct proc *p);
-int proc_start(struct proc *p);
-void proc_command(struct proc *p, int cmd); /* any thread */
-/* Main thread: binds what rt adds, keeps sockets that stay, hands rt to every worker (takes
- * a reference for each). Nothing changes if it fails. */
-int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen);
-/* A previous reload is not taken by every worker yet. */
-bool proc_reload_busy(struct proc *p);
-void proc_join(struct proc *p);
+/* Used by proc.c, on the main thread. init: the event base, pools and events of worker id of
+ * p; on failure err says what, and worker_finish frees what was made. */
+int worker_init(struct worker *w, struct proc *p, unsigned id, char *err, size_t errlen);
+/* Hands w the listeners it accepts on (bound, not armed); w owns them from now on. */
+void worker_set_listeners(struct worker *w, struct listener *ls, size_t n);
+/* Frees what init made (a zeroed worker is fine); a pending reload is the caller's. */
+void worker_finish(struct worker *w);
+int worker_start(struct worker *w);   /* the thread; -1 with errno */
+void worker_command(struct worker *w, int cmd); /* WORKER_CMD_* bits; any thread */
+void worker_join(struct worker *w);
 
 /* Called by connections: a connection ended (accounts max_connections). */
 void worker_conn_closed(struct worker *w);

@@ -19,6 +19,7 @@
 #include "tlsplice/health.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
+#include "tlsplice/server.h"
 
 /* One backend with one server, wired by hand as pool_init would. */
 struct fixture {
@@ -84,7 +85,7 @@ static void fx_init(struct fixture *f, enum check_kind kind, int rise, int fall,
 
 static bool check_result(struct server *s, bool ok)
 {
-	return health_report(s, ok, false, ok ? NULL : "connection refused", 1000);
+	return server_report(s, ok, false, ok ? NULL : "connection refused", 1000);
 }
 
 static void setup(void)
@@ -124,8 +125,8 @@ Test(health_state, first_success_brings_up_a_server_live_traffic_took_down)
 	struct fixture f;
 
 	fx_init(&f, CHECK_TCP, 3, 2, 2000);
-	health_report(&f.s, false, true, "connection refused", 10);
-	cr_assert(health_report(&f.s, false, true, "connection refused", 10));
+	server_report(&f.s, false, true, "connection refused", 10);
+	cr_assert(server_report(&f.s, false, true, "connection refused", 10));
 	cr_assert_not(atomic_load(&f.s.up));
 	cr_assert(check_result(&f.s, true), "the first check result decides, rise does not apply");
 	cr_assert(atomic_load(&f.s.up));
@@ -175,7 +176,7 @@ Test(health_state, flapping_while_up_never_goes_down)
 	/* a live success breaks the streak just as a check does */
 	check_result(&f.s, false);
 	check_result(&f.s, false);
-	health_report(&f.s, true, true, NULL, 1000);
+	server_report(&f.s, true, true, NULL, 1000);
 	cr_assert_not(check_result(&f.s, false));
 	cr_assert(atomic_load(&f.s.up));
 }
@@ -204,8 +205,8 @@ Test(health_state, live_failures_count_toward_fall)
 	fx_init(&f, CHECK_TCP, 2, 3, 2000);
 	check_result(&f.s, true);
 	cr_assert_not(check_result(&f.s, false));
-	cr_assert_not(health_report(&f.s, false, true, "connection refused", 1000));
-	cr_assert(health_report(&f.s, false, true, "connection refused", 1000));
+	cr_assert_not(server_report(&f.s, false, true, "connection refused", 1000));
+	cr_assert(server_report(&f.s, false, true, "connection refused", 1000));
 	cr_assert_not(atomic_load(&f.s.up));
 	cr_assert_eq(atomic_load(&f.s.check_failures), 1, "live failures are not check failures");
 }
@@ -216,7 +217,7 @@ Test(health_state, live_success_does_not_override_active_checks)
 
 	fx_init(&f, CHECK_TCP, 2, 3, 2000);
 	check_result(&f.s, false);
-	cr_assert_not(health_report(&f.s, true, true, NULL, 1000));
+	cr_assert_not(server_report(&f.s, true, true, NULL, 1000));
 	cr_assert_not(atomic_load(&f.s.up), "with active checks, rise decides recovery");
 }
 
@@ -225,21 +226,21 @@ Test(health_state, passive_failures_with_check_none_arm_retry)
 	struct fixture f;
 
 	fx_init(&f, CHECK_NONE, 2, 3, 500);
-	cr_assert_not(health_report(&f.s, false, true, "connection refused", 1000));
-	cr_assert_not(health_report(&f.s, false, true, "connection refused", 1001));
+	cr_assert_not(server_report(&f.s, false, true, "connection refused", 1000));
+	cr_assert_not(server_report(&f.s, false, true, "connection refused", 1001));
 	cr_assert(atomic_load(&f.s.up), "check = none: the first result does not decide");
-	cr_assert(health_report(&f.s, false, true, "connection refused", 1002));
+	cr_assert(server_report(&f.s, false, true, "connection refused", 1002));
 	cr_assert_not(atomic_load(&f.s.up));
 	cr_assert_eq(atomic_load(&f.s.retry_at_ms), 1502, "retry after check_interval");
 	cr_assert_eq(atomic_load(&f.s.check_failures), 0);
 
 	/* the probe connection let through fails: try again one interval later */
-	cr_assert_not(health_report(&f.s, false, true, "connection refused", 1600));
+	cr_assert_not(server_report(&f.s, false, true, "connection refused", 1600));
 	cr_assert_eq(atomic_load(&f.s.retry_at_ms), 2100);
 	cr_assert_not(atomic_load(&f.s.up));
 
 	/* the next probe succeeds: up at once */
-	cr_assert(health_report(&f.s, true, true, NULL, 2150));
+	cr_assert(server_report(&f.s, true, true, NULL, 2150));
 	cr_assert(atomic_load(&f.s.up));
 	cr_assert_eq(atomic_load(&f.s.fail_streak), 0);
 }
@@ -250,7 +251,7 @@ Test(health_state, passive_down_does_not_arm_retry_with_active_checks)
 
 	fx_init(&f, CHECK_TCP, 2, 1, 500);
 	check_result(&f.s, true);
-	cr_assert(health_report(&f.s, false, true, "connection refused", 1000));
+	cr_assert(server_report(&f.s, false, true, "connection refused", 1000));
 	cr_assert_eq(atomic_load(&f.s.retry_at_ms), 0);
 }
 
@@ -276,7 +277,7 @@ static void *racer_main(void *arg)
 
 	pthread_barrier_wait(r->barrier);
 	for (int i = 0; i < NREPORTS; i++)
-		if (health_report(r->s, r->ok, r->live, r->ok ? NULL : "connection refused", 1000 + i))
+		if (server_report(r->s, r->ok, r->live, r->ok ? NULL : "connection refused", 1000 + i))
 			r->changes++;
 	return NULL;
 }

@@ -9,6 +9,7 @@
 #include "tlsplice/health.h"
 #include "tlsplice/pool.h"
 #include "tlsplice/runtime.h"
+#include "tlsplice/server.h"
 
 static struct cfg_backend be;
 static struct cfg_server servers[8];
@@ -194,7 +195,7 @@ Test(pool, reload_to_check_none_probes_a_down_server_after_interval)
 	gen_init(&old, CHECK_TCP, 2000);
 	gen_init(&cur, CHECK_NONE, 1000);
 	/* an active check took it down: with checks, no passive retry is armed */
-	cr_assert(health_report(&old.pool.servers[0], false, false, "connection refused", 1));
+	cr_assert(server_report(&old.pool.servers[0], false, false, "connection refused", 1));
 	uint64_t before = pool_now_ms();
 	runtime_inherit(&cur.rt, &old.rt);
 	uint64_t after = pool_now_ms();
@@ -203,7 +204,7 @@ Test(pool, reload_to_check_none_probes_a_down_server_after_interval)
 	cr_assert_null(pool_pick(&cur.pool, &none, before + 1000 - 1), "probed before check_interval");
 	cr_assert_eq(pool_pick(&cur.pool, &none, after + 1000), s,
 		     "no active check is left: the passive probe must come after check_interval");
-	cr_assert(health_report(s, true, true, "connect succeeded", after + 1000));
+	cr_assert(server_report(s, true, true, "connect succeeded", after + 1000));
 	cr_assert(atomic_load(&s->up), "a successful probe marks it up");
 	pool_finish(&old.pool);
 	pool_finish(&cur.pool);
@@ -216,7 +217,7 @@ Test(pool, reload_keeps_a_pending_passive_retry)
 
 	gen_init(&old, CHECK_NONE, 1000);
 	gen_init(&cur, CHECK_NONE, 60000);
-	cr_assert(health_report(&old.pool.servers[0], false, true, "connection refused", 5000));
+	cr_assert(server_report(&old.pool.servers[0], false, true, "connection refused", 5000));
 	runtime_inherit(&cur.rt, &old.rt);
 	/* the retry the old generation armed stands; a longer new interval does not delay it */
 	cr_assert_eq(pool_pick(&cur.pool, &none, 6000), &cur.pool.servers[0]);

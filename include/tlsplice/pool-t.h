@@ -1,0 +1,24 @@
+/* The pool's type apart from its functions (pool.h), as HAProxy's -t.h headers: a server
+ * reads its backend's check settings through s->pool without depending on the pool's code,
+ * which itself depends on the server's. Ownership and thread safety: see pool.h. */
+#ifndef TLSPLICE_POOL_T_H
+#define TLSPLICE_POOL_T_H
+
+#include <stdatomic.h>
+
+#include "tlsplice/config.h"
+
+struct server;
+
+struct pool {
+	const struct cfg_backend *cfg;
+	struct server *servers;
+	unsigned nservers;
+	/* smooth weighted round-robin sequence of server indexes, one per weight unit,
+	 * computed once; primaries and backups separately */
+	unsigned *seq_primary, nseq_primary;
+	unsigned *seq_backup, nseq_backup;
+	atomic_uint_fast64_t rr_primary, rr_backup; /* positions in the sequences */
+};
+
+#endif
