@@ -91,8 +91,6 @@ struct loader {
 	struct side_line *sides;
 	size_t nsides;
 	struct errlist errs; /* sorted by line before they reach the caller */
-	int *err_lines;
-	size_t err_cap;
 	struct errlist *warns;
 	bool oom;
 };
@@ -461,7 +459,7 @@ int config_route(const struct cfg_frontend *fe, const char *sni)
 
 /* ---- loader bookkeeping ---- */
 
-/* Errors are kept with their line so they can be handed over in file order at the end. */
+/* Errors keep their line (errlist stores it) so they can be handed over in file order. */
 static void ld_error(struct loader *ld, int line, const char *section, const char *key,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void ld_error(struct loader *ld, int line, const char *section, const char *key,
@@ -471,25 +469,12 @@ static void ld_error(struct loader *ld, int line, const char *section, const cha
 	size_t before = ld->errs.n;
 	va_list ap;
 
-	if (before == ld->err_cap) {
-		size_t cap = ld->err_cap ? ld->err_cap * 2 : 16;
-		int *lines = realloc(ld->err_lines, cap * sizeof(*lines));
-
-		if (lines == NULL) {
-			ld->oom = true;
-			return;
-		}
-		ld->err_lines = lines;
-		ld->err_cap = cap;
-	}
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	errlist_add(&ld->errs, ld->file, line, section, key, "%s", reason);
 	if (ld->errs.n == before)
 		ld->oom = true;
-	else
-		ld->err_lines[before] = line;
 }
 
 static char *ld_strdup(struct loader *ld, const char *s)
@@ -1635,35 +1620,10 @@ static struct config *config_new(struct loader *ld, const char *path)
 	return cfg;
 }
 
-struct lined_msg {
-	int line;
-	size_t seq;
-	char *msg;
-};
-
-static int lined_cmp(const void *a, const void *b)
-{
-	const struct lined_msg *x = a, *y = b;
-
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /* Errors found after the last line (missing keys, unknown backends) still read top to bottom. */
 static void errors_flush(struct loader *ld, struct errlist *out)
 {
-	size_t n = ld->errs.n;
-	struct lined_msg *v = calloc(n ? n : 1, sizeof(*v));
-
-	if (v != NULL) {
-		for (size_t i = 0; i < n; i++)
-			v[i] = (struct lined_msg){ ld->err_lines[i], i, ld->errs.msgs[i] };
-		qsort(v, n, sizeof(*v), lined_cmp);
-		for (size_t i = 0; i < n; i++)
-			ld->errs.msgs[i] = v[i].msg;
-		free(v);
-	}
+	errlist_sort(&ld->errs);
 	errlist_move(out, &ld->errs);
 }
 
@@ -1680,7 +1640,6 @@ static void loader_finish(struct loader *ld)
 	free(ld->sides);
 	free(ld->sects);
 	free(ld->text);
-	free(ld->err_lines);
 	errlist_finish(&ld->errs);
 	config_unref(ld->cfg);
 }
