@@ -53,7 +53,6 @@ struct setting {
 	const char *def;
 	bool repeat;
 	bool required;
-	bool unsupported; /* feature not built yet: value checked, then warned about and ignored */
 	long lo, hi;    /* V_INT range; V_DURATION: lo is the minimum in ms */
 	const struct enum_name *names;
 	const char *hint;  /* V_ENUM: replaces the list of names after a bad value */
@@ -91,7 +90,6 @@ struct loader {
 	struct side_line *sides;
 	size_t nsides;
 	struct errlist errs; /* sorted by line before they reach the caller */
-	struct errlist *warns;
 	bool oom;
 };
 
@@ -720,23 +718,6 @@ static void defaults_apply(struct loader *ld, enum sect_kind kind, void *base)
 	}
 }
 
-/* Puts a setting whose feature is not built back to its default, so nothing downstream sees it. */
-static void setting_reset(struct loader *ld, const struct setting *st, void *base)
-{
-	char *field = (char *)base + st->off;
-	char err[ERRLEN];
-
-	if (st->off == NO_FIELD || st->kind == V_CUSTOM)
-		return;
-	if (st->kind == V_STRING || st->kind == V_PATH)
-		free(*(char **)field);
-	memset(field, 0, st->size);
-	if (st->line_off != 0)
-		*(int *)((char *)base + st->line_off) = 0;
-	if (st->def != NULL)
-		setting_apply(ld, st, base, st->def, err, sizeof(err));
-}
-
 /* ---- custom setters ---- */
 
 static int set_workers(struct loader *ld, const struct setting *st, void *base, const char *val,
@@ -1339,17 +1320,6 @@ static const struct setting *setting_find(enum sect_kind kind, const char *name)
 	return NULL;
 }
 
-/* The unsupported-feature warning: only a value other than the default changes anything. */
-static void unsupported_check(struct loader *ld, const struct setting *st, void *base,
-			      const char *value)
-{
-	if (!st->unsupported || (st->def != NULL && strcasecmp(value, st->def) == 0))
-		return;
-	errlist_add(ld->warns, ld->file, ld->line, ld->cur->label, st->name,
-		    "not supported yet, ignored");
-	setting_reset(ld, st, base);
-}
-
 static void key_handle(struct loader *ld, struct psect *ps, const char *name, const char *value)
 {
 	const struct setting *st = setting_find(ps->kind, name);
@@ -1381,7 +1351,6 @@ static void key_handle(struct loader *ld, struct psect *ps, const char *name, co
 		*(int *)((char *)base + st->line_off) = ld->line;
 	if (st->kind == V_ADDR)
 		((struct cfg_addr *)((char *)base + st->off))->line = ld->line;
-	unsupported_check(ld, st, base, value);
 }
 
 static int ini_on_key(void *user, const char *section, const char *name, const char *value)
@@ -1673,25 +1642,21 @@ static struct config *loader_run(struct loader *ld, struct errlist *errs, bool p
 
 /* Parses text (len bytes, owned from here on) as the config file named path. */
 static struct config *load_text(const char *path, char *text, size_t len, struct errlist *errs,
-				struct errlist *warns, bool partial)
+				bool partial)
 {
-	struct errlist spare_errs, spare_warns;
+	struct errlist spare_errs;
 	struct loader ld = { .file = path, .text = text, .len = len };
 	struct config *cfg;
 
 	errlist_init(&spare_errs);
-	errlist_init(&spare_warns);
 	errlist_init(&ld.errs);
-	ld.warns = warns ? warns : &spare_warns;
 	cfg = loader_run(&ld, errs ? errs : &spare_errs, partial);
 	loader_finish(&ld);
 	errlist_finish(&spare_errs);
-	errlist_finish(&spare_warns);
 	return cfg;
 }
 
-static struct config *load(const char *path, struct errlist *errs, struct errlist *warns,
-			   bool partial)
+static struct config *load(const char *path, struct errlist *errs, bool partial)
 {
 	char why[160];
 	char *text;
@@ -1702,7 +1667,7 @@ static struct config *load(const char *path, struct errlist *errs, struct errlis
 			errlist_add(errs, path, 0, NULL, NULL, "cannot open: %s", why);
 		return NULL;
 	}
-	return load_text(path, text, len, errs, warns, partial);
+	return load_text(path, text, len, errs, partial);
 }
 
 struct config *config_load_buffer(const char *path, const char *text, size_t len,
@@ -1717,16 +1682,16 @@ struct config *config_load_buffer(const char *path, const char *text, size_t len
 	}
 	memcpy(copy, text, len);
 	copy[len] = '\0';
-	return load_text(path, copy, len, errs, warns, false);
+	return load_text(path, copy, len, errs, false);
 }
 
 struct config *config_load(const char *path, struct errlist *errs, struct errlist *warns)
 {
-	return load(path, errs, warns, false);
+	return load(path, errs, false);
 }
 
 struct config *config_load_partial(const char *path, struct errlist *errs,
 				   struct errlist *warns)
 {
-	return load(path, errs, warns, true);
+	return load(path, errs, true);
 }
