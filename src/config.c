@@ -25,9 +25,8 @@
 #define NO_FIELD SIZE_MAX
 #define ERRLEN 512
 #define MAX_WORKERS 1024
-/* The key inih sees for a line kept in the side table; a typed "@" is not a plain key, so it
- * goes through the side table too and cannot be mistaken for a placeholder. */
-#define LONG_KEY "@"
+#define RD_NONE (-2) /* no section header yet */
+#define RD_SKIP (-1) /* a header that was reported: its keys are skipped */
 
 enum sect_kind { SECT_GLOBAL, SECT_FRONTEND, SECT_BACKEND };
 enum value_kind { V_DURATION, V_BOOL, V_INT, V_ENUM, V_STRING, V_PATH, V_ADDR, V_CUSTOM };
@@ -61,12 +60,6 @@ struct setting {
 	set_fn *custom;
 };
 
-/* A line too long for inih's buffer, or with a key inih would split differently. */
-struct side_line {
-	char *key;
-	char *value;
-};
-
 /* One section header as parsed. */
 struct psect {
 	enum sect_kind kind;
@@ -83,12 +76,12 @@ struct loader {
 	char *text;
 	size_t len, pos;
 	int line; /* line most recently handed to inih; the handler reports against it */
+	char *key, *value; /* that line's key and value, when it is a key line */
 	char rd_label[128]; /* section the reader is in, as written; "" before the first */
+	int rd_sect;        /* index into sects of that section, or RD_NONE / RD_SKIP */
 	struct psect *cur;  /* section of the key being handled */
 	struct psect *sects;
 	size_t nsects;
-	struct side_line *sides;
-	size_t nsides;
 	struct errlist errs; /* sorted by line before they reach the caller */
 	bool oom;
 };
@@ -1135,7 +1128,8 @@ static struct psect *sect_open(struct loader *ld, enum sect_kind kind, const cha
 	return &grown[ld->nsects++];
 }
 
-/* Validates a header's text (between the brackets) at its own line; -1 if it is unusable. */
+/* Validates a header's text (between the brackets) at its own line; returns the index of the
+ * section it opens, or RD_SKIP if it is unusable. */
 static int header_open(struct loader *ld, char *inner)
 {
 	const char *label = ld->rd_label;
@@ -1152,32 +1146,40 @@ static int header_open(struct loader *ld, char *inner)
 			kind = k;
 	if (kind < 0) {
 		ld_error(ld, ld->line, label, NULL, "unknown section");
-		return -1;
+		return RD_SKIP;
 	}
 	if ((kind == SECT_GLOBAL) != (*name == '\0')) {
 		ld_error(ld, ld->line, label, NULL, kind == SECT_GLOBAL ? "[global] takes no name"
 									: "missing name");
-		return -1;
+		return RD_SKIP;
 	}
 	if (kind != SECT_GLOBAL && !sect_name_ok(name)) {
 		ld_error(ld, ld->line, label, NULL,
 			 "bad name '%s' (letters, digits, '_', '.' and '-')", name);
-		return -1;
+		return RD_SKIP;
 	}
 	prev = sect_find(ld, (enum sect_kind)kind, name);
 	if (prev != NULL) {
 		ld_error(ld, ld->line, label, NULL, "duplicate section (first at line %d)",
 			 prev->line);
-		return -1;
+		return RD_SKIP;
 	}
 	ps = sect_open(ld, (enum sect_kind)kind, name);
 	if (ps == NULL)
-		return -1;
+		return RD_SKIP;
 	snprintf(ld->rd_label, sizeof(ld->rd_label), "%s", ps->label);
 	return (int)(ps - ld->sects);
 }
 
 /* ---- the reader inih pulls lines from ---- */
+
+/* Why the reader below does inih's work: Debian builds inih (55 in 12, 58 in 13) with a
+ * 200-byte line buffer on the stack (12 splits a longer line in two, 13 drops its tail; the
+ * variables that change this are a Debian patch, not inih's interface), with no callback for
+ * a section header or for a line without '=' (it returns only the first such line), and it
+ * splits keys at ':' as well and joins an indented line to the key above. So every line is
+ * read and checked here, against its own number; inih is handed "k=v" for a key line and
+ * calls the key handler, which takes the real key and value from the loader. */
 
 static char *lskip(char *s)
 {
@@ -1214,76 +1216,47 @@ static const char *rd_label(const struct loader *ld)
 	return ld->rd_label[0] ? ld->rd_label : NULL;
 }
 
-/* inih sees "[N]" (N indexes ld->sects) or, for a header already reported, "[-]": its keys are
- * skipped rather than each reported again. */
-static void header_read(struct loader *ld, char *s, char *out, int num)
+/* Opens the section a header names; after a header already reported, its keys are skipped
+ * rather than each reported again. */
+static void header_read(struct loader *ld, char *s)
 {
 	char *close = strchr(s, ']');
 	char *inner;
-	int idx = -1;
 
+	ld->rd_sect = RD_SKIP;
 	if (close == NULL) {
 		snprintf(ld->rd_label, sizeof(ld->rd_label), "%s", s + 1);
 		ld_error(ld, ld->line, NULL, NULL, "bad section header '%s' (no ']')", s);
-	} else {
-		*close = '\0';
-		inner = lskip(s + 1);
-		rstrip(inner);
-		snprintf(ld->rd_label, sizeof(ld->rd_label), "%s", inner);
-		if (*lskip(close + 1) != '\0')
-			ld_error(ld, ld->line, rd_label(ld), NULL, "unexpected text after ']'");
-		else
-			idx = header_open(ld, inner);
+		return;
 	}
-	if (idx < 0)
-		snprintf(out, (size_t)num, "[-]\n");
+	*close = '\0';
+	inner = lskip(s + 1);
+	rstrip(inner);
+	snprintf(ld->rd_label, sizeof(ld->rd_label), "%s", inner);
+	if (*lskip(close + 1) != '\0')
+		ld_error(ld, ld->line, rd_label(ld), NULL, "unexpected text after ']'");
 	else
-		snprintf(out, (size_t)num, "[%d]\n", idx);
+		ld->rd_sect = header_open(ld, inner);
 }
 
-/* Keys inih would split or truncate differently go through the side table. */
-static bool key_plain(const char *k)
-{
-	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
-	size_t n = strlen(k);
-
-	return n > 0 && n <= 40 && strspn(k, ok) == n;
-}
-
-/* A key = value line goes to inih as is when it fits inih's buffer (which needs 3 spare bytes);
- * otherwise inih gets a placeholder naming the side-table entry holding the real text. */
-static void key_read(struct loader *ld, char *s, char *out, int num)
+/* Splits a key = value line in place into ld->key and ld->value. */
+static void key_read(struct loader *ld, char *s)
 {
 	char *eq = strchr(s, '=');
-	struct side_line *grown;
-	char *val;
 
 	if (eq == NULL || eq == s) {
 		ld_error(ld, ld->line, rd_label(ld), NULL, "expected 'key = value'");
-		snprintf(out, (size_t)num, "\n");
 		return;
 	}
 	*eq = '\0';
 	rstrip(s);
-	val = lskip(eq + 1);
-	if (key_plain(s) && strlen(s) + strlen(val) + 5 <= (size_t)num) {
-		snprintf(out, (size_t)num, "%s=%s\n", s, val);
-		return;
-	}
-	grown = ld_grow(ld, ld->sides, ld->nsides, sizeof(*grown));
-	if (grown == NULL) {
-		snprintf(out, (size_t)num, "\n");
-		return;
-	}
-	ld->sides = grown;
-	grown[ld->nsides].key = ld_strdup(ld, s);
-	grown[ld->nsides].value = ld_strdup(ld, val);
-	snprintf(out, (size_t)num, LONG_KEY "=%zu\n", ld->nsides++);
+	ld->key = s;
+	ld->value = lskip(eq + 1);
 }
 
 /* Hands inih one line at a time; inih calls the key handler before asking for the next, so
- * ld->line is the handler's line. Leading whitespace is dropped: an indented key is a key, never
- * a continuation of the value above. */
+ * ld->line, ld->key and ld->value are the handler's. Leading whitespace is dropped: an indented
+ * key is a key, never a continuation of the value above. */
 static char *ini_read(char *str, int num, void *stream)
 {
 	struct loader *ld = stream;
@@ -1301,12 +1274,12 @@ static char *ini_read(char *str, int num, void *stream)
 	s = lskip(s);
 	comment_cut(s);
 	rstrip(s);
-	if (*s == '\0')
-		snprintf(str, (size_t)num, "\n");
-	else if (*s == '[')
-		header_read(ld, s, str, num);
-	else
-		key_read(ld, s, str, num);
+	ld->key = NULL;
+	if (*s == '[')
+		header_read(ld, s);
+	else if (*s != '\0')
+		key_read(ld, s);
+	snprintf(str, (size_t)num, "%s", ld->key ? "k=v\n" : "\n");
 	return str;
 }
 
@@ -1356,26 +1329,14 @@ static void key_handle(struct loader *ld, struct psect *ps, const char *name, co
 static int ini_on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct loader *ld = user;
-	char *end;
-	unsigned long i;
 
-	if (strcmp(name, LONG_KEY) == 0) {
-		i = strtoul(value, NULL, 10);
-		if (i >= ld->nsides || !ld->sides[i].key || !ld->sides[i].value)
-			return 1; /* out of memory, already recorded */
-		name = ld->sides[i].key;
-		value = ld->sides[i].value;
-	}
-	if (section[0] == '\0') {
-		ld_error(ld, ld->line, NULL, name,
+	if (ld->rd_sect == RD_NONE) {
+		ld_error(ld, ld->line, NULL, ld->key,
 			 "outside any section ([global], [frontend NAME] or [backend NAME])");
-		return 1;
+	} else if (ld->rd_sect >= 0) {
+		ld->cur = &ld->sects[ld->rd_sect];
+		key_handle(ld, ld->cur, ld->key, ld->value);
 	}
-	i = strtoul(section, &end, 10);
-	if (!isdigit((unsigned char)section[0]) || *end != '\0' || i >= ld->nsects)
-		return 1; /* a section whose header was reported */
-	ld->cur = &ld->sects[i];
-	key_handle(ld, ld->cur, name, value);
 	return 1;
 }
 
@@ -1598,15 +1559,10 @@ static void errors_flush(struct loader *ld, struct errlist *out)
 
 static void loader_finish(struct loader *ld)
 {
-	for (size_t i = 0; i < ld->nsides; i++) {
-		free(ld->sides[i].key);
-		free(ld->sides[i].value);
-	}
 	for (size_t i = 0; i < ld->nsects; i++) {
 		free(ld->sects[i].label);
 		free(ld->sects[i].seen);
 	}
-	free(ld->sides);
 	free(ld->sects);
 	free(ld->text);
 	errlist_finish(&ld->errs);
@@ -1622,7 +1578,7 @@ static struct config *loader_run(struct loader *ld, struct errlist *errs, bool p
 	if (config_new(ld, ld->file) == NULL) {
 		ld->oom = true;
 	} else {
-		/* inih's return only repeats what the reader reported, except -2: no memory */
+		/* inih is handed no line it would reject; -2 is its own buffer failing */
 		if (ini_parse_stream(ini_read, ld, ini_on_key, ld) == -2)
 			ld->oom = true;
 		config_finish(ld);
@@ -1645,7 +1601,7 @@ static struct config *load_text(const char *path, char *text, size_t len, struct
 				bool partial)
 {
 	struct errlist spare_errs;
-	struct loader ld = { .file = path, .text = text, .len = len };
+	struct loader ld = { .file = path, .text = text, .len = len, .rd_sect = RD_NONE };
 	struct config *cfg;
 
 	errlist_init(&spare_errs);
