@@ -115,8 +115,8 @@ struct config {
 	size_t nbackends;
 };
 
-/* Parses and validates path. Returns NULL with every problem appended to errs.
- * Warnings (keys whose feature is not built) go to warns; both may be the same list. */
+/* Parses and validates path. Returns NULL with every problem appended to errs. warns is for
+ * warnings that do not fail a load; no key gives one today. Either may be NULL. */
 struct config *config_load(const char *path, struct errlist *errs, struct errlist *warns);
 /* The same, but returns what could be parsed even when errs got errors, so that later checks
  * (certificates, keys, cipher lists) can report theirs in the same run. NULL only when the

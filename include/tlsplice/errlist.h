@@ -4,8 +4,11 @@
 
 #include <stddef.h>
 
+/* msgs[i] was reported against lines[i] of its file (0: no line), so that a list can be put
+ * in file order without reading the number back out of the text. */
 struct errlist {
 	char **msgs;
+	int *lines;
 	size_t n;
 	size_t cap;
 };
@@ -23,5 +26,8 @@ void errlist_add(struct errlist *el, const char *file, int line, const char *sec
 char *errlist_escape(const char *in, char *out, size_t outlen);
 /* Moves every message of src to the end of dst. */
 void errlist_move(struct errlist *dst, struct errlist *src);
+/* Orders the messages by line, keeping the order of messages on the same line; messages
+ * without a line come first. Left as it is if memory runs out. */
+void errlist_sort(struct errlist *el);
 
 #endif
