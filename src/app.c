@@ -44,27 +44,6 @@ static void print_errs(const struct errlist *el)
 		fprintf(stderr, "%s\n", el->msgs[i]);
 }
 
-/* The line number of a "FILE:LINE: ..." message of path, 0 if it has none. */
-static long msg_line(const char *msg, size_t pathlen)
-{
-	return msg[pathlen] == ':' ? strtol(msg + pathlen + 1, NULL, 10) : 0;
-}
-
-/* Orders the messages of el by line (stable), so parse and certificate errors interleave
- * as they stand in the file. */
-static void sort_by_line(struct errlist *el, const char *path)
-{
-	size_t plen = strlen(path);
-	for (size_t i = 1; i < el->n; i++) {
-		char *m = el->msgs[i];
-		long line = msg_line(m, plen);
-		size_t j = i;
-		for (; j > 0 && msg_line(el->msgs[j - 1], plen) > line; j--)
-			el->msgs[j] = el->msgs[j - 1];
-		el->msgs[j] = m;
-	}
-}
-
 struct runtime *app_load(const char *path, struct errlist *warns)
 {
 	struct errlist errs;
@@ -75,7 +54,7 @@ struct runtime *app_load(const char *path, struct errlist *warns)
 		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), &errs);
 	config_unref(cfg);
 	if (!rt || errs.n) {
-		sort_by_line(&errs, path);
+		errlist_sort(&errs); /* parse and certificate errors in file order */
 		print_errs(&errs);
 		runtime_unref(rt);
 		rt = NULL;

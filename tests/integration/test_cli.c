@@ -565,3 +565,25 @@ Test(cli, control_bytes_in_arguments_never_reach_the_terminal)
 	run_result_finish(&r);
 	harness_pass();
 }
+
+Test(cli, certificate_errors_and_parse_errors_come_in_file_order)
+{
+	struct harness_cert mis;
+	cr_assert_eq(harness_cert_create_mismatched("mis", "mis.test", &mis), 0);
+	/* the key mismatch is found after parsing (when TLS is set up), the bad port while
+	 * parsing: the output still follows the file */
+	const char *ini = harness_write_file("order.ini",
+		"[frontend web]\nlisten = 127.0.0.1:8443\ncert = %s\nkey = %s\nbackend = app\n\n"
+		"[backend app]\nserver = 127.0.0.1:99999\n", mis.cert, mis.key);
+	struct run_result r;
+	run(&r, "-t", "-c", ini, NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 1, "exit %d:\n%s", r.status, out);
+	const char *key_err = strstr(out, "order.ini:4: [frontend web] key:");
+	const char *port_err = strstr(out, "order.ini:8: [backend app] server:");
+	cr_assert(key_err && port_err, "%s", out);
+	cr_assert_lt(key_err, port_err, "line 4's error must come before line 8's:\n%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
