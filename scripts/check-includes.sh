@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the include cycles among the modules of src/, one per line, or "no include cycles".
-# A module is a src/NAME.c with its include/tlsplice/NAME.h; module A depends on B when A's
+# A module is a src/NAME.c (or the folder src/NAME/) with its include/tlsplice/NAME.h; module A depends on B when A's
 # .c or .h includes "tlsplice/B.h". A cycle is a strongly connected component of that graph
 # with more than one module: none of its modules can be read, tested or replaced alone.
 # Headers with no src/NAME.c of their own are not edges: clock.h (inline clock reads) and
@@ -18,13 +18,14 @@ case "${1:-}" in
 *) echo "usage: $0 [--sizes]" >&2; exit 2 ;;
 esac
 
-modules=$(find src -name '*.c' | sed 's|^src/||; s|\.c$||' | sort)
+# a folder of src/ (src/config/*.c) is one module, named after it, with include/tlsplice/NAME.h
+modules=$(find src -name '*.c' | sed 's|^src/||; s|\.c$||; s|/.*||' | sort -u)
 
 # One "A B" line per include of module B by module A.
 edges() {
 	local m f
 	for m in $modules; do
-		for f in "src/$m.c" "include/tlsplice/$m.h"; do
+		for f in "src/$m.c" src/"$m"/*.c "include/tlsplice/$m.h"; do
 			[ -f "$f" ] || continue
 			sed -n 's|^[[:space:]]*#[[:space:]]*include[[:space:]]*"tlsplice/\(.*\)\.h".*|\1|p' "$f" |
 				sed "s|^|$m |"
