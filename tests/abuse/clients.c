@@ -2,6 +2,7 @@
  *
  *   tlsplice-abuse-clients flood -p PORT [-n 1000] [-c 1000] [-d 8]
  *   tlsplice-abuse-clients hold  -p PORT [-n 10000] [-c 200] [-d 300]
+ *   tlsplice-abuse-clients churn -p PORT [-n 10000] [-c 16] [-d 300] [-r PERMILLE]
  *
  * Every client connects, completes a full handshake (no resumption), echoes 64 pattern bytes
  * (checked) through an echo backend, and then holds the connection.
@@ -12,6 +13,9 @@
  *        SIGUSR1: every held connection echoes once more, then "ECHOED n=N secs=S".
  *        SIGTERM (or -d): close all, print RESULT. A held connection the proxy closes counts
  *        as dropped; exit 1 on any drop, any failure, or when READY was not reached.
+ * churn: C at a time until N have each done handshake, echo, close_notify and close. With
+ *        -r, that many per mille of the handshakes resume the session of the connection
+ *        completed last (TLS 1.3 ticket), the others are full. Exit 1 unless all N were served.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,7 +48,8 @@ struct cconn {
 };
 
 static struct {
-	bool hold;
+	bool hold, churn;
+	unsigned resume_permille;
 	const char *host, *port;
 	unsigned n, conc;
 	uint64_t total_us;
@@ -56,7 +61,9 @@ static int ep;
 static struct cconn *cs;
 static volatile sig_atomic_t got_usr1, got_term;
 static uint64_t ends[E_COUNT], served, held, echoed, started, echo_round;
-static uint64_t t_start;
+static uint64_t t_start, closed_ok, resumed;
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static SSL_SESSION *last_session;
 
 static void on_signal(int sig)
 {
@@ -162,6 +169,23 @@ static void held_read(struct cconn *c)
 	}
 }
 
+/* Churn: the echo came back; keep the newest session, close cleanly, free the slot. */
+static void churn_done(struct cconn *c)
+{
+	served++;
+	closed_ok++;
+	if (o.resume_permille) {
+		SSL_SESSION_free(last_session);
+		last_session = SSL_get1_session(c->ssl);
+	}
+	SSL_shutdown(c->ssl);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->fd = -1;
+	c->st = C_ENDED;
+}
+
 static void drive(struct cconn *c)
 {
 	int err = 0;
@@ -174,6 +198,8 @@ static void drive(struct cconn *c)
 		if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
 			{ conn_end(c, E_CONNECT); return; }
 		SSL_set_tlsext_host_name(c->ssl, "localhost");
+		if (o.churn && last_session && ab_rand(&rng) % 1000 < o.resume_permille)
+			SSL_set_session(c->ssl, last_session);
 		SSL_set_connect_state(c->ssl);
 		c->st = C_HANDSHAKE;
 	}
@@ -182,11 +208,14 @@ static void drive(struct cconn *c)
 
 		if (r <= 0)
 			return r < 0 ? conn_end(c, E_HANDSHAKE) : (void)0;
+		resumed += SSL_session_reused(c->ssl);
 		c->st = C_ECHO;
 	}
 	if (c->st == C_ECHO) {
 		if (echo_step(c) != 1)
 			return;
+		if (o.churn)
+			return churn_done(c);
 		if (c->seq == 1)
 			served++;
 		else
@@ -214,7 +243,7 @@ static void refill(void)
 	static unsigned cursor;
 
 	while (cursor < o.n) {
-		if (o.hold && started - held - ended_total() >= o.conc)
+		if ((o.hold || o.churn) && started - held - closed_ok - ended_total() >= o.conc)
 			return;
 		cs[cursor].idx = cursor;
 		conn_start(&cs[cursor++]);
@@ -241,7 +270,8 @@ static void run_loop(void)
 	struct epoll_event evs[512];
 	bool ready = false, echo_reported = false;
 
-	while (!got_term && ab_now_us() - t_start < o.total_us) {
+	while (!got_term && ab_now_us() - t_start < o.total_us &&
+	       (!o.churn || closed_ok + ended_total() < o.n)) {
 		refill();
 		int n = epoll_wait(ep, evs, 512, 20);
 
@@ -294,12 +324,16 @@ static int report(void)
 	double secs = (double)(ab_now_us() - t_start) / 1e6;
 	uint64_t held_end = held, waiting = classify_and_close(), bad;
 
-	printf("RESULT mode=%s clients=%u served=%" PRIu64 " held=%" PRIu64 " waiting=%" PRIu64,
-	       o.hold ? "hold" : "flood", o.n, served, held_end, waiting);
+	printf("RESULT mode=%s clients=%u served=%" PRIu64 " held=%" PRIu64 " waiting=%" PRIu64
+	       " resumed=%" PRIu64 " rate=%.1f",
+	       o.hold ? "hold" : o.churn ? "churn" : "flood", o.n, served, held_end, waiting,
+	       resumed, (double)served / secs);
 	for (int i = 1; i < E_COUNT; i++)
 		printf(" %s=%" PRIu64, end_names[i], ends[i]);
 	printf(" echoed_again=%" PRIu64 " secs=%.3f\n", echoed, secs);
 	fflush(stdout);
+	if (o.churn)
+		return served < o.n;
 	if (!o.hold)
 		return ends[E_CORRUPT] || served == 0;
 	bad = ends[E_CONNECT] + ends[E_HANDSHAKE] + ends[E_NO_ECHO] + ends[E_DROPPED] +
@@ -311,26 +345,34 @@ static int parse_args(int argc, char **argv)
 {
 	int ch;
 
-	if (argc < 2 || (strcmp(argv[1], "flood") && strcmp(argv[1], "hold")))
+	if (argc < 2 || (strcmp(argv[1], "flood") && strcmp(argv[1], "hold") &&
+			 strcmp(argv[1], "churn")))
 		return -1;
 	o.hold = strcmp(argv[1], "hold") == 0;
+	o.churn = strcmp(argv[1], "churn") == 0;
+	if (o.churn) {
+		o.n = 10000;
+		o.conc = 16;
+		o.total_us = 300000000;
+	}
 	if (o.hold) {
 		o.n = 10000;
 		o.conc = 200;
 		o.total_us = 300000000;
 	}
 	optind = 2;
-	while ((ch = getopt(argc, argv, "H:p:n:c:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "H:p:n:c:d:r:")) != -1) {
 		switch (ch) {
 		case 'H': o.host = optarg; break;
 		case 'p': o.port = optarg; break;
 		case 'n': o.n = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'c': o.conc = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'd': o.total_us = ab_parse_secs(optarg); break;
+		case 'r': o.resume_permille = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: return -1;
 		}
 	}
-	if (!o.hold)
+	if (!o.hold && !o.churn)
 		o.conc = o.n;
 	return o.port && o.n && o.conc ? 0 : -1;
 }
@@ -340,8 +382,8 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 
 	if (parse_args(argc, argv) < 0) {
-		fprintf(stderr, "usage: tlsplice-abuse-clients flood|hold -p PORT [-H HOST] [-n N]"
-				" [-c CONC] [-d SECS]\n");
+		fprintf(stderr, "usage: tlsplice-abuse-clients flood|hold|churn -p PORT [-H HOST]"
+				" [-n N] [-c CONC] [-d SECS] [-r RESUME_PERMILLE]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -351,6 +393,11 @@ int main(int argc, char **argv)
 	ab_raise_nofile();
 	ab_pattern_init();
 	ctx = ab_client_ctx();
+	if (ctx && o.churn && o.resume_permille) {
+		/* Keep the tickets the proxy sends, outside OpenSSL's cache: resumption is ours. */
+		SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	}
 	cs = calloc(o.n, sizeof(*cs));
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!ctx || !cs || ep < 0 || ab_resolve(o.host, o.port, &target) < 0)
