@@ -332,6 +332,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.conc; i++)
 		ss[i].fd = -1;
 	run(ss);
+	free(ss);
+	SSL_CTX_free(ctx);
 	return results[SR_CORRUPT] || results[SR_STALLED] || results[SR_OK] == 0;
 usage:
 	fprintf(stderr, "usage: tlsplice-abuse-soak -p ECHO_PORT [-q SINK_PORT] [-H HOST] [-c CONC]"
