@@ -9,6 +9,7 @@
  *            hello followed by garbage, empty-record spam), then reads until the proxy closes.
  * slowloris: N connections at once, each sends one byte of a real ClientHello every -i
  *            seconds until the proxy closes it; reports how long after connect() that was.
+ * -s fixes the random choices (default: from the pid and clock; printed in the RESULT line).
  * -t bounds each connection; a connection the proxy has not closed by then counts as
  * "timeout". One "RESULT key=value ..." line on stdout; exit 0 when every connection was
  * closed by the proxy (or reset by us, for that kind).
@@ -57,7 +58,7 @@ static int ep;
 static unsigned char hello[4096], oversized_rec[REC + 4096], oversized_hs[OVERSIZE_RECORDS * REC];
 static unsigned char empties[5000];
 static size_t hello_len;
-static uint64_t rng = 0x2545f4914f6cdd1dull;
+static uint64_t rng, seed;
 static uint64_t counts[O_COUNT], kind_counts[NKINDS], bytes_back, alerts;
 static uint64_t close_min = UINT64_MAX, close_max, close_sum, closed_n;
 
@@ -267,7 +268,7 @@ static void report(uint64_t secs_us)
 		for (int k = 0; k < NKINDS; k++)
 			printf("%s%" PRIu64, k ? "," : "", kind_counts[k]);
 	}
-	printf(" secs=%.3f\n", (double)secs_us / 1e6);
+	printf(" seed=%" PRIu64 " secs=%.3f\n", seed, (double)secs_us / 1e6);
 	fflush(stdout);
 }
 
@@ -315,7 +316,8 @@ static int parse_args(int argc, char **argv)
 	if (o.slow)
 		o.n = o.conc = 500;
 	optind = 2;
-	while ((ch = getopt(argc, argv, "H:p:n:c:t:d:i:")) != -1) {
+	seed = (uint64_t)getpid() ^ ab_now_us();
+	while ((ch = getopt(argc, argv, "H:p:n:c:t:d:i:s:")) != -1) {
 		switch (ch) {
 		case 'H': o.host = optarg; break;
 		case 'p': o.port = optarg; break;
@@ -324,11 +326,13 @@ static int parse_args(int argc, char **argv)
 		case 't': o.conn_us = ab_parse_secs(optarg); break;
 		case 'd': o.total_us = ab_parse_secs(optarg); break;
 		case 'i': o.interval_us = ab_parse_secs(optarg); break;
+		case 's': seed = strtoull(optarg, NULL, 10); break;
 		default: return -1;
 		}
 	}
 	if (o.slow)
 		o.conc = o.n;
+	rng = seed * 0x9e3779b97f4a7c15ull + 1;
 	return o.port && o.n && o.conc && o.interval_us ? 0 : -1;
 }
 
@@ -336,7 +340,7 @@ int main(int argc, char **argv)
 {
 	if (parse_args(argc, argv) < 0) {
 		fprintf(stderr, "usage: tlsplice-abuse-hello hello|slowloris -p PORT [-H HOST] [-n N]"
-				" [-c CONC] [-t CONN_SECS] [-d SECS] [-i INTERVAL_SECS]\n");
+				" [-c CONC] [-t CONN_SECS] [-d SECS] [-i INTERVAL_SECS] [-s SEED]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

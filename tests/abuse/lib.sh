@@ -154,10 +154,12 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
 ticks_to_s() { awk -v t="$1" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}'; }
 
-# Waits until PID's fd count is at most $2, for up to $3 seconds; prints the last count.
+# Waits until PID's fd count is at most $2, for up to $3 seconds; prints the last count, or
+# "gone" when the process has died (which fails any numeric comparison).
 wait_fds() {
 	local p=$1 base=$2 secs=$3 i n
 	for i in $(seq $((secs * 10))); do
+		[ -d "/proc/$p/fd" ] || { echo gone; return; }
 		n=$(fd_count "$p")
 		[ "$n" -le "$base" ] && break
 		sleep 0.1
