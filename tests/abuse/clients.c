@@ -140,8 +140,10 @@ static int echo_step(struct cconn *c)
 	}
 	while (c->rcvd < MSG) {
 		r = SSL_read(c->ssl, buf, (int)(MSG - c->rcvd));
-		if (r > 0 && memcmp(buf, ab_pattern_at(c->idx, base + c->rcvd), (size_t)r) != 0)
-			return conn_end(c, E_CORRUPT), -1;
+		if (r > 0 && memcmp(buf, ab_pattern_at(c->idx, base + c->rcvd), (size_t)r) != 0) {
+			conn_end(c, E_CORRUPT);
+			return -1;
+		}
 		if (r > 0) {
 			c->rcvd += (unsigned)r;
 			continue;
@@ -192,11 +194,15 @@ static void drive(struct cconn *c)
 	socklen_t len = sizeof(err);
 
 	if (c->st == C_CONNECTING) {
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
-			{ conn_end(c, E_CONNECT); return; }
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			conn_end(c, E_CONNECT);
+			return;
+		}
 		c->ssl = SSL_new(ctx);
-		if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
-			{ conn_end(c, E_CONNECT); return; }
+		if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+			conn_end(c, E_CONNECT);
+			return;
+		}
 		SSL_set_tlsext_host_name(c->ssl, "localhost");
 		if (o.churn && last_session && ab_rand(&rng) % 1000 < o.resume_permille)
 			SSL_set_session(c->ssl, last_session);
@@ -206,8 +212,10 @@ static void drive(struct cconn *c)
 	if (c->st == C_HANDSHAKE) {
 		int r = ssl_step(c, SSL_do_handshake(c->ssl));
 
+		if (r < 0)
+			conn_end(c, E_HANDSHAKE);
 		if (r <= 0)
-			return r < 0 ? conn_end(c, E_HANDSHAKE) : (void)0;
+			return;
 		resumed += SSL_session_reused(c->ssl);
 		c->st = C_ECHO;
 	}

@@ -185,11 +185,14 @@ static bool drain(struct hconn *c)
 			bytes_back += (uint64_t)n;
 			continue;
 		}
-		if (n == 0)
-			return finish(c, O_EOF), true;
+		if (n == 0) {
+			finish(c, O_EOF);
+			return true;
+		}
 		if (errno == EAGAIN || errno == EINTR)
 			return false;
-		return finish(c, errno == ECONNREFUSED ? O_CONNFAIL : O_RST), true;
+		finish(c, errno == ECONNREFUSED ? O_CONNFAIL : O_RST);
+		return true;
 	}
 }
 
@@ -208,7 +211,8 @@ static bool send_due(struct hconn *c, uint64_t now)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR || errno == ENOTCONN)
 			return false;
-		return finish(c, errno == ECONNREFUSED ? O_CONNFAIL : O_RST), true;
+		finish(c, errno == ECONNREFUSED ? O_CONNFAIL : O_RST);
+		return true;
 	}
 	c->off += (size_t)n;
 	if (o.slow) {
@@ -219,7 +223,8 @@ static bool send_due(struct hconn *c, uint64_t now)
 		return false;
 	if (c->rst) {
 		ab_close_rst(c->fd);
-		return finish(c, O_ABORTED), true;
+		finish(c, O_ABORTED);
+		return true;
 	}
 	if (c->fin)
 		shutdown(c->fd, SHUT_WR);

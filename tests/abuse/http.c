@@ -45,11 +45,16 @@ static int dial(uint64_t deadline)
 
 	if (fd < 0)
 		return -1;
-	while (poll(&p, 1, 50) == 0)
-		if (ab_now_us() >= deadline)
-			return close(fd), -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
-		return close(fd), -1;
+	while (poll(&p, 1, 50) == 0) {
+		if (ab_now_us() >= deadline) {
+			close(fd);
+			return -1;
+		}
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -119,8 +124,10 @@ static int mode_stream(const char *head, char fill, const char *tail)
 	int status = 0, fd = dial(deadline);
 	const char *how = "deadline";
 
-	if (fd < 0)
-		return printf("RESULT mode=%s status=0 how=connect_failed\n", o.mode), 1;
+	if (fd < 0) {
+		printf("RESULT mode=%s status=0 how=connect_failed\n", o.mode);
+		return 1;
+	}
 	memset(buf, fill, sizeof(buf));
 	if (send(fd, head, hl, MSG_NOSIGNAL) != (ssize_t)hl)
 		how = "peer_closed";
@@ -213,8 +220,10 @@ static int mode_trickle(void)
 	size_t have = 0;
 	bool closed = false;
 
-	if (fd < 0 || send(fd, head, strlen(head), MSG_NOSIGNAL) < 0)
-		return printf("RESULT mode=trickle closed_by_server=0 how=connect_failed\n"), 1;
+	if (fd < 0 || send(fd, head, strlen(head), MSG_NOSIGNAL) < 0) {
+		printf("RESULT mode=trickle closed_by_server=0 how=connect_failed\n");
+		return 1;
+	}
 	while (!closed && ab_now_us() - t0 < max) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 

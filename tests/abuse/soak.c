@@ -186,17 +186,22 @@ static int read_some(struct stream *s, bool *ww)
 
 		memcpy(s->reply + s->replen, rbuf, k);
 		s->replen += k;
-		if (s->replen >= 65)
-			return stream_end(s, s->replen == 65 && s->sent == s->size ? sink_verdict(s)
-										  : SR_CORRUPT), -1;
+		if (s->replen >= 65) {
+			stream_end(s, s->replen == 65 && s->sent == s->size ? sink_verdict(s) : SR_CORRUPT);
+			return -1;
+		}
 		return 1;
 	}
 	if (s->rcvd + (uint64_t)r > s->sent ||
-	    memcmp(rbuf, ab_pattern_at(s->seed, s->rcvd), (size_t)r) != 0)
-		return stream_end(s, SR_CORRUPT), -1;
+	    memcmp(rbuf, ab_pattern_at(s->seed, s->rcvd), (size_t)r) != 0) {
+		stream_end(s, SR_CORRUPT);
+		return -1;
+	}
 	s->rcvd += (uint64_t)r;
-	if (s->rcvd == s->size)
-		return stream_end(s, SR_OK), -1;
+	if (s->rcvd == s->size) {
+		stream_end(s, SR_OK);
+		return -1;
+	}
 	return 1;
 }
 
@@ -207,13 +212,17 @@ static void pump(struct stream *s)
 		bool ww = false;
 		int wr = 0, rd;
 
-		if (s->sent < s->size && (wr = write_some(s, &ww)) < 0)
-			{ stream_end(s, SR_CUT); return; }
+		if (s->sent < s->size && (wr = write_some(s, &ww)) < 0) {
+			stream_end(s, SR_CUT);
+			return;
+		}
 		if (s->sink && s->sent == s->size && s->st == S_RUN) {
 			int r = SSL_shutdown(s->ssl); /* close_notify: the backend gets its EOF */
 
-			if (r < 0 && ssl_res(s, r, &ww) < 0)
-				{ stream_end(s, SR_CUT); return; }
+			if (r < 0 && ssl_res(s, r, &ww) < 0) {
+				stream_end(s, SR_CUT);
+				return;
+			}
 			if (r >= 0)
 				s->st = S_SHUT;
 		}
@@ -235,11 +244,15 @@ static void drive(struct stream *s)
 	socklen_t len = sizeof(err);
 
 	if (s->st == S_CONNECTING) {
-		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
-			{ stream_end(s, SR_CUT); return; }
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			stream_end(s, SR_CUT);
+			return;
+		}
 		s->ssl = SSL_new(ctx);
-		if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1)
-			{ stream_end(s, SR_CUT); return; }
+		if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1) {
+			stream_end(s, SR_CUT);
+			return;
+		}
 		SSL_set_tlsext_host_name(s->ssl, "localhost");
 		SSL_set_connect_state(s->ssl);
 		s->st = S_HANDSHAKE;
@@ -247,8 +260,10 @@ static void drive(struct stream *s)
 	if (s->st == S_HANDSHAKE) {
 		int r = ssl_res(s, SSL_do_handshake(s->ssl), &ww);
 
-		if (r < 0)
-			{ stream_end(s, SR_CUT); return; }
+		if (r < 0) {
+			stream_end(s, SR_CUT);
+			return;
+		}
 		set_out(s, ww);
 		if (r == 0)
 			return;
