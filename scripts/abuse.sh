@@ -42,7 +42,9 @@ RSS_BOUND_KB=$((64 * 1024))     # growth allowed while the metrics port is attac
 LAT_BOUND_MS=250                # worst TLS round trip while the metrics port is attacked
 CPU_BOUND_PCT=50                # proxy CPU (one core = 100) while 1,000 clients wait at EMFILE
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16}
+# A small quarantine keeps ASan's own memory out of the RSS bounds; options given in the
+# environment come last and win.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 ulimit -n "$(ulimit -Hn)"

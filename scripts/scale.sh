@@ -38,7 +38,9 @@ done
 ROUND=10000; ROUNDS=10
 [ "$LONG" = 1 ] && ROUND=100000
 CHURN_BOUND_KB=${SCALE_CHURN_BOUND_KB:-2048}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16}
+# A small quarantine keeps ASan's own memory out of the RSS bounds; options given in the
+# environment come last and win.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 
 # The hard fd limit bounds how many connections one proxy can hold (two fds each). Without

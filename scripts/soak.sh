@@ -35,7 +35,9 @@ for exe in "$BUILD/src/tlsplice" "$T/tlsplice-abuse-soak" "$BUILD/tests/tools/tl
 	[ -x "$exe" ] || { tap_fail setup "missing $exe (build $BUILD first)"; exit 1; }
 done
 RSS_BOUND_KB=${SOAK_RSS_BOUND_KB:-16384}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16}
+# A small quarantine keeps ASan's own memory out of the RSS bounds; options given in the
+# environment come last and win.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:quarantine_size_mb=16${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 ulimit -n "$(ulimit -Hn)"
