@@ -79,7 +79,7 @@ write_config "$WORK/proxy.ini" 500ms
 start_proxy proxy "$WORK/proxy.ini" || { tap_fail setup "proxy did not start"; exit 1; }
 P=$PROXY_PID
 probe "$FPORT" 20 || { tap_fail setup "proxy does not relay"; exit 1; }
-BASE_FDS=$(fd_count "$P")
+BASE_FDS=$(base_fds "$P")
 log "proxy pid $P, baseline $BASE_FDS fds, $(rss_kb "$P") KiB"
 
 # ---------------------------------------------------------------- hellos
@@ -98,7 +98,7 @@ kill -0 "$P" 2>/dev/null || bad=1
 tap_check hellos $bad "$HELLOS bad first flights in $(field "$r" secs) s (seed $(field "$r" seed), kinds $(field "$r" kinds); closed eof=$(field "$r" eof) rst=$(field "$r" rst) aborted-by-us=$(field "$r" aborted) not-closed=$(field "$r" timeout)); good client: $(field "$hs" handshakes) handshakes, $(field "$rr" requests) round trips (max $(field "$rr" max_us) us), errors $(field "$hs" errors)+$(field "$rr" errors)"
 n=$(wait_fds "$P" "$BASE_FDS" 15)
 tap_check hellos-fds $([ "$n" -le "$BASE_FDS" ]; echo $?) "proxy fds back to $n (baseline $BASE_FDS)"
-sanitizer_clean "$WORK/proxy.err"; tap_check hellos-asan $? "no sanitizer report after the hellos"
+sanitizer_clean "$WORK/proxy.err"; tap_check hellos-sanitizers $? "no sanitizer report after the hellos"
 
 # ---------------------------------------------------------------- slowloris
 before=$(grep -c '"close":"handshake_timeout"' "$WORK/access.log" 2>/dev/null)

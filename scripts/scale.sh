@@ -79,7 +79,7 @@ start_backend echo echo "$BPORT" || { tap_fail setup "backend did not start"; ex
 start_proxy proxy "$WORK/proxy.ini" || { tap_fail setup "proxy did not start"; exit 1; }
 P=$PROXY_PID
 probe "$FPORT" 20 || { tap_fail setup "proxy does not relay"; exit 1; }
-BASE_FDS=$(fd_count "$P"); BASE_RSS=$(rss_kb "$P")
+BASE_FDS=$(base_fds "$P"); BASE_RSS=$(rss_kb "$P")
 log "proxy pid $P: $BASE_FDS fds, $BASE_RSS KiB"
 
 # ---------------------------------------------------------------- hold

@@ -102,7 +102,7 @@ cp "$WORK/variant0.ini" "$WORK/proxy.ini"
 start_proxy proxy "$WORK/proxy.ini" || { tap_fail setup "proxy did not start"; exit 1; }
 P=$PROXY_PID
 probe "$FE" 20 || { tap_fail setup "proxy does not relay"; exit 1; }
-BASE_FDS=$(fd_count "$P")
+BASE_FDS=$(base_fds "$P")
 log "proxy pid $P: $BASE_FDS fds, $(rss_kb "$P") KiB; soak of $SECS s"
 
 start_sampler rss "$P"; SAMP=$LAST_PID

@@ -12,7 +12,7 @@ emfile_attack() {
 	start_proxy emfile "$cfg" 128 || { tap_fail emfile "proxy with RLIMIT_NOFILE=128 did not start"; return; }
 	ep=$PROXY_PID
 	probe "$ef" 20 || { tap_fail emfile "proxy with RLIMIT_NOFILE=128 does not relay"; return; }
-	local base; base=$(fd_count "$ep")
+	local base; base=$(base_fds "$ep")
 	c0=$(cpu_ticks "$ep"); t0=$(date +%s.%N)
 	"$T/tlsplice-abuse-clients" flood -p "$ef" -n "$FLOOD" -d "$FLOOD_SECS" >"$WORK/flood.out" 2>"$WORK/flood.err"
 	rc=$?

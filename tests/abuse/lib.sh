@@ -148,6 +148,17 @@ sanitizer_clean() {
 	return 0
 }
 
+# The baseline fd count: the least of 10 samples over half a second, so that a health check
+# in flight at one instant does not raise it.
+base_fds() {
+	local p=$1 i n m=
+	for i in $(seq 10); do
+		n=$(fd_count "$p")
+		{ [ -z "$m" ] || [ "$n" -lt "$m" ]; } && m=$n
+		sleep 0.05
+	done
+	echo "$m"
+}
 fd_count() { local n; n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l); echo "${n:-0}"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # utime+stime of a process (all threads) in clock ticks.
