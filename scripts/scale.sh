@@ -51,7 +51,9 @@ if [ "$HARD" != unlimited ] && [ "$HARD" -lt 20400 ] && (ulimit -Hn 20400) 2>/de
 fi
 [ "$HARD" = unlimited ] && HARD=1048576
 ulimit -n "$HARD"
-HOLD=$(( (HARD - 200) / 2 )); [ "$HOLD" -gt 10000 ] && HOLD=10000
+# Fds the proxy keeps besides two per connection (listeners, epoll, logs, its accept reserve).
+RESERVE=${SCALE_FD_RESERVE:-400}
+HOLD=$(( (HARD - RESERVE) / 2 )); [ "$HOLD" -gt 10000 ] && HOLD=10000
 log "fd hard limit $HARD: holding $HOLD connections"
 
 make_cert || { tap_fail setup "cannot make a certificate"; exit 1; }
