@@ -87,7 +87,8 @@ start_good good_hs handshake "$FPORT"; GHS=$LAST_PID
 start_good good_rr rr "$FPORT"; GRR=$LAST_PID
 "$T/tlsplice-abuse-hello" hello -p "$FPORT" -n "$HELLOS" -c 500 -t 10 -d 600 >"$WORK/hello.out" 2>"$WORK/hello.err"
 hrc=$?
-hs=$(stop_good good_hs "$GHS"); rr=$(stop_good good_rr "$GRR")
+stop_good good_hs "$GHS"; hs=$GOOD_RES
+stop_good good_rr "$GRR"; rr=$GOOD_RES
 r=$(result_of hello)
 log "hellos: $r"; log "good handshakes: $hs"; log "good round trips: $rr"
 bad=0
@@ -116,6 +117,7 @@ kill -0 "$P" 2>/dev/null || bad=1
 # The proxy's timer runs from its cached loop time at accept, a few ms before our clock.
 awk -v a="$min" -v b="$max" -v m="$SLOW_MARGIN_MS" 'BEGIN {exit !(a >= 1900 && b <= 2000 + m)}' || bad=1
 [ "$logged" -ge "$SLOW" ] || bad=1
+[ "$n" -le "$BASE_FDS" ] 2>/dev/null || bad=1
 tap_check slowloris $bad "$SLOW one-byte-per-0.2s handshakes closed $min..$max ms after connect (handshake_timeout 2s, margin $SLOW_MARGIN_MS ms), $logged logged close=handshake_timeout, fds back to $n"
 
 # ---------------------------------------------------------------- metrics

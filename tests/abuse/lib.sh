@@ -188,18 +188,17 @@ result_of() { grep -m1 '^RESULT' "$WORK/$1.out" 2>/dev/null; }
 start_good() { # NAME MODE PORT
 	start_bg "$1" "$BUILD/tests/bench/tlsplice-loadgen" "$2" -p "$3" -c 1 -d 600 -S localhost
 }
-# Stops a good client and prints its RESULT line.
+# Stops a good client; its RESULT line in GOOD_RES. Not in a subshell, so that it is reaped.
 stop_good() { # NAME PID
-	kill -TERM "$2" 2>/dev/null
 	local i
+	kill -TERM "$2" 2>/dev/null
 	for i in $(seq 100); do
 		kill -0 "$2" 2>/dev/null || break
 		sleep 0.1
 	done
 	wait "$2" 2>/dev/null
-	result_of "$1"
+	GOOD_RES=$(result_of "$1")
 }
-
 # Samples RSS (KiB) and fds of PID every 0.1 s into WORK/NAME.samples until killed.
 start_sampler() { # NAME PID
 	local pid=$2

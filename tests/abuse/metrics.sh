@@ -12,7 +12,7 @@ metrics_run() { # NAME TOOL-ARGS...
 	"$T/tlsplice-abuse-http" "$@" -p "$MPORT" >"$WORK/$name.out" 2>"$WORK/$name.err"
 	c1=$(cpu_ticks "$P")
 	kill "$samp_pid" 2>/dev/null; wait "$samp_pid" 2>/dev/null
-	A_RR=$(stop_good "${name}_rr" "$rr_pid")
+	stop_good "${name}_rr" "$rr_pid"; A_RR=$GOOD_RES
 	A_RES=$(result_of "$name")
 	A_PEAK=$(sampler_peak "${name}_samp")
 	A_CPU=$(ticks_to_s $((${c1:-0} - ${c0:-0})))
