@@ -4,6 +4,10 @@
 
 emfile_attack() {
 	local ep ef em cfg c0 c1 t0 t1 r pct down bad n rc reasons
+	if ! command -v prlimit >/dev/null; then
+		tap_skip emfile "prlimit (util-linux) is not installed"
+		return
+	fi
 	ef=$(pick_port); em=$(pick_port)
 	cfg=$WORK/emfile.ini
 	sed -e "s/127.0.0.1:$FPORT/127.0.0.1:$ef/; s/127.0.0.1:$MPORT/127.0.0.1:$em/" \
