@@ -87,6 +87,7 @@ start_good good_hs handshake "$FPORT"; GHS=$LAST_PID
 start_good good_rr rr "$FPORT"; GRR=$LAST_PID
 "$T/tlsplice-abuse-hello" hello -p "$FPORT" -n "$HELLOS" -c 500 -t 10 -d 600 >"$WORK/hello.out" 2>"$WORK/hello.err"
 hrc=$?
+cat "$WORK/hello.err" >&2
 stop_good good_hs "$GHS"; hs=$GOOD_RES
 stop_good good_rr "$GRR"; rr=$GOOD_RES
 r=$(result_of hello)

@@ -60,6 +60,11 @@ static unsigned char empties[5000];
 static size_t hello_len;
 static uint64_t rng, seed;
 static uint64_t counts[O_COUNT], kind_counts[NKINDS], bytes_back, alerts;
+static uint64_t by_kind[NKINDS][O_COUNT], replied_by_kind[NKINDS];
+static const char *const kind_names[NKINDS] = {
+	"garbage", "cut+fin", "cut+silence", "cut+reset", "big-record",
+	"big-message", "bit-flips", "http", "hello+garbage", "empty-records",
+};
 static uint64_t close_min = UINT64_MAX, close_max, close_sum, closed_n;
 
 static void build_static(void)
@@ -125,6 +130,10 @@ static void finish(struct hconn *c, enum outcome oc)
 	uint64_t dt = ab_now_us() - c->t0;
 
 	counts[oc]++;
+	if (!o.slow) {
+		by_kind[c->kind][oc]++;
+		replied_by_kind[c->kind] += c->got > 0;
+	}
 	if (oc == O_EOF || oc == O_RST) {
 		closed_n++;
 		close_sum += dt;
@@ -275,6 +284,12 @@ static void report(uint64_t secs_us)
 	}
 	printf(" seed=%" PRIu64 " secs=%.3f\n", seed, (double)secs_us / 1e6);
 	fflush(stdout);
+	for (int k = 0; !o.slow && k < NKINDS; k++) {
+		fprintf(stderr, "%-14s", kind_names[k]);
+		for (int i = 1; i < O_COUNT; i++)
+			fprintf(stderr, " %s=%" PRIu64, outcome_names[i], by_kind[k][i]);
+		fprintf(stderr, " replied=%" PRIu64 "\n", replied_by_kind[k]);
+	}
 }
 
 static int run(void)
