@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Scale and churn against the real tlsplice binary (normal build by default):
-#   hold   up to 10,000 concurrent idle TLS connections (as many as the fd hard limit allows:
-#          two fds each in the proxy), each then echoes once; RSS per connection; fds back to
-#          the baseline once they close
 #   churn  100,000 short connections (full handshake, 64-byte echo, close_notify, close) in
 #          ten rounds of 10,000, RSS sampled after each: the last sample within a small bound
 #          of the second. Full handshakes, not resumption: resuming a TLS 1.3 session still
 #          runs X25519 and saved under 10% of the proxy's CPU here, so churn takes the path
-#          every new client takes.
+#          every new client takes. It runs first, on a fresh heap.
+#   hold   up to 10,000 concurrent idle TLS connections (as many as the fd hard limit allows:
+#          two fds each in the proxy), each then echoes once; RSS per connection; fds back to
+#          the baseline once they close
 # Prints TAP lines ("ok N - abuse:NAME ...") on stdout, details on stderr; exits 1 on any
 # failure. Every process it starts is stopped on exit.
 #
@@ -84,30 +84,7 @@ probe "$FPORT" 20 || { tap_fail setup "proxy does not relay"; exit 1; }
 BASE_FDS=$(base_fds "$P"); BASE_RSS=$(rss_kb "$P")
 log "proxy pid $P: $BASE_FDS fds, $BASE_RSS KiB"
 
-# ---------------------------------------------------------------- hold
-if [ "$HOLD" -lt 1000 ]; then
-	tap_skip scale-hold "the fd hard limit ($HARD) leaves room for only $HOLD connections"
-else
-	start_bg hold "$T/tlsplice-abuse-clients" hold -p "$FPORT" -n "$HOLD" -c 200 -d 400
-	H=$LAST_PID
-	bad=0; held_rss=0; held_fds=0; c0=$(cpu_ticks "$P")
-	if wait_line "$WORK/hold.out" '^READY' 300; then
-		held_rss=$(rss_kb "$P"); held_fds=$(fd_count "$P")
-		log "$(grep '^READY' "$WORK/hold.out"): proxy $held_fds fds, $held_rss KiB"
-		kill -USR1 "$H"
-		wait_line "$WORK/hold.out" '^ECHOED' 120 || bad=1
-	else
-		bad=1
-	fi
-	kill -TERM "$H"; wait_line "$WORK/hold.out" '^RESULT' 60; wait "$H"; hrc=$?
-	c1=$(cpu_ticks "$P")
-	r=$(result_of hold); log "hold: $r"
-	[ $hrc = 0 ] || bad=1
-	n=$(wait_fds "$P" "$BASE_FDS" 30); [ "$n" -le "$BASE_FDS" ] || bad=1
-	per=$(awk -v a="$held_rss" -v b="$BASE_RSS" -v n="$HOLD" 'BEGIN {printf "%.1f", (a - b) / n}')
-	tap_check scale-hold $bad "$(field "$r" held) of $HOLD idle TLS connections held (up in $(grep -m1 '^READY' "$WORK/hold.out" | sed 's/.*secs=//') s, fd hard limit $HARD), each echoed again ($(field "$r" echoed_again)); proxy $BASE_FDS -> $held_fds -> $n fds, RSS $BASE_RSS -> $held_rss KiB = $per KiB per connection; proxy CPU $(ticks_to_s $((c1 - c0))) s"
-fi
-
+# Churn runs first: the hold raises the heap's high-water mark, under which a leak would hide.
 # ---------------------------------------------------------------- churn
 samples=()
 bad=0; total=0; t0=$(date +%s.%N); c0=$(cpu_ticks "$P")
@@ -124,6 +101,30 @@ second=${samples[1]}; last=${samples[$((ROUNDS - 1))]}
 n=$(wait_fds "$P" "$BASE_FDS" 30); [ "$n" -le "$BASE_FDS" ] || bad=1
 rate=$(awk -v n="$total" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
 tap_check churn $bad "$total connections (full handshake + echo + close, no resumption) at $rate/s, proxy CPU $(ticks_to_s $((c1 - c0))) s; RSS KiB every $ROUND: ${samples[*]} (last - second = $((last - second)), bound $CHURN_BOUND_KB); fds back to $n (baseline $BASE_FDS)"
+
+# ---------------------------------------------------------------- hold
+if [ "$HOLD" -lt 1000 ]; then
+	tap_skip scale-hold "the fd hard limit ($HARD) leaves room for only $HOLD connections"
+else
+	start_bg hold "$T/tlsplice-abuse-clients" hold -p "$FPORT" -n "$HOLD" -c 200 -d 400
+	H=$LAST_PID
+	bad=0; held_rss=0; held_fds=0; c0=$(cpu_ticks "$P"); BASE_RSS=$(rss_kb "$P")
+	if wait_line "$WORK/hold.out" '^READY' 300; then
+		held_rss=$(rss_kb "$P"); held_fds=$(fd_count "$P")
+		log "$(grep '^READY' "$WORK/hold.out"): proxy $held_fds fds, $held_rss KiB"
+		kill -USR1 "$H"
+		wait_line "$WORK/hold.out" '^ECHOED' 120 || bad=1
+	else
+		bad=1
+	fi
+	kill -TERM "$H"; wait_line "$WORK/hold.out" '^RESULT' 60; wait "$H"; hrc=$?
+	c1=$(cpu_ticks "$P")
+	r=$(result_of hold); log "hold: $r"
+	[ $hrc = 0 ] || bad=1
+	n=$(wait_fds "$P" "$BASE_FDS" 30); [ "$n" -le "$BASE_FDS" ] || bad=1
+	per=$(awk -v a="$held_rss" -v b="$BASE_RSS" -v n="$HOLD" 'BEGIN {printf "%.1f", (a - b) / n}')
+	tap_check scale-hold $bad "$(field "$r" held) of $HOLD idle TLS connections held (up in $(grep -m1 '^READY' "$WORK/hold.out" | sed 's/.*secs=//') s, fd hard limit $HARD), each echoed again ($(field "$r" echoed_again)); proxy $BASE_FDS -> $held_fds -> $n fds, RSS $BASE_RSS -> $held_rss KiB = $per KiB per connection; proxy CPU $(ticks_to_s $((c1 - c0))) s"
+fi
 
 stop_proxy "$P"; rc=$STOP_RC
 bad=0; [ "$rc" = 0 ] || bad=1
