@@ -65,7 +65,7 @@ run_suite() { # EXE PREFIX
 run_tap() { # NAME COMMAND...
 	local name=$1 rc; shift
 	echo "== $name"
-	"$@" >"$logdir/$name.tap" 2>"$logdir/$name.err"
+	timeout 3600 "$@" >"$logdir/$name.tap" 2>"$logdir/$name.err"
 	rc=$?
 	count_tap "$logdir/$name.tap" ""
 	grep '^not ok ' "$logdir/$name.tap" | head -20
@@ -100,6 +100,11 @@ else
 	fail=$((fail + 1)); failed_names+=("asan build")
 fi
 
+if [ $asan_ok = 1 ]; then
+	run_tap abuse scripts/abuse.sh --build-dir build-asan $([ $long = 1 ] && echo --long)
+	run_tap soak scripts/soak.sh --seconds "$soak_seconds" --build-dir build-asan
+fi
+run_tap scale scripts/scale.sh --build-dir build $([ $long = 1 ] && echo --long)
 run_tap fuzz scripts/fuzz.sh --all "$fuzz_seconds"
 run_tap docker scripts/docker-test.sh --build-dir build
 run_tap package scripts/package.sh --test
