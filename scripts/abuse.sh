@@ -14,21 +14,9 @@
 #   --long   ten times the hellos and longer attacks
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BUILD=build-asan
-LONG=0
-while [ $# -gt 0 ]; do
-	case $1 in
-	--build-dir) BUILD=$2; shift ;;
-	--build-dir=*) BUILD=${1#*=} ;;
-	--long) LONG=1 ;;
-	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "abuse.sh: unknown option '$1'" >&2; exit 2 ;;
-	esac
-	shift
-done
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 # shellcheck source=../tests/abuse/lib.sh
 . tests/abuse/lib.sh
+lib_args abuse build-asan 60 "$@" || exit 2
 lib_init abuse
 T=$BUILD/tests/abuse
 for exe in "$BUILD/src/tlsplice" "$T/tlsplice-abuse-hello" "$BUILD/tests/bench/tlsplice-loadgen"; do

@@ -11,6 +11,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/debian.sh
+. "$ROOT/scripts/lib/debian.sh"
 CACHE=${TLSPLICE_TEST_CACHE:-/var/lib/tlsplice-test}
 BASE=$CACHE/chroot-13
 DEPS="build-essential meson ninja-build pkgconf libssl-dev libevent-dev libinih-dev
@@ -33,15 +35,6 @@ cleanup() {
 	[ -n "$work" ] && rm -rf "$work"
 }
 trap cleanup EXIT
-
-apt_mirror() {
-	local m
-	m=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' |
-		grep -v security | head -1)
-	[ -n "$m" ] || m=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' |
-		grep -v security | head -1)
-	echo "${m:-http://deb.debian.org/debian}"
-}
 
 # Debian 13 with the build dependencies, made once.
 make_base() {

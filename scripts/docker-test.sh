@@ -14,6 +14,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/debian.sh
+. "$ROOT/scripts/lib/debian.sh"
 BUILD_DIR=$ROOT/build
 CACHE=${TLSPLICE_TEST_CACHE:-/var/lib/tlsplice-test}
 RUN=/run/tlsplice-test-docker
@@ -77,16 +79,6 @@ start_dockerd() {
 	done
 	tail -5 "$CACHE/dockerd.log" >&2
 	skip "dockerd does not start here (see $CACHE/dockerd.log)"
-}
-
-# The Debian mirror this machine's apt sources name.
-apt_mirror() {
-	local m
-	m=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' |
-		grep -v security | head -1)
-	[ -n "$m" ] || m=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' |
-		grep -v security | head -1)
-	echo "${m:-http://deb.debian.org/debian}"
 }
 
 # debian:12 and debian:12-slim from a debootstrap tree, as the official images are made.

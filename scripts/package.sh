@@ -12,6 +12,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/debian.sh
+. "$ROOT/scripts/lib/debian.sh"
 OUT=$ROOT/build-deb
 CACHE=${TLSPLICE_TEST_CACHE:-/var/lib/tlsplice-test}
 TEST=0 failed=0 chroot_dir=
@@ -65,15 +67,6 @@ build_deb() {
 	(cd "$src" && dpkg-buildpackage -us -uc -b) >"$OUT/build.log" 2>&1 ||
 		{ tail -30 "$OUT/build.log" >&2; return 1; }
 	ls "$OUT"/tlsplice_*.deb >/dev/null
-}
-
-apt_mirror() {
-	local m
-	m=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' |
-		grep -v security | head -1)
-	[ -n "$m" ] || m=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' |
-		grep -v security | head -1)
-	echo "${m:-http://deb.debian.org/debian}"
 }
 
 # A Debian 12 tree with fresh package lists, made once and kept; a copy is used per run.

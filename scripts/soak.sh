@@ -12,23 +12,9 @@
 # Usage: scripts/soak.sh [--seconds N] [--build-dir DIR]     (default 60 s, build-asan)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BUILD=build-asan
-SECS=60
-while [ $# -gt 0 ]; do
-	case $1 in
-	--build-dir) BUILD=$2; shift ;;
-	--build-dir=*) BUILD=${1#*=} ;;
-	--seconds) SECS=$2; shift ;;
-	--seconds=*) SECS=${1#*=} ;;
-	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "soak.sh: unknown option '$1'" >&2; exit 2 ;;
-	esac
-	shift
-done
-case $SECS in ''|*[!0-9]*|0) echo "soak.sh: bad --seconds" >&2; exit 2 ;; esac
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 # shellcheck source=../tests/abuse/lib.sh
 . tests/abuse/lib.sh
+lib_args soak build-asan 60 "$@" || exit 2
 lib_init soak
 T=$BUILD/tests/abuse
 for exe in "$BUILD/src/tlsplice" "$T/tlsplice-abuse-soak" "$BUILD/tests/tools/tlsplice-testbackend"; do

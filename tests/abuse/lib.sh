@@ -46,6 +46,28 @@ cleanup() {
 	fi
 }
 
+# The scripts' shared options: --build-dir DIR (default $2), --long, --seconds N (default $3,
+# soak only), -h. Sets BUILD (absolute), LONG and SECS; returns 2 on a usage error.
+lib_args() { # NAME DEFAULT-BUILD DEFAULT-SECONDS ARGS...
+	local name=$1
+	BUILD=$2 SECS=$3 LONG=0
+	shift 3
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--build-dir) BUILD=$2; shift ;;
+		--build-dir=*) BUILD=${1#*=} ;;
+		--long) LONG=1 ;;
+		--seconds) SECS=$2; shift ;;
+		--seconds=*) SECS=${1#*=} ;;
+		-h|--help) sed -n '2,16p' "scripts/$name.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) echo "$name.sh: unknown option '$1'" >&2; return 2 ;;
+		esac
+		shift
+	done
+	case $SECS in ''|*[!0-9]*|0) echo "$name.sh: bad --seconds" >&2; return 2 ;; esac
+	case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+}
+
 lib_init() { # TOOL-NAME
 	TOOL=$1
 	trap cleanup EXIT
