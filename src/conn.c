@@ -48,13 +48,13 @@ static const struct cfg_frontend *conn_fe(const struct conn *c)
 	return &c->rt->cfg->frontends[c->fe_idx];
 }
 
-void conn_end(struct conn *c, const char *reason)
+void conn_end(struct conn *c, enum close_reason reason)
 {
-	if (!c->close_reason)
+	if (c->close_reason == CLOSE_NONE)
 		c->close_reason = reason;
 }
 
-void conn_fail(struct conn *c, const char *reason, const char *fmt, ...)
+void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 {
 	conn_end(c, reason);
 	if (!c->error[0]) {
@@ -135,9 +135,9 @@ static void count_close(const struct conn *c)
 	atomic_fetch_sub(&st->active, 1);
 	if (c->t_handshake_us == 0) {
 		enum hs_fail r = HS_FAIL_PROTOCOL;
-		if (strcmp(c->close_reason, "handshake_timeout") == 0)
+		if (c->close_reason == CLOSE_HANDSHAKE_TIMEOUT)
 			r = HS_FAIL_TIMEOUT;
-		else if (strstr(c->error, "closed by client") || strcmp(c->close_reason, "shutdown") == 0)
+		else if (c->hs_closed || c->close_reason == CLOSE_SHUTDOWN)
 			r = HS_FAIL_CLOSED;
 		atomic_fetch_add(&st->hs_failures[r], 1);
 	}
@@ -153,16 +153,49 @@ static void count_close(const struct conn *c)
 	atomic_fetch_add(&st->bytes_out, c->down.bytes);
 }
 
+/* The access log's record of c, filled here so that the log module needs no connection. */
+static void log_access(const struct conn *c, uint64_t now_us)
+{
+	struct access_record a = {
+		.accepted = c->t_accept_wall,
+		.peer = &c->peer,
+		.frontend = conn_fe(c)->name,
+		.backend = c->pool ? c->pool->cfg->name : "",
+		.server = c->server ? c->server->cfg->addr.text : "",
+		.sni = c->sni,
+		.tls_version = c->tls_version,
+		.cipher = c->cipher,
+		.alpn = c->alpn,
+		.alpn_len = c->alpn_len,
+		.ktls = c->ktls,
+		.relay = c->relayed ? relay_mode_name(c) : "",
+		.bytes_in = c->up.bytes,
+		.bytes_out = c->down.bytes,
+		.handshake_us = c->t_handshake_us ? c->t_handshake_us - c->t_accept_us : 0,
+		.duration_us = now_us - c->t_accept_us,
+		.close = c->close_reason,
+		.error = c->error,
+	};
+	access_log_conn(&a);
+}
+
 static void conn_destroy(struct conn *c)
 {
 	struct worker *w = c->w;
-	if (c->close_reason == NULL)
-		c->close_reason = "error";
+	if (c->close_reason == CLOSE_NONE)
+		c->close_reason = CLOSE_ERROR;
 	count_close(c);
-	if (strcmp(c->close_reason, "idle_timeout") == 0 || strcmp(c->close_reason, "shutdown") == 0 ||
-	    strcmp(c->close_reason, "no_server") == 0 || strcmp(c->close_reason, "connect_failed") == 0)
+	switch (c->close_reason) {
+	case CLOSE_IDLE_TIMEOUT:
+	case CLOSE_SHUTDOWN:
+	case CLOSE_NO_SERVER:
+	case CLOSE_CONNECT_FAILED:
 		polite_close(c);
-	access_log_conn(c, mono_us());
+		break;
+	default:
+		break;
+	}
+	log_access(c, mono_us());
 	/* every event, whatever the flags say: a queued activation must not outlive c */
 	drop(&c->cr, &c->cr_on);
 	drop(&c->cw, &c->cw_on);
@@ -236,7 +269,7 @@ static int send_proxy_header(struct conn *c)
 	if (n == 0)
 		return 0;
 	if (send(c->bfd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
-		conn_fail(c, "server_eof", "cannot send PROXY header: %s", strerror(errno));
+		conn_fail(c, CLOSE_SERVER_EOF, "cannot send PROXY header: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -262,15 +295,15 @@ static void connect_next(struct conn *c)
 	char err[128] = "no server available";
 	for (;;) {
 		if (c->attempts > be->retries) {
-			conn_fail(c, "connect_failed", "%s", c->error[0] ? c->error : err);
+			conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->error[0] ? c->error : err);
 			return;
 		}
 		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
 		if (!s) {
 			if (c->attempts == 0)
-				conn_fail(c, "no_server", "no server up in backend %s", be->name);
+				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s", be->name);
 			else
-				conn_fail(c, "connect_failed", "%s", c->error);
+				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->error);
 			return;
 		}
 		c->server = s;
@@ -283,7 +316,7 @@ static void connect_next(struct conn *c)
 				snprintf(c->error, sizeof(c->error), "connect to %.48s: local error, "
 					 "not counted against server: %.48s", a->text, err);
 				pool_report_local_error(s, err);
-				conn_fail(c, "connect_failed", "%s", c->error);
+				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->error);
 				return;
 			}
 			snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", a->text, err);
@@ -323,7 +356,7 @@ static void connecting_step(struct conn *c)
 	if (!e && send_proxy_header(c) < 0)
 		return;
 	if (e)
-		conn_fail(c, "server_eof", "server reset the connection: %s", strerror(e));
+		conn_fail(c, CLOSE_SERVER_EOF, "server reset the connection: %s", strerror(e));
 }
 
 /* Keeps what the log needs of the session, so the SSL object can go early. */
@@ -407,10 +440,11 @@ static int handshake_step(struct conn *c)
 	case TLS_WANT_WRITE:
 		return RELAY_CWRITE;
 	case TLS_CLOSED:
-		conn_fail(c, "handshake_failed", "connection closed by client during handshake");
+		c->hs_closed = true;
+		conn_fail(c, CLOSE_HANDSHAKE_FAILED, "connection closed by client during handshake");
 		return 0;
 	case TLS_FATAL:
-		conn_fail(c, "handshake_failed", "%s", err);
+		conn_fail(c, CLOSE_HANDSHAKE_FAILED, "%s", err);
 		return 0;
 	}
 	return 0;
@@ -471,7 +505,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	const struct cfg_frontend *fe = conn_fe(c);
 	switch (c->state) {
 	case CONN_HANDSHAKE:
-		conn_fail(c, "handshake_timeout", "no handshake within %llu ms",
+		conn_fail(c, CLOSE_HANDSHAKE_TIMEOUT, "no handshake within %llu ms",
 			  (unsigned long long)fe->handshake_timeout_ms);
 		break;
 	case CONN_CONNECTING:
@@ -482,7 +516,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_RELAY: {
 		uint64_t idle = conn_clock_ms() - c->last_active_ms;
 		if (idle >= fe->idle_timeout_ms) {
-			conn_end(c, "idle_timeout");
+			conn_end(c, CLOSE_IDLE_TIMEOUT);
 			c->state = CONN_CLOSED;
 		} else {
 			timer_in(c, fe->idle_timeout_ms - idle);
@@ -496,7 +530,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_destroy(c);
 }
 
-void conn_kill(struct conn *c, const char *reason)
+void conn_kill(struct conn *c, enum close_reason reason)
 {
 	conn_end(c, reason);
 	c->state = CONN_CLOSED;

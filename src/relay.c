@@ -52,7 +52,7 @@ static void moved(struct conn *c, struct relay_dir *d, size_t n)
 static bool buf_get(struct conn *c, struct relay_dir *d)
 {
 	if (!d->buf && !(d->buf = worker_buf_get(c->w))) {
-		conn_fail(c, "error", "out of memory");
+		conn_fail(c, CLOSE_ERROR, "out of memory");
 		return false;
 	}
 	return true;
@@ -119,7 +119,7 @@ static int tx_flush(struct conn *c)
 		} else if (n < 0 && again(errno)) {
 			return RELAY_CWRITE;
 		} else {
-			conn_fail(c, "client_eof", "write to client: %s", strerror(errno));
+			conn_fail(c, CLOSE_CLIENT_EOF, "write to client: %s", strerror(errno));
 			return -1;
 		}
 	}
@@ -132,7 +132,7 @@ static int tx_flush(struct conn *c)
 
 /* Drains d's pipe into fd: 0 when empty (the pipe goes back to the pool), 1 when fd would
  * block, -1 when the connection failed (reason: the side fd belongs to). */
-static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, const char *reason,
+static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, enum close_reason reason,
 		      const char *what)
 {
 	while (d->in_pipe > 0) {
@@ -203,7 +203,7 @@ static int up_flush(struct conn *c, struct relay_dir *d)
 		} else if (n < 0 && again(errno)) {
 			return 0;
 		} else {
-			conn_fail(c, "server_eof", "write to server: %s", strerror(errno));
+			conn_fail(c, CLOSE_SERVER_EOF, "write to server: %s", strerror(errno));
 			return -1;
 		}
 	}
@@ -225,15 +225,15 @@ static int up_verdict(struct conn *c, struct relay_dir *d, const struct record_v
 		return 1;
 	case RECORD_CLOSE_NOTIFY:
 		d->eof = true;
-		conn_end(c, "client_eof");
+		conn_end(c, CLOSE_CLIENT_EOF);
 		return 1;
 	case RECORD_KEY_UPDATE:
-		conn_fail(c, "key_update", "client sent a TLS 1.3 KeyUpdate; this kernel cannot re-key");
+		conn_fail(c, CLOSE_KEY_UPDATE, "client sent a TLS 1.3 KeyUpdate; this kernel cannot re-key");
 		return -1;
 	case RECORD_FATAL:
 		c->tx.fatal = true;
 		c->tx.alert = (int16_t)v->alert;
-		conn_fail(c, "client_eof", "%s", v->text);
+		conn_fail(c, CLOSE_CLIENT_EOF, "%s", v->text);
 		return -1;
 	}
 	return -1;
@@ -258,7 +258,7 @@ static int up_kernel_record(struct conn *c, struct relay_dir *d)
 	if (r == 0) { /* a FIN, and only a FIN: an empty record has a type */
 		buf_release(c, d);
 		d->eof = true;
-		conn_end(c, "client_eof");
+		conn_end(c, CLOSE_CLIENT_EOF);
 		return 1;
 	}
 	if (r < 0)
@@ -282,7 +282,7 @@ static int up_openssl_failed(struct conn *c, struct relay_dir *d, int reason, co
 {
 	struct record_verdict v;
 	if (!record_from_openssl(reason, d->last_type, d->alert_level, d->alert, &v)) {
-		conn_fail(c, "client_eof", "%s", err);
+		conn_fail(c, CLOSE_CLIENT_EOF, "%s", err);
 		return -1;
 	}
 	v.alert = -1; /* OpenSSL sends it: the flush, FIN and drain are left to teardown */
@@ -327,7 +327,7 @@ static int up_read(struct conn *c, struct relay_dir *d)
 			return -3;
 		case TLS_CLOSED:
 			d->eof = true;
-			conn_end(c, "client_eof");
+			conn_end(c, CLOSE_CLIENT_EOF);
 			return 1;
 		case TLS_FATAL:
 			return up_openssl_failed(c, d, reason, err);
@@ -343,7 +343,7 @@ static int up_read(struct conn *c, struct relay_dir *d)
 /* Pipe -> backend; 1 when the pipe is empty, 0 when blocked, -1 on error. */
 static int up_pipe_flush(struct conn *c, struct relay_dir *d)
 {
-	int r = pipe_flush(c, d, c->bfd, "server_eof", "write to server");
+	int r = pipe_flush(c, d, c->bfd, CLOSE_SERVER_EOF, "write to server");
 	return r == 0 ? 1 : r > 0 ? 0 : -1;
 }
 
@@ -355,7 +355,7 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 	if (d->failed)
 		return up_verdict(c, d, &d->verdict);
 	if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
-		conn_fail(c, "error", "pipe: %s", strerror(errno));
+		conn_fail(c, CLOSE_ERROR, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	ssize_t n = 0;
@@ -441,7 +441,7 @@ static int queue_close_notify(struct conn *c)
 			if (t == TLS_WANT_WRITE && !c->tx.on)
 				return RELAY_CWRITE;
 			if (t == TLS_FATAL) {
-				conn_fail(c, "client_eof", "%s", err);
+				conn_fail(c, CLOSE_CLIENT_EOF, "%s", err);
 				return -1;
 			}
 		}
@@ -496,10 +496,10 @@ static int down_flush(struct conn *c, struct relay_dir *d)
 		case TLS_WANT_READ:
 			return RELAY_CREAD;
 		case TLS_CLOSED:
-			conn_fail(c, "client_eof", "connection closed by client");
+			conn_fail(c, CLOSE_CLIENT_EOF, "connection closed by client");
 			return -1;
 		case TLS_FATAL:
-			conn_fail(c, "client_eof", "%s", err);
+			conn_fail(c, CLOSE_CLIENT_EOF, "%s", err);
 			return -1;
 		}
 	}
@@ -513,7 +513,7 @@ static int down_flush(struct conn *c, struct relay_dir *d)
 static int down_pipe_flush(struct conn *c, struct relay_dir *d)
 {
 	/* no SPLICE_F_MORE: every chunk goes out as records at once */
-	int r = pipe_flush(c, d, c->cfd, "client_eof", "write to client");
+	int r = pipe_flush(c, d, c->cfd, CLOSE_CLIENT_EOF, "write to client");
 	return r > 0 ? RELAY_CWRITE : r;
 }
 
@@ -524,7 +524,7 @@ static int down_read(struct conn *c, struct relay_dir *d)
 	ssize_t n;
 	if (d->splice) {
 		if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
-			conn_fail(c, "error", "pipe: %s", strerror(errno));
+			conn_fail(c, CLOSE_ERROR, "pipe: %s", strerror(errno));
 			return -1;
 		}
 		n = splice(c->bfd, NULL, d->pipe[1], NULL, SPLICE_CHUNK, SPLICE_FLAGS);
@@ -549,12 +549,12 @@ static int down_read(struct conn *c, struct relay_dir *d)
 		return 1;
 	if (n == 0) {
 		d->eof = true;
-		conn_end(c, "server_eof");
+		conn_end(c, CLOSE_SERVER_EOF);
 		return 1;
 	}
 	if (again(errno))
 		return -4;
-	conn_fail(c, "server_eof", "read from server: %s", strerror(errno));
+	conn_fail(c, CLOSE_SERVER_EOF, "read from server: %s", strerror(errno));
 	return -1;
 }
 

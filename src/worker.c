@@ -101,7 +101,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 	if (cmd & WORKER_CMD_FORCE) {
 		while (w->conns)
-			conn_kill(w->conns, "shutdown");
+			conn_kill(w->conns, CLOSE_SHUTDOWN);
 	}
 	if (w->draining && w->nconns == 0) {
 		event_base_loopexit(w->base, NULL);
@@ -125,7 +125,7 @@ static void *worker_main(void *arg)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	while (w->conns)
-		conn_kill(w->conns, "shutdown");
+		conn_kill(w->conns, CLOSE_SHUTDOWN);
 	atomic_fetch_add(&w->proc->ndone, 1);
 	event_active(w->proc->worker_done, EV_READ, 0);
 	return NULL;

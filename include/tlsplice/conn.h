@@ -10,6 +10,7 @@
 #include <event2/event_struct.h>
 #include <openssl/ssl.h>
 
+#include "tlsplice/close.h"
 #include "tlsplice/pool.h"
 #include "tlsplice/relay.h"
 
@@ -58,7 +59,8 @@ struct conn {
 	char *sni;                        /* copy of the client's SNI, NULL if none */
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
 	unsigned alpn_len;
-	const char *close_reason;
+	enum close_reason close_reason;
+	bool hs_closed; /* the client closed during the handshake */
 	char error[160];
 };
 
@@ -66,13 +68,13 @@ struct conn {
 uint64_t conn_clock_ms(void);
 void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
 /* Ends a connection from outside its callbacks (shutdown timeout). */
-void conn_kill(struct conn *c, const char *reason);
+void conn_kill(struct conn *c, enum close_reason reason);
 /* Records which side ended first (the first reason wins); the connection goes on while
  * the other direction still flows. */
-void conn_end(struct conn *c, const char *reason);
+void conn_end(struct conn *c, enum close_reason reason);
 /* Ends the whole connection now: reason as conn_end, plus an error text (kept if the
  * connection has none yet). */
-void conn_fail(struct conn *c, const char *reason, const char *fmt, ...)
+void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #endif
