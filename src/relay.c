@@ -24,7 +24,7 @@
 
 /* Records (or pipe loads) moved per direction per pump before yielding to others. */
 #define RELAY_BUDGET 16
-#define SPLICE_CHUNK (256 * 1024) /* as much as a pipe holds (worker_pipe_get sizes it) */
+#define SPLICE_CHUNK (256 * 1024) /* as much as a pipe holds (bufpool_pipe_get sizes it) */
 #define SPLICE_BATCH (128 * 1024) /* gathered from kernel receive before one splice out */
 #define TLS_RECORD_MAX 16384 /* plaintext of one record */
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
@@ -37,7 +37,7 @@ static bool again(int e)
 static void buf_release(struct conn *c, struct relay_dir *d)
 {
 	if (d->buf) {
-		worker_buf_put(c->w, d->buf);
+		bufpool_buf_put(&c->w->pool, d->buf);
 		d->buf = NULL;
 	}
 	d->off = d->len = 0;
@@ -51,7 +51,7 @@ static void moved(struct conn *c, struct relay_dir *d, size_t n)
 
 static bool buf_get(struct conn *c, struct relay_dir *d)
 {
-	if (!d->buf && !(d->buf = worker_buf_get(c->w))) {
+	if (!d->buf && !(d->buf = bufpool_buf_get(&c->w->pool))) {
 		conn_fail(c, CLOSE_ERROR, "out of memory");
 		return false;
 	}
@@ -68,7 +68,7 @@ static int tx_write(BIO *b, const char *data, size_t len, size_t *written)
 {
 	struct conn *c = BIO_get_data(b);
 	BIO_clear_retry_flags(b);
-	if (!c->tx.buf && !(c->tx.buf = worker_buf_get(c->w)))
+	if (!c->tx.buf && !(c->tx.buf = bufpool_buf_get(&c->w->pool)))
 		return -1;
 	if (c->tx.len + len > RELAY_BUF_CAP) {
 		BIO_set_retry_write(b); /* full: OpenSSL keeps the record until we have sent */
@@ -124,7 +124,7 @@ static int tx_flush(struct conn *c)
 		}
 	}
 	if (c->tx.buf)
-		worker_buf_put(c->w, c->tx.buf);
+		bufpool_buf_put(&c->w->pool, c->tx.buf);
 	c->tx.buf = NULL;
 	c->tx.off = c->tx.len = 0;
 	return 0;
@@ -149,7 +149,7 @@ static int pipe_flush(struct conn *c, struct relay_dir *d, int fd, enum close_re
 			return -1;
 		}
 	}
-	worker_pipe_put(c->w, d->pipe, true);
+	bufpool_pipe_put(&c->w->pool, d->pipe, true);
 	return 0;
 }
 
@@ -354,7 +354,7 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 {
 	if (d->failed)
 		return up_verdict(c, d, &d->verdict);
-	if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
+	if (d->pipe[0] < 0 && bufpool_pipe_get(&c->w->pool, d->pipe) < 0) {
 		conn_fail(c, CLOSE_ERROR, "pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -378,7 +378,7 @@ static int up_splice_in(struct conn *c, struct relay_dir *d)
 	/* EAGAIN, a FIN or a control record stays where it is: move what was gathered first */
 	if (d->in_pipe > 0)
 		return n < 0 && again(errno) ? 2 : 1;
-	worker_pipe_put(c->w, d->pipe, true);
+	bufpool_pipe_put(&c->w->pool, d->pipe, true);
 	if (n < 0 && again(errno))
 		return -2;
 	/* 0 is a FIN or an empty record, EINVAL/EIO a control record: recvmsg tells them apart
@@ -523,7 +523,7 @@ static int down_read(struct conn *c, struct relay_dir *d)
 {
 	ssize_t n;
 	if (d->splice) {
-		if (d->pipe[0] < 0 && worker_pipe_get(c->w, d->pipe) < 0) {
+		if (d->pipe[0] < 0 && bufpool_pipe_get(&c->w->pool, d->pipe) < 0) {
 			conn_fail(c, CLOSE_ERROR, "pipe: %s", strerror(errno));
 			return -1;
 		}
@@ -531,7 +531,7 @@ static int down_read(struct conn *c, struct relay_dir *d)
 		if (n > 0)
 			d->in_pipe += (uint32_t)n;
 		else
-			worker_pipe_put(c->w, d->pipe, true);
+			bufpool_pipe_put(&c->w->pool, d->pipe, true);
 	} else {
 		if (!buf_get(c, d))
 			return -1;
@@ -648,12 +648,12 @@ void relay_finish(struct conn *c)
 	if (c->tx.fatal)
 		fatal_goodbye(c);
 	if (c->tx.buf)
-		worker_buf_put(c->w, c->tx.buf);
+		bufpool_buf_put(&c->w->pool, c->tx.buf);
 	c->tx.buf = NULL;
 	buf_release(c, &c->up);
 	buf_release(c, &c->down);
-	worker_pipe_put(c->w, c->up.pipe, c->up.in_pipe == 0);
-	worker_pipe_put(c->w, c->down.pipe, c->down.in_pipe == 0);
+	bufpool_pipe_put(&c->w->pool, c->up.pipe, c->up.in_pipe == 0);
+	bufpool_pipe_put(&c->w->pool, c->down.pipe, c->down.in_pipe == 0);
 }
 
 const char *relay_mode_name(const struct conn *c)

@@ -17,51 +17,6 @@
 #include "tlsplice/net.h"
 
 
-char *worker_buf_get(struct worker *w)
-{
-	if (w->nfreebufs > 0)
-		return w->freebufs[--w->nfreebufs];
-	return malloc(RELAY_BUF_CAP);
-}
-
-void worker_buf_put(struct worker *w, char *buf)
-{
-	if (w->nfreebufs < WORKER_POOL_MAX)
-		w->freebufs[w->nfreebufs++] = buf;
-	else
-		free(buf);
-}
-
-int worker_pipe_get(struct worker *w, int p[2])
-{
-	if (w->nfreepipes > 0) {
-		w->nfreepipes--;
-		p[0] = w->freepipes[w->nfreepipes][0];
-		p[1] = w->freepipes[w->nfreepipes][1];
-		return 0;
-	}
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
-		return -1;
-	/* room for a batch of records; where the system caps pipe sizes lower, 64 KiB will do */
-	fcntl(p[1], F_SETPIPE_SZ, 256 * 1024);
-	return 0;
-}
-
-void worker_pipe_put(struct worker *w, int p[2], bool empty)
-{
-	if (p[0] < 0)
-		return;
-	if (empty && w->nfreepipes < WORKER_POOL_MAX) {
-		w->freepipes[w->nfreepipes][0] = p[0];
-		w->freepipes[w->nfreepipes][1] = p[1];
-		w->nfreepipes++;
-	} else {
-		close(p[0]);
-		close(p[1]);
-	}
-	p[0] = p[1] = -1;
-}
-
 static void resume(struct worker *w)
 {
 	if (w->draining || atomic_load(&w->proc->active) >= w->proc->max_connections)
@@ -246,9 +201,7 @@ static int worker_init(struct worker *w, struct proc *p, unsigned id, char *err,
 	w->base = ec ? event_base_new_with_config(ec) : NULL;
 	if (ec)
 		event_config_free(ec);
-	w->freebufs = calloc(WORKER_POOL_MAX, sizeof(*w->freebufs));
-	w->freepipes = calloc(WORKER_POOL_MAX, sizeof(*w->freepipes));
-	if (!w->base || !w->freebufs || !w->freepipes) {
+	if (!w->base || bufpool_init(&w->pool) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -334,14 +287,7 @@ static void worker_finish(struct worker *w)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	free(w->listeners);
-	for (size_t i = 0; i < w->nfreebufs; i++)
-		free(w->freebufs[i]);
-	free(w->freebufs);
-	for (size_t i = 0; i < w->nfreepipes; i++) {
-		close(w->freepipes[i][0]);
-		close(w->freepipes[i][1]);
-	}
-	free(w->freepipes);
+	bufpool_finish(&w->pool);
 	if (w->wake)
 		event_free(w->wake);
 	if (w->backoff)
