@@ -121,11 +121,23 @@ static void backend_close(struct conn *c)
 	c->bfd = -1;
 }
 
+/* The relay reports why it ended; the connection's first reason and error text win. */
+static void take_relay_end(struct conn *c)
+{
+	const struct relay_end *e = &c->relay.end;
+	if (e->reason != CLOSE_NONE)
+		conn_end(c, e->reason);
+	if (e->error[0] && !c->error[0])
+		snprintf(c->error, sizeof(c->error), "%s", e->error);
+}
+
 /* Sends close_notify if the client's TLS is still healthy; best effort, never blocks. */
 static void polite_close(struct conn *c)
 {
-	if (c->t_handshake_us != 0)
-		relay_close_notify(c);
+	if (c->t_handshake_us != 0) {
+		relay_close_notify(&c->relay);
+		take_relay_end(c);
+	}
 }
 
 /* Once per connection: what the metrics count of it. */
@@ -143,14 +155,14 @@ static void count_close(const struct conn *c)
 	}
 	if (c->relayed) {
 		enum relay_kind k = RELAY_KIND_USERSPACE;
-		if (c->up.splice && c->down.splice)
+		if (c->relay.up.splice && c->relay.down.splice)
 			k = RELAY_KIND_SPLICE;
-		else if (c->up.splice || c->down.splice)
+		else if (c->relay.up.splice || c->relay.down.splice)
 			k = RELAY_KIND_MIXED;
 		atomic_fetch_add(&st->relay[k], 1);
 	}
-	atomic_fetch_add(&st->bytes_in, c->up.bytes);
-	atomic_fetch_add(&st->bytes_out, c->down.bytes);
+	atomic_fetch_add(&st->bytes_in, c->relay.up.bytes);
+	atomic_fetch_add(&st->bytes_out, c->relay.down.bytes);
 }
 
 /* The access log's record of c, filled here so that the log module needs no connection. */
@@ -168,9 +180,9 @@ static void log_access(const struct conn *c, uint64_t now_us)
 		.alpn = c->alpn,
 		.alpn_len = c->alpn_len,
 		.ktls = c->ktls,
-		.relay = c->relayed ? relay_mode_name(c) : "",
-		.bytes_in = c->up.bytes,
-		.bytes_out = c->down.bytes,
+		.relay = c->relayed ? relay_mode_name(&c->relay) : "",
+		.bytes_in = c->relay.up.bytes,
+		.bytes_out = c->relay.down.bytes,
 		.handshake_us = c->t_handshake_us ? c->t_handshake_us - c->t_accept_us : 0,
 		.duration_us = now_us - c->t_accept_us,
 		.close = c->close_reason,
@@ -202,7 +214,7 @@ static void conn_destroy(struct conn *c)
 	drop(&c->timer, NULL);
 	drop(&c->again, NULL);
 	backend_close(c);
-	relay_finish(c);
+	relay_finish(&c->relay);
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
 	free(c->sni);
@@ -281,6 +293,7 @@ static void start_relay(struct conn *c)
 	pool_report_connect_ok(c->server);
 	net_set_nodelay(c->bfd);
 	c->state = CONN_RELAY;
+	relay_start(&c->relay, c->bfd);
 	c->relayed = true;
 	c->last_active_ms = conn_clock_ms();
 	evtimer_del(&c->timer);
@@ -407,7 +420,8 @@ static void handshake_done(struct conn *c)
 	keep_session_facts(c, fe);
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
 		enable_ktls(c, fe);
-	relay_init(c, c->rt->cfg->splice);
+	bool tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;
+	bool kernel_only = relay_init(&c->relay, c->cfd, c->ssl, c->ktls, tls13, c->rt->cfg->splice);
 	/* no read-ahead during the handshake (a buffered record would keep the receive key out
 	 * of the kernel); where receive stays in user space, reading ahead halves the reads */
 	if (!(c->ktls & KTLS_RX)) {
@@ -415,7 +429,7 @@ static void handshake_done(struct conn *c)
 		/* room for several whole records per read; released again when it empties */
 		SSL_set_default_read_buffer_len(c->ssl, TLS_READ_BUFFER);
 	}
-	if (c->up.splice && c->down.splice) {
+	if (kernel_only) {
 		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per
 		 * connection); close_notify is then sent with ktls_send_close_notify */
 		SSL_free(c->ssl);
@@ -476,7 +490,12 @@ static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 				(what & EV_WRITE ? RELAY_CWRITE : 0);
 		else if (state_before == CONN_RELAY && fd == c->bfd)
 			ready = (what & EV_READ ? RELAY_BREAD : 0) | (what & EV_WRITE ? RELAY_BWRITE : 0);
-		want = relay_pump(c, ready);
+		enum io_res r = relay_pump(&c->relay, ready, &want);
+		take_relay_end(c);
+		if (r != IO_OK)
+			c->state = CONN_CLOSED;
+		if (c->relay.moved)
+			c->last_active_ms = conn_clock_ms();
 	}
 	else if (c->state == CONN_CONNECTING)
 		want = RELAY_BWRITE;
@@ -548,7 +567,7 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 	c->fe_idx = fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
-	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	relay_prepare(&c->relay, &w->pool);
 	c->peer = *peer;
 	c->t_accept_us = mono_us();
 	gettimeofday(&c->t_accept_wall, NULL);

@@ -35,17 +35,13 @@ struct conn {
 	struct event timer;          /* handshake, connect or idle deadline */
 	struct event again;          /* zero timeout: RELAY_AGAIN runs after the next poll */
 	bool cr_on, cw_on, br_on, bw_on;
-	bool moved; /* bytes moved in the current pump: the idle clock restarts */
 
 	struct pool *pool;
 	struct server *server;
 	struct pool_tried tried;
 	int attempts;
 
-	struct relay_dir up;   /* client -> backend ("in") */
-	struct relay_dir down; /* backend -> client ("out") */
-	struct relay_tx tx;    /* gathered ciphertext on its way to the client */
-	bool ssl_shutdown_pending;
+	struct relay relay;
 
 	struct sockaddr_storage peer;
 	struct timeval t_accept_wall;
