@@ -1,5 +1,8 @@
-/* The names of close reasons, as the README's access log contract spells them. */
+/* Close reasons: their names, as the README's access log contract spells them, and the
+ * first-wins record of why a connection ends. */
 #include "tlsplice/close.h"
+
+#include <stdio.h>
 
 static const char *const names[CLOSE_MAX] = {
 	[CLOSE_NONE] = "",
@@ -18,4 +21,26 @@ static const char *const names[CLOSE_MAX] = {
 const char *close_reason_name(enum close_reason r)
 {
 	return (unsigned)r < CLOSE_MAX ? names[r] : "error";
+}
+
+void close_cause_end(struct close_cause *cc, enum close_reason reason)
+{
+	if (cc->reason == CLOSE_NONE)
+		cc->reason = reason;
+}
+
+void close_cause_vfail(struct close_cause *cc, enum close_reason reason, const char *fmt,
+		       va_list ap)
+{
+	close_cause_end(cc, reason);
+	if (!cc->error[0])
+		vsnprintf(cc->error, sizeof(cc->error), fmt, ap);
+}
+
+void close_cause_fail(struct close_cause *cc, enum close_reason reason, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	close_cause_vfail(cc, reason, fmt, ap);
+	va_end(ap);
 }

@@ -50,19 +50,15 @@ static const struct cfg_frontend *conn_fe(const struct conn *c)
 
 void conn_end(struct conn *c, enum close_reason reason)
 {
-	if (c->close_reason == CLOSE_NONE)
-		c->close_reason = reason;
+	close_cause_end(&c->close, reason);
 }
 
 void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 {
-	conn_end(c, reason);
-	if (!c->error[0]) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(c->error, sizeof(c->error), fmt, ap);
-		va_end(ap);
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	close_cause_vfail(&c->close, reason, fmt, ap);
+	va_end(ap);
 	c->state = CONN_CLOSED;
 }
 
@@ -121,23 +117,11 @@ static void backend_close(struct conn *c)
 	c->bfd = -1;
 }
 
-/* The relay reports why it ended; the connection's first reason and error text win. */
-static void take_relay_end(struct conn *c)
-{
-	const struct relay_end *e = &c->relay.end;
-	if (e->reason != CLOSE_NONE)
-		conn_end(c, e->reason);
-	if (e->error[0] && !c->error[0])
-		snprintf(c->error, sizeof(c->error), "%s", e->error);
-}
-
 /* Sends close_notify if the client's TLS is still healthy; best effort, never blocks. */
 static void polite_close(struct conn *c)
 {
-	if (c->t_handshake_us != 0) {
+	if (c->t_handshake_us != 0)
 		relay_close_notify(&c->relay);
-		take_relay_end(c);
-	}
 }
 
 /* Once per connection: what the metrics count of it. */
@@ -147,9 +131,9 @@ static void count_close(const struct conn *c)
 	atomic_fetch_sub(&st->active, 1);
 	if (c->t_handshake_us == 0) {
 		enum hs_fail r = HS_FAIL_PROTOCOL;
-		if (c->close_reason == CLOSE_HANDSHAKE_TIMEOUT)
+		if (c->close.reason == CLOSE_HANDSHAKE_TIMEOUT)
 			r = HS_FAIL_TIMEOUT;
-		else if (c->hs_closed || c->close_reason == CLOSE_SHUTDOWN)
+		else if (c->hs_closed || c->close.reason == CLOSE_SHUTDOWN)
 			r = HS_FAIL_CLOSED;
 		atomic_fetch_add(&st->hs_failures[r], 1);
 	}
@@ -185,8 +169,8 @@ static void log_access(const struct conn *c, uint64_t now_us)
 		.bytes_out = c->relay.down.bytes,
 		.handshake_us = c->t_handshake_us ? c->t_handshake_us - c->t_accept_us : 0,
 		.duration_us = now_us - c->t_accept_us,
-		.close = c->close_reason,
-		.error = c->error,
+		.close = c->close.reason,
+		.error = c->close.error,
 	};
 	access_log_conn(&a);
 }
@@ -194,10 +178,10 @@ static void log_access(const struct conn *c, uint64_t now_us)
 static void conn_destroy(struct conn *c)
 {
 	struct worker *w = c->w;
-	if (c->close_reason == CLOSE_NONE)
-		c->close_reason = CLOSE_ERROR;
+	if (c->close.reason == CLOSE_NONE)
+		c->close.reason = CLOSE_ERROR;
 	count_close(c);
-	switch (c->close_reason) {
+	switch (c->close.reason) {
 	case CLOSE_IDLE_TIMEOUT:
 	case CLOSE_SHUTDOWN:
 	case CLOSE_NO_SERVER:
@@ -308,7 +292,7 @@ static void connect_next(struct conn *c)
 	char err[128] = "no server available";
 	for (;;) {
 		if (c->attempts > be->retries) {
-			conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->error[0] ? c->error : err);
+			conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error[0] ? c->close.error : err);
 			return;
 		}
 		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
@@ -316,7 +300,7 @@ static void connect_next(struct conn *c)
 			if (c->attempts == 0)
 				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s", be->name);
 			else
-				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->error);
+				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
 			return;
 		}
 		c->server = s;
@@ -326,13 +310,13 @@ static void connect_next(struct conn *c)
 		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err, sizeof(err)) < 0) {
 			if (net_error_is_local(errno)) {
 				/* our own shortage: no server is to blame, another would fail alike */
-				snprintf(c->error, sizeof(c->error), "connect to %.48s: local error, "
+				snprintf(c->close.error, sizeof(c->close.error), "connect to %.48s: local error, "
 					 "not counted against server: %.48s", a->text, err);
 				pool_report_local_error(s, err);
-				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->error);
+				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
 				return;
 			}
-			snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", a->text, err);
+			snprintf(c->close.error, sizeof(c->close.error), "connect to %.64s: %.80s", a->text, err);
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;
 		}
@@ -350,7 +334,7 @@ static void connect_failed(struct conn *c, const char *why)
 {
 	const char *name = c->server->cfg->addr.text;
 	log_info("backend %s: connect to %s failed: %s", c->pool->cfg->name, name, why);
-	snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", name, why);
+	snprintf(c->close.error, sizeof(c->close.error), "connect to %.64s: %.80s", name, why);
 	pool_report_connect_fail(c->server, pool_now_ms(), why);
 	backend_close(c);
 	connect_next(c);
@@ -364,7 +348,7 @@ static void connecting_step(struct conn *c)
 		connect_failed(c, strerror(e));
 		return;
 	}
-	c->error[0] = '\0';
+	c->close.error[0] = '\0';
 	start_relay(c);
 	if (!e && send_proxy_header(c) < 0)
 		return;
@@ -491,7 +475,6 @@ static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 		else if (state_before == CONN_RELAY && fd == c->bfd)
 			ready = (what & EV_READ ? RELAY_BREAD : 0) | (what & EV_WRITE ? RELAY_BWRITE : 0);
 		enum io_res r = relay_pump(&c->relay, ready, &want);
-		take_relay_end(c);
 		if (r != IO_OK)
 			c->state = CONN_CLOSED;
 		if (c->relay.moved)
@@ -567,7 +550,7 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 	c->fe_idx = fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
-	relay_prepare(&c->relay, &w->pool);
+	relay_prepare(&c->relay, &w->pool, &c->close);
 	c->peer = *peer;
 	c->t_accept_us = mono_us();
 	gettimeofday(&c->t_accept_wall, NULL);

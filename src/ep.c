@@ -1,9 +1,8 @@
-/* What every endpoint kind shares: buffers and pipes from the pool, draining a pipe, the
- * end of the relay, and acting on the record policy's verdicts. */
+/* What every endpoint kind shares: buffers and pipes from the pool, draining a pipe, and
+ * acting on the record policy's verdicts. */
 #include "tlsplice/ep.h"
 
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,27 +10,10 @@
 
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 
-void ep_end(struct ep *e, enum close_reason reason)
-{
-	if (e->end->reason == CLOSE_NONE)
-		e->end->reason = reason;
-}
-
-void ep_fail(struct ep *e, enum close_reason reason, const char *fmt, ...)
-{
-	ep_end(e, reason);
-	if (!e->end->error[0]) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(e->end->error, sizeof(e->end->error), fmt, ap);
-		va_end(ap);
-	}
-}
-
 bool ep_buf_get(struct ep *e, struct relay_dir *d)
 {
 	if (!d->buf && !(d->buf = bufpool_buf_get(e->pool))) {
-		ep_fail(e, CLOSE_ERROR, "out of memory");
+		close_cause_fail(e->end, CLOSE_ERROR, "out of memory");
 		return false;
 	}
 	return true;
@@ -49,7 +31,7 @@ void ep_buf_release(struct ep *e, struct relay_dir *d)
 bool ep_pipe_get(struct ep *e, struct relay_dir *d)
 {
 	if (d->pipe[0] < 0 && bufpool_pipe_get(e->pool, d->pipe) < 0) {
-		ep_fail(e, CLOSE_ERROR, "pipe: %s", strerror(errno));
+		close_cause_fail(e->end, CLOSE_ERROR, "pipe: %s", strerror(errno));
 		return false;
 	}
 	return true;
@@ -68,7 +50,8 @@ enum io_res ep_pipe_send(struct ep *e, struct relay_dir *d)
 		} else if (n < 0 && ep_again(errno)) {
 			return IO_WAIT_WRITE;
 		} else {
-			ep_fail(e, e->side, "write to %s: %s", e->peer, n < 0 ? strerror(errno) : "closed");
+			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer,
+					 n < 0 ? strerror(errno) : "closed");
 			return IO_ERROR;
 		}
 	}
@@ -83,18 +66,19 @@ enum io_res ep_verdict(struct ep *e, struct relay_dir *d, const struct record_ve
 	case RECORD_IGNORE:
 		return IO_OK;
 	case RECORD_WARN: /* the kernel path's answer to what OpenSSL answers by itself */
-		if (e->ktls & KTLS_TX)
+		if (e->tls->ktls & KTLS_TX)
 			ktls_send_alert(e->fd, 1, v->alert);
 		return IO_OK;
 	case RECORD_CLOSE_NOTIFY:
 		return IO_EOF;
 	case RECORD_KEY_UPDATE:
-		ep_fail(e, CLOSE_KEY_UPDATE, "client sent a TLS 1.3 KeyUpdate; this kernel cannot re-key");
+		close_cause_fail(e->end, CLOSE_KEY_UPDATE,
+				 "client sent a TLS 1.3 KeyUpdate; this kernel cannot re-key");
 		return IO_ERROR;
 	case RECORD_FATAL:
-		e->gather.fatal = true;
-		e->gather.alert = (int16_t)v->alert;
-		ep_fail(e, e->side, "%s", v->text);
+		e->tls->gather.fatal = true;
+		e->tls->gather.alert = (int16_t)v->alert;
+		close_cause_fail(e->end, e->side, "%s", v->text);
 		return IO_ERROR;
 	}
 	return IO_ERROR;

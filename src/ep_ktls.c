@@ -33,9 +33,9 @@ enum io_res ep_ktls_record(struct ep *e, struct relay_dir *d)
 	if (r < 0)
 		record_from_errno(errno, &v);
 	else /* recvmsg joins consecutive data records; the kernel bounds each (EMSGSIZE) */
-		record_classify(e->tls13 ? RECORD_TLS13 : RECORD_TLS12, type, (const uint8_t *)d->buf,
+		record_classify(e->tls->tls13 ? RECORD_TLS13 : RECORD_TLS12, type, (const uint8_t *)d->buf,
 				type == RECORD_DATA && len > TLS_RECORD_MAX ? TLS_RECORD_MAX : len,
-				&e->rec, &v);
+				&e->tls->rec, &v);
 	if (v.action == RECORD_RELAY && len > 0) {
 		d->len = (uint32_t)len;
 		return IO_OK;
@@ -46,8 +46,8 @@ enum io_res ep_ktls_record(struct ep *e, struct relay_dir *d)
 
 static enum io_res ktls_read(struct ep *e, struct relay_dir *d)
 {
-	if (e->failed) /* what came before the bad record is out: now act on it */
-		return ep_verdict(e, d, &e->verdict);
+	if (e->tls->failed) /* what came before the bad record is out: now act on it */
+		return ep_verdict(e, d, &e->tls->verdict);
 	return ep_ktls_record(e, d);
 }
 
@@ -55,8 +55,8 @@ static enum io_res ktls_read(struct ep *e, struct relay_dir *d)
  * the pipe and one splice moves them all to the backend. */
 static enum io_res ktls_splice_in(struct ep *e, struct relay_dir *d)
 {
-	if (e->failed)
-		return ep_verdict(e, d, &e->verdict);
+	if (e->tls->failed)
+		return ep_verdict(e, d, &e->tls->verdict);
 	if (!ep_pipe_get(e, d))
 		return IO_ERROR;
 	ssize_t n = 0;
@@ -72,8 +72,8 @@ static enum io_res ktls_splice_in(struct ep *e, struct relay_dir *d)
 	/* a socket error (EBADMSG: a record failed to decrypt, EMSGSIZE: too long, a reset) is
 	 * reported once: keep it, and act on it once what was gathered is out */
 	if (n < 0 && !ep_again(errno) && errno != EINVAL && errno != EIO) {
-		record_from_errno(errno, &e->verdict);
-		e->failed = true;
+		record_from_errno(errno, &e->tls->verdict);
+		e->tls->failed = true;
 		return IO_OK;
 	}
 	/* EAGAIN, a FIN or a control record stays where it is: move what was gathered first */
@@ -89,7 +89,7 @@ static enum io_res ktls_splice_in(struct ep *e, struct relay_dir *d)
 
 static bool ktls_held(const struct ep *e)
 {
-	return e->failed; /* the kernel holds the rest: epoll announces it */
+	return e->tls->failed; /* the kernel holds the rest: epoll announces it */
 }
 
 const struct ep_ops ep_ktls_read_ops = {

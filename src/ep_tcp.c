@@ -21,7 +21,7 @@ static enum io_res tcp_got(struct ep *e, ssize_t n, size_t full)
 		return IO_EOF;
 	if (ep_again(errno))
 		return IO_WAIT_READ;
-	ep_fail(e, e->side, "read from %s: %s", e->peer, strerror(errno));
+	close_cause_fail(e->end, e->side, "read from %s: %s", e->peer, strerror(errno));
 	return IO_ERROR;
 }
 
@@ -51,7 +51,7 @@ static enum io_res tcp_send(struct ep *e, struct relay_dir *d)
 		} else if (n < 0 && ep_again(errno)) {
 			return IO_WAIT_WRITE;
 		} else {
-			ep_fail(e, e->side, "write to %s: %s", e->peer, strerror(errno));
+			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer, strerror(errno));
 			return IO_ERROR;
 		}
 	}

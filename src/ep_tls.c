@@ -23,7 +23,7 @@ static pthread_once_t tx_once = PTHREAD_ONCE_INIT;
 static int tx_write(BIO *b, const char *data, size_t len, size_t *written)
 {
 	struct ep *e = BIO_get_data(b);
-	struct ep_gather *g = &e->gather;
+	struct ep_gather *g = &e->tls->gather;
 	BIO_clear_retry_flags(b);
 	if (!g->buf && !(g->buf = bufpool_buf_get(e->pool)))
 		return -1;
@@ -51,7 +51,7 @@ static void tx_method_init(void)
 	}
 }
 
-/* Where sending stays in user space: the SSL writes into e->gather. */
+/* Where sending stays in user space: the SSL writes into e->tls->gather. */
 static void gather_init(struct ep *e)
 {
 	BIO *b;
@@ -60,14 +60,14 @@ static void gather_init(struct ep *e)
 		return; /* the socket BIO stays: one send per record */
 	BIO_set_data(b, e);
 	BIO_set_init(b, 1);
-	SSL_set0_wbio(e->ssl, b);
-	e->gather.on = true;
+	SSL_set0_wbio(e->tls->ssl, b);
+	e->tls->gather.on = true;
 }
 
 /* Sends the gathered ciphertext: IO_OK when all is sent. */
 static enum io_res gather_flush(struct ep *e)
 {
-	struct ep_gather *g = &e->gather;
+	struct ep_gather *g = &e->tls->gather;
 	while (g->off < g->len) {
 		ssize_t n = send(e->fd, g->buf + g->off, g->len - g->off, MSG_NOSIGNAL);
 		if (n > 0) {
@@ -77,7 +77,7 @@ static enum io_res gather_flush(struct ep *e)
 		} else if (n < 0 && ep_again(errno)) {
 			return IO_WAIT_WRITE;
 		} else {
-			ep_fail(e, e->side, "write to %s: %s", e->peer, strerror(errno));
+			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer, strerror(errno));
 			return IO_ERROR;
 		}
 	}
@@ -98,22 +98,22 @@ static void on_tls_msg(int write_p, int version, int type, const void *buf, size
 	if (write_p || len == 0)
 		return;
 	if (type == SSL3_RT_HEADER || type == SSL3_RT_INNER_CONTENT_TYPE)
-		e->last_type = b[0]; /* TLS 1.3: the outer 23, then the inner type */
+		e->tls->last_type = b[0]; /* TLS 1.3: the outer 23, then the inner type */
 	else if (type == SSL3_RT_ALERT && len == 2) {
-		e->alert_level = b[0];
-		e->alert = b[1];
+		e->tls->alert_level = b[0];
+		e->tls->alert = b[1];
 	}
 }
 
 void ep_tls_setup(struct ep *e)
 {
-	e->last_type = e->alert_level = e->alert = -1;
-	e->gather.alert = -1;
-	if (e->ssl && !(e->ktls & KTLS_RX)) {
-		SSL_set_msg_callback(e->ssl, on_tls_msg);
-		SSL_set_msg_callback_arg(e->ssl, e);
+	e->tls->last_type = e->tls->alert_level = e->tls->alert = -1;
+	e->tls->gather.alert = -1;
+	if (e->tls->ssl && !(e->tls->ktls & KTLS_RX)) {
+		SSL_set_msg_callback(e->tls->ssl, on_tls_msg);
+		SSL_set_msg_callback_arg(e->tls->ssl, e);
 	}
-	if (e->ssl && !(e->ktls & KTLS_TX))
+	if (e->tls->ssl && !(e->tls->ktls & KTLS_TX))
 		gather_init(e);
 }
 
@@ -125,15 +125,15 @@ void ep_tls_setup(struct ep *e)
 static enum io_res tls_failed(struct ep *e, struct relay_dir *d, int reason, const char *err)
 {
 	struct record_verdict v;
-	if (!record_from_openssl(reason, e->last_type, e->alert_level, e->alert, &v)) {
-		ep_fail(e, e->side, "%s", err);
+	if (!record_from_openssl(reason, e->tls->last_type, e->tls->alert_level, e->tls->alert, &v)) {
+		close_cause_fail(e->end, e->side, "%s", err);
 		return IO_ERROR;
 	}
 	v.alert = -1; /* OpenSSL sends it: the flush, FIN and drain are left to teardown */
 	if (!d->len)
 		return ep_verdict(e, d, &v);
-	e->verdict = v; /* those records were sound: the backend gets them, as on the kernel path */
-	e->failed = true;
+	e->tls->verdict = v; /* those records were sound: the backend gets them, as on the kernel path */
+	e->tls->failed = true;
 	return IO_OK;
 }
 
@@ -142,20 +142,20 @@ static enum io_res tls_failed(struct ep *e, struct relay_dir *d, int reason, con
 static enum io_res tls_recv(struct ep *e, struct relay_dir *d)
 {
 	char err[128];
-	if (e->failed) /* what came before the bad record is out: now act on it */
-		return ep_verdict(e, d, &e->verdict);
+	if (e->tls->failed) /* what came before the bad record is out: now act on it */
+		return ep_verdict(e, d, &e->tls->verdict);
 	if (!ep_buf_get(e, d))
 		return IO_ERROR;
 	d->off = d->len = 0;
 	while (RELAY_BUF_SIZE - d->len >= TLS_RECORD_MAX) {
-		int n = SSL_read(e->ssl, d->buf + d->len, (int)(RELAY_BUF_SIZE - d->len));
+		int n = SSL_read(e->tls->ssl, d->buf + d->len, (int)(RELAY_BUF_SIZE - d->len));
 		int reason = n > 0 ? 0 : ERR_GET_REASON(ERR_peek_last_error());
-		switch (tls_classify(e->ssl, n, err, sizeof(err))) {
+		switch (tls_classify(e->tls->ssl, n, err, sizeof(err))) {
 		case TLS_OK:
 			d->len += (uint32_t)n;
 			/* OpenSSL reads ahead: once it holds nothing more, the socket was
 			 * drained too, and trying again would only fail with EAGAIN */
-			if (!SSL_has_pending(e->ssl))
+			if (!SSL_has_pending(e->tls->ssl))
 				return IO_DRAINED;
 			continue;
 		case TLS_WANT_READ:
@@ -181,12 +181,12 @@ static enum io_res tls_recv(struct ep *e, struct relay_dir *d)
 /* Bytes OpenSSL already holds would never make the socket readable again. */
 static bool tls_held(const struct ep *e)
 {
-	return e->failed || SSL_has_pending(e->ssl);
+	return e->tls->failed || SSL_has_pending(e->tls->ssl);
 }
 
 /* ---- sending ---- */
 
-/* Drains d's buffer into the TLS session. With our BIO, records pile up in e->gather
+/* Drains d's buffer into the TLS session. With our BIO, records pile up in e->tls->gather
  * (OpenSSL hands over one per SSL_write in partial write mode) and go out together when it
  * is full or the buffer is drained. */
 static enum io_res tls_send(struct ep *e, struct relay_dir *d)
@@ -194,14 +194,14 @@ static enum io_res tls_send(struct ep *e, struct relay_dir *d)
 	char err[128];
 	enum io_res r;
 	while (d->off < d->len) {
-		int n = SSL_write(e->ssl, d->buf + d->off, (int)(d->len - d->off));
-		switch (tls_classify(e->ssl, n, err, sizeof(err))) {
+		int n = SSL_write(e->tls->ssl, d->buf + d->off, (int)(d->len - d->off));
+		switch (tls_classify(e->tls->ssl, n, err, sizeof(err))) {
 		case TLS_OK:
 			d->off += (uint32_t)n;
 			d->bytes += (uint64_t)n;
 			break;
 		case TLS_WANT_WRITE:
-			if (!e->gather.on)
+			if (!e->tls->gather.on)
 				return IO_WAIT_WRITE;
 			if ((r = gather_flush(e)) != IO_OK) /* our buffer is full: send, then retry */
 				return r;
@@ -209,10 +209,10 @@ static enum io_res tls_send(struct ep *e, struct relay_dir *d)
 		case TLS_WANT_READ:
 			return IO_WAIT_READ;
 		case TLS_CLOSED:
-			ep_fail(e, e->side, "connection closed by %s", e->peer);
+			close_cause_fail(e->end, e->side, "connection closed by %s", e->peer);
 			return IO_ERROR;
 		case TLS_FATAL:
-			ep_fail(e, e->side, "%s", err);
+			close_cause_fail(e->end, e->side, "%s", err);
 			return IO_ERROR;
 		}
 	}
@@ -226,24 +226,24 @@ static enum io_res tls_send(struct ep *e, struct relay_dir *d)
 static enum io_res queue_close_notify(struct ep *e)
 {
 	char err[128];
-	if (e->gather.notify)
+	if (e->tls->gather.notify)
 		return IO_OK;
-	if (!e->ssl) {
+	if (!e->tls->ssl) {
 		if (ktls_send_close_notify(e->fd) < 0 && ep_again(errno))
 			return IO_WAIT_WRITE;
 	} else {
-		int r = SSL_shutdown(e->ssl);
+		int r = SSL_shutdown(e->tls->ssl);
 		if (r < 0) {
-			enum tls_result t = tls_classify(e->ssl, r, err, sizeof(err));
-			if (t == TLS_WANT_WRITE && !e->gather.on)
+			enum tls_result t = tls_classify(e->tls->ssl, r, err, sizeof(err));
+			if (t == TLS_WANT_WRITE && !e->tls->gather.on)
 				return IO_WAIT_WRITE;
 			if (t == TLS_FATAL) {
-				ep_fail(e, e->side, "%s", err);
+				close_cause_fail(e->end, e->side, "%s", err);
 				return IO_ERROR;
 			}
 		}
 	}
-	e->gather.notify = true;
+	e->tls->gather.notify = true;
 	return IO_OK;
 }
 
@@ -257,7 +257,7 @@ void ep_tls_close_notify(struct ep *e)
 {
 	if (queue_close_notify(e) != IO_OK)
 		return;
-	if (e->gather.on)
+	if (e->tls->gather.on)
 		gather_flush(e); /* what does not go out now is dropped with the connection */
 	ERR_clear_error();
 }
@@ -268,15 +268,15 @@ void ep_tls_close_notify(struct ep *e)
 static void goodbye(struct ep *e)
 {
 	enum { DRAIN_READS = 64 };
-	if (e->ktls & KTLS_TX) {
+	if (e->tls->ktls & KTLS_TX) {
 		/* a receive error (EBADMSG, EMSGSIZE) stays on the socket as its pending error and
 		 * fails every send: reading SO_ERROR clears it */
 		int err;
 		socklen_t len = sizeof(err);
 		getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		if (e->gather.alert >= 0)
-			ktls_send_alert(e->fd, 2, e->gather.alert);
-	} else if (e->gather.on) {
+		if (e->tls->gather.alert >= 0)
+			ktls_send_alert(e->fd, 2, e->tls->gather.alert);
+	} else if (e->tls->gather.on) {
 		gather_flush(e);
 	}
 	shutdown(e->fd, SHUT_WR);
@@ -284,7 +284,7 @@ static void goodbye(struct ep *e)
 		char scratch[4096];
 		size_t len;
 		unsigned char type;
-		ssize_t n = e->ktls & KTLS_RX ? ktls_recv_record(e->fd, scratch, sizeof(scratch),
+		ssize_t n = e->tls->ktls & KTLS_RX ? ktls_recv_record(e->fd, scratch, sizeof(scratch),
 								 &len, &type)
 					      : read(e->fd, scratch, sizeof(scratch));
 		if (n <= 0)
@@ -294,11 +294,11 @@ static void goodbye(struct ep *e)
 
 void ep_tls_finish(struct ep *e)
 {
-	if (e->gather.fatal)
+	if (e->tls->gather.fatal)
 		goodbye(e);
-	if (e->gather.buf)
-		bufpool_buf_put(e->pool, e->gather.buf);
-	e->gather.buf = NULL;
+	if (e->tls->gather.buf)
+		bufpool_buf_put(e->pool, e->tls->gather.buf);
+	e->tls->gather.buf = NULL;
 }
 
 const struct ep_ops ep_tls_ops = {

@@ -17,21 +17,22 @@
 /* Records (or pipe loads) moved per direction per pump before yielding to others. */
 #define RELAY_BUDGET 16
 
-static void ep_prepare(struct ep *e, struct relay *r, struct bufpool *pool, bool client)
+static void ep_prepare(struct ep *e, struct bufpool *pool, struct close_cause *cc, bool client)
 {
 	e->fd = -1;
 	e->pool = pool;
-	e->end = &r->end;
+	e->end = cc;
 	e->ev_read = client ? RELAY_CREAD : RELAY_BREAD;
 	e->ev_write = client ? RELAY_CWRITE : RELAY_BWRITE;
 	e->side = client ? CLOSE_CLIENT_EOF : CLOSE_SERVER_EOF;
 	e->peer = client ? "client" : "server";
 }
 
-void relay_prepare(struct relay *r, struct bufpool *pool)
+void relay_prepare(struct relay *r, struct bufpool *pool, struct close_cause *cc)
 {
-	ep_prepare(&r->client, r, pool, true);
-	ep_prepare(&r->backend, r, pool, false);
+	ep_prepare(&r->client, pool, cc, true);
+	ep_prepare(&r->backend, pool, cc, false);
+	r->client.tls = &r->tls;
 	r->up.pipe[0] = r->up.pipe[1] = r->down.pipe[0] = r->down.pipe[1] = -1;
 	r->up.rev = &r->down;
 	r->down.rev = &r->up;
@@ -41,9 +42,9 @@ bool relay_init(struct relay *r, int cfd, SSL *ssl, int ktls, bool tls13, bool s
 {
 	struct ep *c = &r->client;
 	c->fd = cfd;
-	c->ssl = ssl;
-	c->ktls = ktls;
-	c->tls13 = tls13;
+	r->tls.ssl = ssl;
+	r->tls.ktls = ktls;
+	r->tls.tls13 = tls13;
 	ep_tls_setup(c);
 	r->up.want = r->down.want = RELAY_ANY;
 	r->up.splice = splice && (ktls & KTLS_RX);
@@ -55,7 +56,7 @@ bool relay_init(struct relay *r, int cfd, SSL *ssl, int ktls, bool tls13, bool s
 	if (r->up.splice && r->down.splice) {
 		/* the kernel does all the TLS from here on; close_notify then goes out with
 		 * ktls_send_close_notify */
-		c->ssl = NULL;
+		r->tls.ssl = NULL;
 		return true;
 	}
 	return false;
@@ -115,7 +116,7 @@ static enum io_res relay_dir_pump(struct relay_dir *d, struct ep *src, struct ep
 			drained = true;
 		} else if (r == IO_EOF) {
 			d->eof = true;
-			ep_end(src, src->side);
+			close_cause_end(src->end, src->side);
 		} else if (r != IO_OK) {
 			return dir_wait(d, src, r);
 		}
@@ -134,7 +135,7 @@ enum io_res relay_pump(struct relay *r, int ready, int *want)
 	    relay_dir_pump(&r->down, &r->backend, &r->client) == IO_ERROR)
 		return IO_ERROR;
 	/* records the client's TLS wrote on its own while reading (a KeyUpdate answer) */
-	if (r->client.gather.len > r->client.gather.off) {
+	if (r->tls.gather.len > r->tls.gather.off) {
 		enum io_res t = r->client.tx->flush(&r->client);
 		if (t == IO_ERROR)
 			return IO_ERROR;

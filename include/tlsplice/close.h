@@ -3,6 +3,8 @@
 #ifndef TLSPLICE_CLOSE_H
 #define TLSPLICE_CLOSE_H
 
+#include <stdarg.h>
+
 enum close_reason {
 	CLOSE_NONE,              /* not decided yet */
 	CLOSE_CLIENT_EOF,        /* close_notify, FIN or reset from the client */
@@ -17,6 +19,19 @@ enum close_reason {
 	CLOSE_ERROR,             /* a local error (memory, pipes) */
 	CLOSE_MAX,
 };
+
+/* Why a connection ends: the first reason wins, as does the first error text. The
+ * connection owns it and hands it to the relay, which fills it as things end. */
+struct close_cause {
+	enum close_reason reason;
+	char error[160];
+};
+
+void close_cause_end(struct close_cause *cc, enum close_reason reason);
+void close_cause_fail(struct close_cause *cc, enum close_reason reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void close_cause_vfail(struct close_cause *cc, enum close_reason reason, const char *fmt,
+		       va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* The contract's name ("client_eof", ...); "" for CLOSE_NONE. */
 const char *close_reason_name(enum close_reason r);

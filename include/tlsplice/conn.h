@@ -55,9 +55,8 @@ struct conn {
 	char *sni;                        /* copy of the client's SNI, NULL if none */
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
 	unsigned alpn_len;
-	enum close_reason close_reason;
+	struct close_cause close; /* why it ends (the access log's close and error) */
 	bool hs_closed; /* the client closed during the handshake */
-	char error[160];
 };
 
 /* The clock of idle times: coarse, never a system call. */

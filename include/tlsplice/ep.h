@@ -2,8 +2,8 @@
  * of operations (as HAProxy's xprt_ops, nginx's c->recv/send): userspace TLS (ep_tls.c),
  * kernel TLS with splice or recvmsg (ep_ktls.c), plain TCP (ep_tcp.c). The relay's pump
  * calls them once per system call batch and never asks which kind it has. Endpoints report
- * how a transfer ended (enum io_res) and why the connection ends (struct relay_end); they
- * never call back into the connection. */
+ * how a transfer ended (enum io_res) and why the connection ends (into the connection's
+ * struct close_cause); they never call back into the connection. */
 #ifndef TLSPLICE_EP_H
 #define TLSPLICE_EP_H
 
@@ -24,13 +24,7 @@ enum io_res {
 	IO_WAIT_READ,  /* retry once the endpoint's socket is readable */
 	IO_WAIT_WRITE, /* retry once it is writable */
 	IO_EOF,        /* the source's stream ended (FIN or close_notify) */
-	IO_ERROR,      /* the connection ends now; the relay_end says why */
-};
-
-/* Why the relay ended: the first reason wins, as does the first error text. */
-struct relay_end {
-	enum close_reason reason;
-	char error[160];
+	IO_ERROR,      /* the connection ends now; the close_cause says why */
 };
 
 /* One direction: what a source read and its sink has still to take. */
@@ -74,15 +68,8 @@ struct ep_ops {
 	enum io_res (*flush)(struct ep *e);
 };
 
-struct ep {
-	const struct ep_ops *rx, *tx; /* how it is read, how it is written */
-	int fd;
-	int ev_read, ev_write;        /* RELAY_* bits of fd */
-	enum close_reason side;       /* the close reason when this side ends or fails */
-	const char *peer;             /* "client" or "server", for error texts */
-	struct bufpool *pool;
-	struct relay_end *end;
-	/* the client's TLS */
+/* The client's TLS session, whatever part of it the kernel holds. */
+struct ep_tls {
 	SSL *ssl;                     /* NULL once the kernel does all of it */
 	int ktls;                     /* KTLS_TX|KTLS_RX */
 	struct ep_gather gather;
@@ -93,6 +80,17 @@ struct ep {
 	int16_t alert_level, alert;    /* userspace: the last alert the client sent, -1 none */
 	bool failed;                   /* a fatal record waits until what came before is out */
 	struct record_verdict verdict; /* ... and this is it */
+};
+
+struct ep {
+	const struct ep_ops *rx, *tx; /* how it is read, how it is written */
+	int fd;
+	int ev_read, ev_write;        /* RELAY_* bits of fd */
+	enum close_reason side;       /* the close reason when this side ends or fails */
+	const char *peer;             /* "client" or "server", for error texts */
+	struct bufpool *pool;
+	struct close_cause *end;      /* the connection's: why it ends */
+	struct ep_tls *tls;           /* the client's TLS; NULL for plain TCP */
 };
 
 extern const struct ep_ops ep_tls_ops;         /* SSL_read / SSL_write */
@@ -107,9 +105,6 @@ static inline bool ep_again(int e)
 }
 
 /* ep.c: what every kind shares. */
-void ep_end(struct ep *e, enum close_reason reason);
-void ep_fail(struct ep *e, enum close_reason reason, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 bool ep_buf_get(struct ep *e, struct relay_dir *d);
 void ep_buf_release(struct ep *e, struct relay_dir *d);
 bool ep_pipe_get(struct ep *e, struct relay_dir *d);
