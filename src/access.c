@@ -6,11 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tlsplice/conn.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
-#include "tlsplice/worker.h"
 
 size_t access_json_str(char *out, size_t len, size_t cap, const char *s)
 {
@@ -63,38 +61,35 @@ static const char *ktls_name(int k)
 	return names[k & (KTLS_TX | KTLS_RX)];
 }
 
-void access_log_conn(const struct conn *c, uint64_t now_us)
+void access_log_conn(const struct access_record *a)
 {
 	if (!access_log_enabled())
 		return;
-	const struct config *cfg = c->rt->cfg;
 	char line[4096], ts[40], client[128];
 	struct tm tm;
-	gmtime_r(&c->t_accept_wall.tv_sec, &tm);
+	gmtime_r(&a->accepted.tv_sec, &tm);
 	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(c->t_accept_wall.tv_usec / 1000));
-	net_addr_text((const struct sockaddr *)&c->peer, client, sizeof(client));
-	bool hs = c->t_handshake_us != 0;
+	snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(a->accepted.tv_usec / 1000));
+	net_addr_text((const struct sockaddr *)a->peer, client, sizeof(client));
 	char alpn_s[256];
-	snprintf(alpn_s, sizeof(alpn_s), "%.*s", (int)c->alpn_len, c->alpn ? (const char *)c->alpn : "");
+	snprintf(alpn_s, sizeof(alpn_s), "%.*s", (int)a->alpn_len, a->alpn ? (const char *)a->alpn : "");
 	size_t len = put(line, 0, sizeof(line), "{\"ts\":\"%s\"", ts);
-	len = put_field(line, len, sizeof(line), "frontend", cfg->frontends[c->fe_idx].name);
+	len = put_field(line, len, sizeof(line), "frontend", a->frontend);
 	len = put_field(line, len, sizeof(line), "client", client);
-	len = put_field(line, len, sizeof(line), "backend", c->pool ? c->pool->cfg->name : "");
-	len = put_field(line, len, sizeof(line), "server", c->server ? c->server->cfg->addr.text : "");
-	len = put_field(line, len, sizeof(line), "sni", c->sni);
+	len = put_field(line, len, sizeof(line), "backend", a->backend);
+	len = put_field(line, len, sizeof(line), "server", a->server);
+	len = put_field(line, len, sizeof(line), "sni", a->sni);
 	len = put_field(line, len, sizeof(line), "alpn", alpn_s);
-	len = put_field(line, len, sizeof(line), "tls_version", c->tls_version);
-	len = put_field(line, len, sizeof(line), "cipher", c->cipher);
-	len = put_field(line, len, sizeof(line), "ktls", ktls_name(c->ktls));
-	len = put_field(line, len, sizeof(line), "relay", c->relayed ? relay_mode_name(c) : "");
+	len = put_field(line, len, sizeof(line), "tls_version", a->tls_version);
+	len = put_field(line, len, sizeof(line), "cipher", a->cipher);
+	len = put_field(line, len, sizeof(line), "ktls", ktls_name(a->ktls));
+	len = put_field(line, len, sizeof(line), "relay", a->relay);
 	len = put(line, len, sizeof(line),
 		  ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"handshake_ms\":%.3f,\"duration_ms\":%.3f",
-		  (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
-		  hs ? (double)(c->t_handshake_us - c->t_accept_us) / 1000.0 : 0.0,
-		  (double)(now_us - c->t_accept_us) / 1000.0);
-	len = put_field(line, len, sizeof(line), "close", c->close_reason);
-	len = put_field(line, len, sizeof(line), "error", c->error);
+		  (unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out,
+		  (double)a->handshake_us / 1000.0, (double)a->duration_us / 1000.0);
+	len = put_field(line, len, sizeof(line), "close", close_reason_name(a->close));
+	len = put_field(line, len, sizeof(line), "error", a->error);
 	if (len + 2 >= sizeof(line))
 		len = sizeof(line) - 3;
 	line[len++] = '}';

@@ -48,21 +48,17 @@ static const struct cfg_frontend *conn_fe(const struct conn *c)
 	return &c->rt->cfg->frontends[c->fe_idx];
 }
 
-void conn_end(struct conn *c, const char *reason)
+void conn_end(struct conn *c, enum close_reason reason)
 {
-	if (!c->close_reason)
-		c->close_reason = reason;
+	close_cause_end(&c->close, reason);
 }
 
-void conn_fail(struct conn *c, const char *reason, const char *fmt, ...)
+void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 {
-	conn_end(c, reason);
-	if (!c->error[0]) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(c->error, sizeof(c->error), fmt, ap);
-		va_end(ap);
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	close_cause_vfail(&c->close, reason, fmt, ap);
+	va_end(ap);
 	c->state = CONN_CLOSED;
 }
 
@@ -125,7 +121,7 @@ static void backend_close(struct conn *c)
 static void polite_close(struct conn *c)
 {
 	if (c->t_handshake_us != 0)
-		relay_close_notify(c);
+		relay_close_notify(&c->relay);
 }
 
 /* Once per connection: what the metrics count of it. */
@@ -135,41 +131,74 @@ static void count_close(const struct conn *c)
 	atomic_fetch_sub(&st->active, 1);
 	if (c->t_handshake_us == 0) {
 		enum hs_fail r = HS_FAIL_PROTOCOL;
-		if (strcmp(c->close_reason, "handshake_timeout") == 0)
+		if (c->close.reason == CLOSE_HANDSHAKE_TIMEOUT)
 			r = HS_FAIL_TIMEOUT;
-		else if (strstr(c->error, "closed by client") || strcmp(c->close_reason, "shutdown") == 0)
+		else if (c->hs_closed || c->close.reason == CLOSE_SHUTDOWN)
 			r = HS_FAIL_CLOSED;
 		atomic_fetch_add(&st->hs_failures[r], 1);
 	}
 	if (c->relayed) {
 		enum relay_kind k = RELAY_KIND_USERSPACE;
-		if (c->up.splice && c->down.splice)
+		if (c->relay.up.splice && c->relay.down.splice)
 			k = RELAY_KIND_SPLICE;
-		else if (c->up.splice || c->down.splice)
+		else if (c->relay.up.splice || c->relay.down.splice)
 			k = RELAY_KIND_MIXED;
 		atomic_fetch_add(&st->relay[k], 1);
 	}
-	atomic_fetch_add(&st->bytes_in, c->up.bytes);
-	atomic_fetch_add(&st->bytes_out, c->down.bytes);
+	atomic_fetch_add(&st->bytes_in, c->relay.up.bytes);
+	atomic_fetch_add(&st->bytes_out, c->relay.down.bytes);
+}
+
+/* The access log's record of c, filled here so that the log module needs no connection. */
+static void log_access(const struct conn *c, uint64_t now_us)
+{
+	struct access_record a = {
+		.accepted = c->t_accept_wall,
+		.peer = &c->peer,
+		.frontend = conn_fe(c)->name,
+		.backend = c->pool ? c->pool->cfg->name : "",
+		.server = c->server ? c->server->cfg->addr.text : "",
+		.sni = c->sni,
+		.tls_version = c->tls_version,
+		.cipher = c->cipher,
+		.alpn = c->alpn,
+		.alpn_len = c->alpn_len,
+		.ktls = c->ktls,
+		.relay = c->relayed ? relay_mode_name(&c->relay) : "",
+		.bytes_in = c->relay.up.bytes,
+		.bytes_out = c->relay.down.bytes,
+		.handshake_us = c->t_handshake_us ? c->t_handshake_us - c->t_accept_us : 0,
+		.duration_us = now_us - c->t_accept_us,
+		.close = c->close.reason,
+		.error = c->close.error,
+	};
+	access_log_conn(&a);
 }
 
 static void conn_destroy(struct conn *c)
 {
 	struct worker *w = c->w;
-	if (c->close_reason == NULL)
-		c->close_reason = "error";
+	if (c->close.reason == CLOSE_NONE)
+		c->close.reason = CLOSE_ERROR;
 	count_close(c);
-	if (strcmp(c->close_reason, "idle_timeout") == 0 || strcmp(c->close_reason, "shutdown") == 0 ||
-	    strcmp(c->close_reason, "no_server") == 0 || strcmp(c->close_reason, "connect_failed") == 0)
+	switch (c->close.reason) {
+	case CLOSE_IDLE_TIMEOUT:
+	case CLOSE_SHUTDOWN:
+	case CLOSE_NO_SERVER:
+	case CLOSE_CONNECT_FAILED:
 		polite_close(c);
-	access_log_conn(c, mono_us());
+		break;
+	default:
+		break;
+	}
+	log_access(c, mono_us());
 	/* every event, whatever the flags say: a queued activation must not outlive c */
 	drop(&c->cr, &c->cr_on);
 	drop(&c->cw, &c->cw_on);
 	drop(&c->timer, NULL);
 	drop(&c->again, NULL);
 	backend_close(c);
-	relay_finish(c);
+	relay_finish(&c->relay);
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
 	free(c->sni);
@@ -236,7 +265,7 @@ static int send_proxy_header(struct conn *c)
 	if (n == 0)
 		return 0;
 	if (send(c->bfd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
-		conn_fail(c, "server_eof", "cannot send PROXY header: %s", strerror(errno));
+		conn_fail(c, CLOSE_SERVER_EOF, "cannot send PROXY header: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -248,6 +277,7 @@ static void start_relay(struct conn *c)
 	pool_report_connect_ok(c->server);
 	net_set_nodelay(c->bfd);
 	c->state = CONN_RELAY;
+	relay_start(&c->relay, c->bfd);
 	c->relayed = true;
 	c->last_active_ms = conn_clock_ms();
 	evtimer_del(&c->timer);
@@ -262,15 +292,15 @@ static void connect_next(struct conn *c)
 	char err[128] = "no server available";
 	for (;;) {
 		if (c->attempts > be->retries) {
-			conn_fail(c, "connect_failed", "%s", c->error[0] ? c->error : err);
+			conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error[0] ? c->close.error : err);
 			return;
 		}
 		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
 		if (!s) {
 			if (c->attempts == 0)
-				conn_fail(c, "no_server", "no server up in backend %s", be->name);
+				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s", be->name);
 			else
-				conn_fail(c, "connect_failed", "%s", c->error);
+				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
 			return;
 		}
 		c->server = s;
@@ -280,13 +310,13 @@ static void connect_next(struct conn *c)
 		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err, sizeof(err)) < 0) {
 			if (net_error_is_local(errno)) {
 				/* our own shortage: no server is to blame, another would fail alike */
-				snprintf(c->error, sizeof(c->error), "connect to %.48s: local error, "
+				snprintf(c->close.error, sizeof(c->close.error), "connect to %.48s: local error, "
 					 "not counted against server: %.48s", a->text, err);
 				pool_report_local_error(s, err);
-				conn_fail(c, "connect_failed", "%s", c->error);
+				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
 				return;
 			}
-			snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", a->text, err);
+			snprintf(c->close.error, sizeof(c->close.error), "connect to %.64s: %.80s", a->text, err);
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;
 		}
@@ -304,7 +334,7 @@ static void connect_failed(struct conn *c, const char *why)
 {
 	const char *name = c->server->cfg->addr.text;
 	log_info("backend %s: connect to %s failed: %s", c->pool->cfg->name, name, why);
-	snprintf(c->error, sizeof(c->error), "connect to %.64s: %.80s", name, why);
+	snprintf(c->close.error, sizeof(c->close.error), "connect to %.64s: %.80s", name, why);
 	pool_report_connect_fail(c->server, pool_now_ms(), why);
 	backend_close(c);
 	connect_next(c);
@@ -318,12 +348,12 @@ static void connecting_step(struct conn *c)
 		connect_failed(c, strerror(e));
 		return;
 	}
-	c->error[0] = '\0';
+	c->close.error[0] = '\0';
 	start_relay(c);
 	if (!e && send_proxy_header(c) < 0)
 		return;
 	if (e)
-		conn_fail(c, "server_eof", "server reset the connection: %s", strerror(e));
+		conn_fail(c, CLOSE_SERVER_EOF, "server reset the connection: %s", strerror(e));
 }
 
 /* Keeps what the log needs of the session, so the SSL object can go early. */
@@ -374,7 +404,8 @@ static void handshake_done(struct conn *c)
 	keep_session_facts(c, fe);
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
 		enable_ktls(c, fe);
-	relay_init(c, c->rt->cfg->splice);
+	bool tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;
+	bool kernel_only = relay_init(&c->relay, c->cfd, c->ssl, c->ktls, tls13, c->rt->cfg->splice);
 	/* no read-ahead during the handshake (a buffered record would keep the receive key out
 	 * of the kernel); where receive stays in user space, reading ahead halves the reads */
 	if (!(c->ktls & KTLS_RX)) {
@@ -382,7 +413,7 @@ static void handshake_done(struct conn *c)
 		/* room for several whole records per read; released again when it empties */
 		SSL_set_default_read_buffer_len(c->ssl, TLS_READ_BUFFER);
 	}
-	if (c->up.splice && c->down.splice) {
+	if (kernel_only) {
 		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per
 		 * connection); close_notify is then sent with ktls_send_close_notify */
 		SSL_free(c->ssl);
@@ -407,10 +438,11 @@ static int handshake_step(struct conn *c)
 	case TLS_WANT_WRITE:
 		return RELAY_CWRITE;
 	case TLS_CLOSED:
-		conn_fail(c, "handshake_failed", "connection closed by client during handshake");
+		c->hs_closed = true;
+		conn_fail(c, CLOSE_HANDSHAKE_FAILED, "connection closed by client during handshake");
 		return 0;
 	case TLS_FATAL:
-		conn_fail(c, "handshake_failed", "%s", err);
+		conn_fail(c, CLOSE_HANDSHAKE_FAILED, "%s", err);
 		return 0;
 	}
 	return 0;
@@ -442,7 +474,11 @@ static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 				(what & EV_WRITE ? RELAY_CWRITE : 0);
 		else if (state_before == CONN_RELAY && fd == c->bfd)
 			ready = (what & EV_READ ? RELAY_BREAD : 0) | (what & EV_WRITE ? RELAY_BWRITE : 0);
-		want = relay_pump(c, ready);
+		enum io_res r = relay_pump(&c->relay, ready, &want);
+		if (r != IO_OK)
+			c->state = CONN_CLOSED;
+		if (c->relay.moved)
+			c->last_active_ms = conn_clock_ms();
 	}
 	else if (c->state == CONN_CONNECTING)
 		want = RELAY_BWRITE;
@@ -471,7 +507,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	const struct cfg_frontend *fe = conn_fe(c);
 	switch (c->state) {
 	case CONN_HANDSHAKE:
-		conn_fail(c, "handshake_timeout", "no handshake within %llu ms",
+		conn_fail(c, CLOSE_HANDSHAKE_TIMEOUT, "no handshake within %llu ms",
 			  (unsigned long long)fe->handshake_timeout_ms);
 		break;
 	case CONN_CONNECTING:
@@ -482,7 +518,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_RELAY: {
 		uint64_t idle = conn_clock_ms() - c->last_active_ms;
 		if (idle >= fe->idle_timeout_ms) {
-			conn_end(c, "idle_timeout");
+			conn_end(c, CLOSE_IDLE_TIMEOUT);
 			c->state = CONN_CLOSED;
 		} else {
 			timer_in(c, fe->idle_timeout_ms - idle);
@@ -496,7 +532,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_destroy(c);
 }
 
-void conn_kill(struct conn *c, const char *reason)
+void conn_kill(struct conn *c, enum close_reason reason)
 {
 	conn_end(c, reason);
 	c->state = CONN_CLOSED;
@@ -514,7 +550,7 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 	c->fe_idx = fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
-	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+	relay_prepare(&c->relay, &w->pool, &c->close);
 	c->peer = *peer;
 	c->t_accept_us = mono_us();
 	gettimeofday(&c->t_accept_wall, NULL);

@@ -11,51 +11,6 @@
 #include "tlsplice/conn.h"
 #include "tlsplice/listener.h"
 
-char *worker_buf_get(struct worker *w)
-{
-	if (w->nfreebufs > 0)
-		return w->freebufs[--w->nfreebufs];
-	return malloc(RELAY_BUF_CAP);
-}
-
-void worker_buf_put(struct worker *w, char *buf)
-{
-	if (w->nfreebufs < WORKER_POOL_MAX)
-		w->freebufs[w->nfreebufs++] = buf;
-	else
-		free(buf);
-}
-
-int worker_pipe_get(struct worker *w, int p[2])
-{
-	if (w->nfreepipes > 0) {
-		w->nfreepipes--;
-		p[0] = w->freepipes[w->nfreepipes][0];
-		p[1] = w->freepipes[w->nfreepipes][1];
-		return 0;
-	}
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
-		return -1;
-	/* room for a batch of records; where the system caps pipe sizes lower, 64 KiB will do */
-	fcntl(p[1], F_SETPIPE_SZ, 256 * 1024);
-	return 0;
-}
-
-void worker_pipe_put(struct worker *w, int p[2], bool empty)
-{
-	if (p[0] < 0)
-		return;
-	if (empty && w->nfreepipes < WORKER_POOL_MAX) {
-		w->freepipes[w->nfreepipes][0] = p[0];
-		w->freepipes[w->nfreepipes][1] = p[1];
-		w->nfreepipes++;
-	} else {
-		close(p[0]);
-		close(p[1]);
-	}
-	p[0] = p[1] = -1;
-}
-
 static void resume(struct worker *w)
 {
 	if (w->draining || atomic_load(&w->proc->active) >= w->proc->max_connections)
@@ -95,7 +50,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 	if (cmd & WORKER_CMD_FORCE) {
 		while (w->conns)
-			conn_kill(w->conns, "shutdown");
+			conn_kill(w->conns, CLOSE_SHUTDOWN);
 	}
 	if (w->draining && w->nconns == 0) {
 		event_base_loopexit(w->base, NULL);
@@ -119,7 +74,7 @@ static void *worker_main(void *arg)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	while (w->conns)
-		conn_kill(w->conns, "shutdown");
+		conn_kill(w->conns, CLOSE_SHUTDOWN);
 	atomic_fetch_add(&w->proc->ndone, 1);
 	event_active(w->proc->worker_done, EV_READ, 0);
 	return NULL;
@@ -169,13 +124,11 @@ int worker_init(struct worker *w, struct proc *p, unsigned id, char *err, size_t
 	w->base = ec ? event_base_new_with_config(ec) : NULL;
 	if (ec)
 		event_config_free(ec);
-	w->freebufs = calloc(WORKER_POOL_MAX, sizeof(*w->freebufs));
-	w->freepipes = calloc(WORKER_POOL_MAX, sizeof(*w->freepipes));
 	if (w->base) {
 		w->wake = event_new(w->base, -1, 0, on_wake, w);
 		w->backoff = evtimer_new(w->base, on_backoff, w);
 	}
-	if (!w->freebufs || !w->freepipes || !w->wake || !w->backoff) {
+	if (!w->base || bufpool_init(&w->pool) < 0 || !w->wake || !w->backoff) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -194,14 +147,7 @@ void worker_finish(struct worker *w)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
 	free(w->listeners);
-	for (size_t i = 0; i < w->nfreebufs; i++)
-		free(w->freebufs[i]);
-	free(w->freebufs);
-	for (size_t i = 0; i < w->nfreepipes; i++) {
-		close(w->freepipes[i][0]);
-		close(w->freepipes[i][1]);
-	}
-	free(w->freepipes);
+	bufpool_finish(&w->pool);
 	if (w->wake)
 		event_free(w->wake);
 	if (w->backoff)

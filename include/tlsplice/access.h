@@ -1,14 +1,34 @@
-/* The access log line of a connection, written when it closes. */
+/* The access log line of a connection, written when it closes. The connection fills a plain
+ * record; this module only formats it. */
 #ifndef TLSPLICE_ACCESS_H
 #define TLSPLICE_ACCESS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
-struct conn;
+#include "tlsplice/close.h"
 
-/* Writes c's JSON line; now_us is the CLOCK_MONOTONIC time of the close. */
-void access_log_conn(const struct conn *c, uint64_t now_us);
+/* What the line says of one connection; strings may be NULL (logged as ""). */
+struct access_record {
+	struct timeval accepted;           /* wall clock of the accept */
+	const struct sockaddr_storage *peer;
+	const char *frontend, *backend, *server;
+	const char *sni, *tls_version, *cipher;
+	const unsigned char *alpn;         /* not NUL-terminated */
+	unsigned alpn_len;
+	int ktls;                          /* KTLS_TX|KTLS_RX */
+	const char *relay;                 /* "" unless bytes were relayed */
+	uint64_t bytes_in, bytes_out;
+	uint64_t handshake_us;             /* accept to handshake done; 0: none */
+	uint64_t duration_us;              /* accept to close */
+	enum close_reason close;
+	const char *error;
+};
+
+/* Writes a's JSON line (when the access log is on). */
+void access_log_conn(const struct access_record *a);
 /* Appends s as a JSON string (with quotes) to out; returns the new length. Exposed for tests. */
 size_t access_json_str(char *out, size_t len, size_t cap, const char *s);
 

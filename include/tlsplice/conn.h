@@ -10,6 +10,7 @@
 #include <event2/event_struct.h>
 #include <openssl/ssl.h>
 
+#include "tlsplice/close.h"
 #include "tlsplice/pool.h"
 #include "tlsplice/relay.h"
 
@@ -34,17 +35,13 @@ struct conn {
 	struct event timer;          /* handshake, connect or idle deadline */
 	struct event again;          /* zero timeout: RELAY_AGAIN runs after the next poll */
 	bool cr_on, cw_on, br_on, bw_on;
-	bool moved; /* bytes moved in the current pump: the idle clock restarts */
 
 	struct pool *pool;
 	struct server *server;
 	struct pool_tried tried;
 	int attempts;
 
-	struct relay_dir up;   /* client -> backend ("in") */
-	struct relay_dir down; /* backend -> client ("out") */
-	struct relay_tx tx;    /* gathered ciphertext on its way to the client */
-	bool ssl_shutdown_pending;
+	struct relay relay;
 
 	struct sockaddr_storage peer;
 	struct timeval t_accept_wall;
@@ -58,21 +55,21 @@ struct conn {
 	char *sni;                        /* copy of the client's SNI, NULL if none */
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
 	unsigned alpn_len;
-	const char *close_reason;
-	char error[160];
+	struct close_cause close; /* why it ends (the access log's close and error) */
+	bool hs_closed; /* the client closed during the handshake */
 };
 
 /* The clock of idle times: coarse, never a system call. */
 uint64_t conn_clock_ms(void);
 void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
 /* Ends a connection from outside its callbacks (shutdown timeout). */
-void conn_kill(struct conn *c, const char *reason);
+void conn_kill(struct conn *c, enum close_reason reason);
 /* Records which side ended first (the first reason wins); the connection goes on while
  * the other direction still flows. */
-void conn_end(struct conn *c, const char *reason);
+void conn_end(struct conn *c, enum close_reason reason);
 /* Ends the whole connection now: reason as conn_end, plus an error text (kept if the
  * connection has none yet). */
-void conn_fail(struct conn *c, const char *reason, const char *fmt, ...)
+void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #endif

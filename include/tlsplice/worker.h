@@ -14,11 +14,10 @@
 #include <event2/event_struct.h>
 #include <sys/socket.h>
 
+#include "tlsplice/bufpool.h"
 #include "tlsplice/runtime.h"
 
-#define RELAY_BUF_SIZE 65536 /* four TLS records of plaintext: one syscall moves several */
-#define RELAY_BUF_CAP (RELAY_BUF_SIZE + 4096) /* room for those records' ciphertext too */
-#define WORKER_POOL_MAX 64 /* relay buffers and empty pipes a worker keeps for reuse */
+#define WORKER_POOL_MAX BUFPOOL_MAX
 
 struct conn;
 struct worker;
@@ -70,10 +69,7 @@ struct worker {
 	bool paused;            /* listeners off because of max_connections */
 	struct conn *conns;     /* doubly linked list of open connections */
 	size_t nconns;
-	char **freebufs;        /* relay buffers ready for reuse */
-	size_t nfreebufs;
-	int (*freepipes)[2];    /* empty pipes ready for reuse */
-	size_t nfreepipes;
+	struct bufpool pool;    /* the relay buffers and pipes of this worker's connections */
 };
 
 #define WORKER_CMD_DRAIN 1
@@ -93,10 +89,5 @@ void worker_join(struct worker *w);
 
 /* Called by connections: a connection ended (accounts max_connections). */
 void worker_conn_closed(struct worker *w);
-char *worker_buf_get(struct worker *w);
-void worker_buf_put(struct worker *w, char *buf);
-/* Pipes for splice, held by a connection only while bytes are in flight. */
-int worker_pipe_get(struct worker *w, int p[2]);
-void worker_pipe_put(struct worker *w, int p[2], bool empty); /* a non-empty one is closed */
 
 #endif
