@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tlsplice/access.h"
+#include "tlsplice/clock.h"
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include "tlsplice/ktls.h"
@@ -21,27 +22,11 @@
 #include "tlsplice/metrics.h"
 #include "tlsplice/net.h"
 #include "tlsplice/tls.h"
-#include "tlsplice/worker.h"
+#include "tlsplice/runtime.h"
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void on_again(evutil_socket_t fd, short what, void *arg);
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t conn_clock_ms(void)
-{
-	/* the coarse clock (a few ms of resolution) is read from memory the kernel updates,
-	 * never from the clock hardware: no system call even where that is slow (hpet) */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static const struct cfg_frontend *conn_fe(const struct conn *c)
 {
@@ -64,7 +49,7 @@ void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 
 static void timer_in(struct conn *c, uint64_t ms)
 {
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = clock_ms_to_tv(ms);
 	evtimer_add(&c->timer, &tv);
 }
 
@@ -177,7 +162,7 @@ static void log_access(const struct conn *c, uint64_t now_us)
 
 static void conn_destroy(struct conn *c)
 {
-	struct worker *w = c->w;
+	struct conn_home *h = c->home;
 	if (c->close.reason == CLOSE_NONE)
 		c->close.reason = CLOSE_ERROR;
 	count_close(c);
@@ -191,7 +176,7 @@ static void conn_destroy(struct conn *c)
 	default:
 		break;
 	}
-	log_access(c, mono_us());
+	log_access(c, clock_mono_us());
 	/* every event, whatever the flags say: a queued activation must not outlive c */
 	drop(&c->cr, &c->cr_on);
 	drop(&c->cw, &c->cw_on);
@@ -206,12 +191,13 @@ static void conn_destroy(struct conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		h->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	runtime_unref(c->rt);
 	free(c);
-	worker_conn_closed(w);
+	h->nconns--;
+	h->closed(h);
 }
 
 /* Builds the PROXY protocol header (v1 text or v2 binary) for this client; 0 if off. */
@@ -279,7 +265,7 @@ static void start_relay(struct conn *c)
 	c->state = CONN_RELAY;
 	relay_start(&c->relay, c->bfd);
 	c->relayed = true;
-	c->last_active_ms = conn_clock_ms();
+	c->last_active_ms = clock_coarse_ms();
 	evtimer_del(&c->timer);
 	if (fe->idle_timeout_ms)
 		timer_in(c, fe->idle_timeout_ms);
@@ -320,8 +306,8 @@ static void connect_next(struct conn *c)
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;
 		}
-		event_assign(&c->br, c->w->base, c->bfd, EV_READ | EV_PERSIST, on_event, c);
-		event_assign(&c->bw, c->w->base, c->bfd, EV_WRITE | EV_PERSIST, on_event, c);
+		event_assign(&c->br, c->home->base, c->bfd, EV_READ | EV_PERSIST, on_event, c);
+		event_assign(&c->bw, c->home->base, c->bfd, EV_WRITE | EV_PERSIST, on_event, c);
 		toggle(&c->bw, &c->bw_on, true);
 		evtimer_del(&c->timer);
 		timer_in(c, be->connect_timeout_ms);
@@ -400,7 +386,7 @@ static void enable_ktls(struct conn *c, const struct cfg_frontend *fe)
 static void handshake_done(struct conn *c)
 {
 	const struct cfg_frontend *fe = conn_fe(c);
-	c->t_handshake_us = mono_us();
+	c->t_handshake_us = clock_mono_us();
 	keep_session_facts(c, fe);
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
 		enable_ktls(c, fe);
@@ -478,7 +464,7 @@ static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 		if (r != IO_OK)
 			c->state = CONN_CLOSED;
 		if (c->relay.moved)
-			c->last_active_ms = conn_clock_ms();
+			c->last_active_ms = clock_coarse_ms();
 	}
 	else if (c->state == CONN_CONNECTING)
 		want = RELAY_BWRITE;
@@ -516,7 +502,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 			set_interest(c, RELAY_BWRITE);
 		break;
 	case CONN_RELAY: {
-		uint64_t idle = conn_clock_ms() - c->last_active_ms;
+		uint64_t idle = clock_coarse_ms() - c->last_active_ms;
 		if (idle >= fe->idle_timeout_ms) {
 			conn_end(c, CLOSE_IDLE_TIMEOUT);
 			c->state = CONN_CLOSED;
@@ -539,20 +525,20 @@ void conn_kill(struct conn *c, enum close_reason reason)
 	conn_destroy(c);
 }
 
-void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_storage *peer)
+void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer)
 {
-	w->nconns++;
+	h->nconns++;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto err;
-	c->w = w;
-	c->rt = runtime_ref(w->rt);
+	c->home = h;
+	c->rt = runtime_ref(h->rt);
 	c->fe_idx = fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
-	relay_prepare(&c->relay, &w->pool, &c->close);
+	relay_prepare(&c->relay, h->pool, &c->close);
 	c->peer = *peer;
-	c->t_accept_us = mono_us();
+	c->t_accept_us = clock_mono_us();
 	gettimeofday(&c->t_accept_wall, NULL);
 	atomic_fetch_add(&c->rt->stats[fe_idx]->connections, 1);
 	atomic_fetch_add(&c->rt->stats[fe_idx]->active, 1);
@@ -564,19 +550,20 @@ void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_
 		goto err;
 	}
 	net_set_nodelay(fd);
-	event_assign(&c->cr, w->base, fd, EV_READ | EV_PERSIST, on_event, c);
-	event_assign(&c->cw, w->base, fd, EV_WRITE | EV_PERSIST, on_event, c);
-	evtimer_assign(&c->timer, w->base, on_timer, c);
-	evtimer_assign(&c->again, w->base, on_again, c);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	event_assign(&c->cr, h->base, fd, EV_READ | EV_PERSIST, on_event, c);
+	event_assign(&c->cw, h->base, fd, EV_WRITE | EV_PERSIST, on_event, c);
+	evtimer_assign(&c->timer, h->base, on_timer, c);
+	evtimer_assign(&c->again, h->base, on_again, c);
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
 	timer_in(c, conn_fe(c)->handshake_timeout_ms);
 	on_event(fd, EV_READ, c);
 	return;
 err:
 	log_error("cannot set up connection: out of memory");
 	close(fd);
-	worker_conn_closed(w);
+	h->nconns--;
+	h->closed(h);
 }

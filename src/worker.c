@@ -1,15 +1,108 @@
 /* Worker threads: each runs its own event_base with its own SO_REUSEPORT listening sockets,
- * so the kernel spreads new connections and no lock is taken on the connection path. */
+ * so the kernel spreads new connections and no lock is taken on the connection path.
+ * Accepting: a slot under max_connections is reserved before each accept, so the limit is
+ * exact across workers; at the limit the listener is disarmed and the pending connections
+ * wait in the kernel's backlog until a slot frees (nothing is dropped). The effective
+ * max_connections comes from the descriptor budget (fdbudget.c), so an accepted client
+ * always has descriptors left for its backend and pipes. */
 #include "tlsplice/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/conn.h"
-#include "tlsplice/listener.h"
+#include "tlsplice/log.h"
+
+#define ACCEPT_BATCH 64
+#define EMFILE_BACKOFF_MS 250
+
+static void listener_arm(struct listener *l)
+{
+	if (!l->armed && l->fd >= 0) {
+		event_add(&l->ev, NULL);
+		l->armed = true;
+	}
+}
+
+static void listener_disarm(struct listener *l)
+{
+	if (l->armed) {
+		event_del(&l->ev);
+		l->armed = false;
+	}
+}
+
+static void listener_close(struct listener *l)
+{
+	listener_disarm(l);
+	if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+static void pause_all(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		listener_disarm(&w->listeners[i]);
+}
+
+/* Out of descriptors: stop accepting for a moment instead of spinning on the error. */
+static void backoff(struct worker *w, const char *why)
+{
+	static _Atomic long last_warn;
+	long now = (long)time(NULL);
+	if (atomic_exchange(&last_warn, now) != now)
+		log_warn("accept: %s; pausing accepts for %d ms", why, EMFILE_BACKOFF_MS);
+	pause_all(w);
+	struct timeval tv = clock_ms_to_tv(EMFILE_BACKOFF_MS);
+	evtimer_add(w->backoff, &tv);
+}
+
+static void listener_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	struct worker *w = l->w;
+	struct proc *p = w->proc;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (atomic_fetch_add(&p->active, 1) >= p->max_connections) {
+			atomic_fetch_sub(&p->active, 1);
+			w->paused = true;
+			atomic_store(&p->any_paused, true);
+			pause_all(w);
+			return;
+		}
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			int e = errno;
+			atomic_fetch_sub(&p->active, 1);
+			if (e == EINTR || e == ECONNABORTED)
+				continue;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+				backoff(w, strerror(e));
+			else if (e != EAGAIN && e != EWOULDBLOCK)
+				log_error("accept: %s", strerror(e));
+			return;
+		}
+		conn_accept(&w->home, cfd, l->fe_idx, &ss);
+		/* descriptors are handed out lowest first: one this high means few are left,
+		 * and the next clients wait in the backlog until some are back */
+		if (cfd >= atomic_load(&p->fd_guard)) {
+			backoff(w, "file descriptors near RLIMIT_NOFILE");
+			return;
+		}
+	}
+}
 
 static void resume(struct worker *w)
 {
@@ -20,17 +113,18 @@ static void resume(struct worker *w)
 		listener_arm(&w->listeners[i]);
 }
 
-void worker_conn_closed(struct worker *w)
+/* A connection of this worker ended: its slot under max_connections frees. */
+static void on_conn_closed(struct conn_home *h)
 {
+	struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, home));
 	struct proc *p = w->proc;
-	w->nconns--;
 	atomic_fetch_sub(&p->active, 1);
 	if (atomic_exchange(&p->any_paused, false)) {
 		for (unsigned i = 0; i < p->nworkers; i++)
 			event_active(p->workers[i].wake, EV_READ, 0);
 	}
-	if (w->draining && w->nconns == 0)
-		event_base_loopexit(w->base, NULL);
+	if (w->draining && w->home.nconns == 0)
+		event_base_loopexit(w->home.base, NULL);
 }
 
 static void apply_reload(struct worker *w);
@@ -49,11 +143,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 			listener_close(&w->listeners[i]);
 	}
 	if (cmd & WORKER_CMD_FORCE) {
-		while (w->conns)
-			conn_kill(w->conns, CLOSE_SHUTDOWN);
+		while (w->home.conns)
+			conn_kill(w->home.conns, CLOSE_SHUTDOWN);
 	}
-	if (w->draining && w->nconns == 0) {
-		event_base_loopexit(w->base, NULL);
+	if (w->draining && w->home.nconns == 0) {
+		event_base_loopexit(w->home.base, NULL);
 		return;
 	}
 	if (w->paused)
@@ -70,11 +164,11 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	resume(w);
 	/* a paused worker may have no event pending at all: keep looping until told to stop */
-	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	event_base_loop(w->home.base, EVLOOP_NO_EXIT_ON_EMPTY);
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_close(&w->listeners[i]);
-	while (w->conns)
-		conn_kill(w->conns, CLOSE_SHUTDOWN);
+	while (w->home.conns)
+		conn_kill(w->home.conns, CLOSE_SHUTDOWN);
 	atomic_fetch_add(&w->proc->ndone, 1);
 	event_active(w->proc->worker_done, EV_READ, 0);
 	return NULL;
@@ -86,7 +180,7 @@ static void assign_listeners(struct worker *w)
 		struct listener *l = &w->listeners[i];
 		l->w = w;
 		l->armed = false;
-		event_assign(&l->ev, w->base, l->fd, EV_READ | EV_PERSIST, listener_cb, l);
+		event_assign(&l->ev, w->home.base, l->fd, EV_READ | EV_PERSIST, listener_cb, l);
 	}
 }
 
@@ -105,8 +199,8 @@ static void apply_reload(struct worker *w)
 	w->listeners = r->listeners;
 	w->nlisteners = r->nlisteners;
 	assign_listeners(w);
-	runtime_unref(w->rt);
-	w->rt = r->rt;
+	runtime_unref(w->home.rt);
+	w->home.rt = r->rt;
 	free(r->keep);
 	free(r);
 }
@@ -115,20 +209,22 @@ int worker_init(struct worker *w, struct proc *p, unsigned id, char *err, size_t
 {
 	w->proc = p;
 	w->id = id;
-	w->rt = runtime_ref(p->rt);
+	w->home.rt = runtime_ref(p->rt);
+	w->home.pool = &w->pool;
+	w->home.closed = on_conn_closed;
 	struct event_config *ec = event_config_new();
 	/* interest changes made within one loop pass cost one epoll_ctl, or none if they
 	 * cancel out (a read event turned off and on again, a socket closed right after) */
 	if (ec)
 		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	w->base = ec ? event_base_new_with_config(ec) : NULL;
+	w->home.base = ec ? event_base_new_with_config(ec) : NULL;
 	if (ec)
 		event_config_free(ec);
-	if (w->base) {
-		w->wake = event_new(w->base, -1, 0, on_wake, w);
-		w->backoff = evtimer_new(w->base, on_backoff, w);
+	if (w->home.base) {
+		w->wake = event_new(w->home.base, -1, 0, on_wake, w);
+		w->backoff = evtimer_new(w->home.base, on_backoff, w);
 	}
-	if (!w->base || bufpool_init(&w->pool) < 0 || !w->wake || !w->backoff) {
+	if (!w->home.base || bufpool_init(&w->pool) < 0 || !w->wake || !w->backoff) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -152,9 +248,9 @@ void worker_finish(struct worker *w)
 		event_free(w->wake);
 	if (w->backoff)
 		event_free(w->backoff);
-	runtime_unref(w->rt);
-	if (w->base)
-		event_base_free(w->base);
+	runtime_unref(w->home.rt);
+	if (w->home.base)
+		event_base_free(w->home.base);
 }
 
 int worker_start(struct worker *w)

@@ -14,7 +14,19 @@
 #include "tlsplice/pool.h"
 #include "tlsplice/relay.h"
 
-struct worker;
+struct bufpool;
+
+/* What a connection needs of the thread that runs it. The worker embeds one and hands it to
+ * conn_accept: conn.c knows nothing else of workers, so they may call into it freely. All of
+ * it belongs to that thread. */
+struct conn_home {
+	struct event_base *base;
+	struct runtime *rt;    /* the generation new connections take (a reference) */
+	struct bufpool *pool;  /* relay buffers and pipes */
+	struct conn *conns;    /* open connections, doubly linked */
+	size_t nconns;
+	void (*closed)(struct conn_home *h); /* after a connection has ended and is freed */
+};
 
 enum conn_state {
 	CONN_HANDSHAKE,  /* TLS handshake with the client in progress */
@@ -24,7 +36,7 @@ enum conn_state {
 };
 
 struct conn {
-	struct worker *w;
+	struct conn_home *home;
 	struct runtime *rt;
 	size_t fe_idx;
 	struct conn *prev, *next;
@@ -47,7 +59,7 @@ struct conn {
 	struct timeval t_accept_wall;
 	uint64_t t_accept_us, t_handshake_us;
 	bool relayed;
-	uint64_t last_active_ms; /* conn_clock_ms() of the last byte moved */
+	uint64_t last_active_ms; /* clock_coarse_ms() of the last byte moved */
 	int ktls; /* KTLS_TX|KTLS_RX of the client socket */
 	/* what the access log says of the TLS session, kept so the SSL object can be freed
 	 * once the kernel holds both directions */
@@ -59,9 +71,7 @@ struct conn {
 	bool hs_closed; /* the client closed during the handshake */
 };
 
-/* The clock of idle times: coarse, never a system call. */
-uint64_t conn_clock_ms(void);
-void conn_accept(struct worker *w, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
+void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
 /* Ends a connection from outside its callbacks (shutdown timeout). */
 void conn_kill(struct conn *c, enum close_reason reason);
 /* Records which side ended first (the first reason wins); the connection goes on while

@@ -15,11 +15,11 @@
 #include <sys/socket.h>
 
 #include "tlsplice/bufpool.h"
+#include "tlsplice/conn.h"
 #include "tlsplice/runtime.h"
 
 #define WORKER_POOL_MAX BUFPOOL_MAX
 
-struct conn;
 struct worker;
 
 struct listener {
@@ -55,11 +55,10 @@ struct proc {
 
 struct worker {
 	struct proc *proc;
-	struct runtime *rt;     /* generation new connections use (worker's reference) */
+	struct conn_home home;  /* event base, generation, open connections (see conn.h) */
 	_Atomic(struct reload *) pending;
 	unsigned id;
 	pthread_t thread;
-	struct event_base *base;
 	struct listener *listeners;
 	size_t nlisteners;
 	struct event *wake;     /* cross-thread: drain, force, resume */
@@ -67,8 +66,6 @@ struct worker {
 	atomic_int cmd;         /* WORKER_CMD_* bits */
 	bool draining;
 	bool paused;            /* listeners off because of max_connections */
-	struct conn *conns;     /* doubly linked list of open connections */
-	size_t nconns;
 	struct bufpool pool;    /* the relay buffers and pipes of this worker's connections */
 };
 
@@ -86,8 +83,5 @@ void worker_finish(struct worker *w);
 int worker_start(struct worker *w);   /* the thread; -1 with errno */
 void worker_command(struct worker *w, int cmd); /* WORKER_CMD_* bits; any thread */
 void worker_join(struct worker *w);
-
-/* Called by connections: a connection ended (accounts max_connections). */
-void worker_conn_closed(struct worker *w);
 
 #endif
