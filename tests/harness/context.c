@@ -293,27 +293,7 @@ bool harness_wait_port_closed(const char *host, int port, int timeout_ms)
 
 void harness_pattern(uint64_t offset, void *buf, size_t len)
 {
-	unsigned char *p = buf;
-	size_t i;
-
-	/* Position-dependent, so a dropped, repeated or reordered chunk changes the hash. */
-	for (i = 0; i < len; i++) {
-		uint64_t x = offset + i;
-
-		p[i] = (unsigned char)((x * 131u) ^ (x >> 8) ^ (x >> 16) ^ (x >> 24));
-	}
-}
-
-static void hex_digest(const unsigned char *md, char out[65])
-{
-	static const char hx[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hx[md[i] >> 4];
-		out[2 * i + 1] = hx[md[i] & 15];
-	}
-	out[64] = '\0';
+	bcore_pattern(offset, buf, len); /* the backend core's SOURCE stream, byte for byte */
 }
 
 void harness_sha_final_hex(EVP_MD_CTX *md, char out[65])
@@ -322,7 +302,7 @@ void harness_sha_final_hex(EVP_MD_CTX *md, char out[65])
 	unsigned int dl = sizeof(d);
 
 	EVP_DigestFinal_ex(md, d, &dl);
-	hex_digest(d, out);
+	bcore_hex32(d, out);
 }
 
 void harness_sha256_hex(const void *data, size_t len, char out[65])
@@ -330,7 +310,7 @@ void harness_sha256_hex(const void *data, size_t len, char out[65])
 	unsigned char d[32];
 
 	SHA256(data, len, d);
-	hex_digest(d, out);
+	bcore_hex32(d, out);
 }
 
 void harness_pattern_sha256_hex(uint64_t n, char out[65])
