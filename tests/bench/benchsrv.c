@@ -7,6 +7,14 @@
  *
  * Memory per idle connection is one small struct: the read buffer is shared and
  * only bytes the peer could not take yet are copied aside.
+ *
+ * Why the benchmark does not run the tests' backend core (tests/harness/bcore.c):
+ * this server shares the load core with the load generator, so its cost per byte is
+ * part of every figure. It is edge-triggered and drains each socket to EAGAIN
+ * through one 256 KiB buffer (no epoll_ctl per read, no buffer per connection: the
+ * idle phase holds thousands of connections), sets TCP_NODELAY for the rr latencies,
+ * raises RLIMIT_NOFILE and stops itself after -d seconds. It needs only libc, so
+ * scripts/bench.sh can still build it alone with cc when the test tree does not build.
  */
 #include <errno.h>
 #include <getopt.h>

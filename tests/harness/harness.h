@@ -39,6 +39,8 @@
 
 #include <openssl/ssl.h>
 
+#include "bcore.h" /* enum backend_mode, struct backend_stats */
+
 /* Deadline used by helpers that do not take one: generous, the suite also runs under ASan. */
 #define HARNESS_TIMEOUT_MS 10000
 
@@ -149,40 +151,10 @@ void run_result_finish(struct run_result *r);
 int harness_count_lines(const char *text);
 
 /* ------------------------------------------------------------------------------------------
- * In-process backends (one poll thread each, non-blocking, many connections)
+ * In-process backends (one thread each running the backend core of bcore.h)
  * ---------------------------------------------------------------------------------------- */
 
-enum backend_mode {
-	/* Reads a request up to "\r\n\r\n", answers "HTTP/1.1 200 OK" with body
-	 * "hello from NAME\n", closes. */
-	BACKEND_HELLO,
-	/* Echoes everything; on EOF from the peer finishes writing, then shuts down its write
-	 * side, and closes once both sides are done. */
-	BACKEND_ECHO,
-	/* Reads to EOF, then answers the hex SHA-256 of what it read plus "\n", closes. */
-	BACKEND_SINK,
-	/* Sends `bytes` pattern bytes, shuts down its write side, then keeps reading until EOF
-	 * (what it reads is counted in backend_stats), then closes. */
-	BACKEND_SOURCE,
-	/* Waits for the peer's first bytes, sends `bytes` pattern bytes, then resets the
-	 * connection (SO_LINGER 0): a server dying mid-stream. */
-	BACKEND_RESET,
-	/* Accepts and reads, never writes, closes on EOF. */
-	BACKEND_SILENT,
-};
-
 struct backend;
-
-struct backend_stats {
-	unsigned accepted; /* connections accepted since start (survives stop/restart) */
-	unsigned active;   /* connections open now */
-	unsigned eofs;     /* connections whose peer sent FIN */
-	uint64_t bytes_in; /* bytes read from all connections */
-	uint64_t bytes_out;
-	/* SOURCE/SINK/SILENT: what the most recently finished connection read */
-	uint64_t last_in;
-	char last_sha[65];
-};
 
 /* Listens on 127.0.0.1:port (0: any free port). name is used by HELLO (NULL: "backend").
  * bytes is used by SOURCE and RESET. NULL on failure. */
