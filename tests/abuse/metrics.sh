@@ -7,6 +7,8 @@ metrics_run() { # NAME TOOL-ARGS...
 	local name=$1 rr_pid samp_pid c0 c1
 	shift
 	start_good "${name}_rr" rr "$FPORT"; rr_pid=$LAST_PID
+	# the attack may end at once (a refusal): the good client is at work before it starts
+	wait_line "$WORK/${name}_rr.out" '^FIRST' 30 || log "$name: good client made no round trip in 30 s"
 	start_sampler "${name}_samp" "$P"; samp_pid=$LAST_PID
 	c0=$(cpu_ticks "$P")
 	"$T/tlsplice-abuse-http" "$@" -p "$MPORT" >"$WORK/$name.out" 2>"$WORK/$name.err"

@@ -7,7 +7,8 @@
  *   handshake  full handshakes (no resumption), small echo, close; C in flight,
  *              up to N handshakes.
  *   rr         C persistent connections doing S-byte request/response, up to
- *              N requests; reports req/s and latency percentiles.
+ *              N requests; reports req/s and latency percentiles; prints
+ *              "FIRST ..." once the first request has its answer.
  *   idle       open N connections (C handshakes in flight), one echo each,
  *              print "READY ..." when all are up, hold until SIGTERM or -d.
  *   probe      retry one handshake + echo until it works or -d runs out.
@@ -429,8 +430,11 @@ static void pump_rr(struct conn *c)
 		hist_add(t - c->t_req);
 		c->t_req = 0;
 		requests++;
-		if (!t_first_req)
+		if (!t_first_req) {
 			t_first_req = t;
+			printf("FIRST secs=%.3f\n", (double)(t - t_start) / 1e9);
+			fflush(stdout);
+		}
 		if (!rr_more()) {
 			conn_close(c, true);
 			return;
