@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config libssl-dev libevent-dev libinih-dev
       libcriterion-dev openssl ca-certificates curl
-      clang libclang-rt-14-dev "$@") # clang and libFuzzer: scripts/fuzz.sh
+      clang libclang-rt-14-dev clang-format "$@") # clang and libFuzzer: scripts/fuzz.sh; clang-format: test.sh
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -81,6 +81,19 @@ suites() { # BUILD-DIR PREFIX
 	done
 }
 
+# The code's shape: one dialect (clang-format), no include cycle, no file over 800 lines.
+echo "== style"
+if fmt_out=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror 2>&1); then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1)); failed_names+=("clang-format"); echo "$fmt_out" | head -20
+fi
+if shape_out=$(scripts/check-includes.sh --sizes 2>&1); then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1)); failed_names+=("check-includes"); echo "$shape_out"
+fi
+
 echo "== building (normal and ASan+UBSan)"
 if ! build build; then
 	echo "0 passed, 1 failed"; exit 1
