@@ -72,7 +72,8 @@ void access_log_conn(const struct access_record *a)
 	snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(a->accepted.tv_usec / 1000));
 	net_addr_text((const struct sockaddr *)a->peer, client, sizeof(client));
 	char alpn_s[256];
-	snprintf(alpn_s, sizeof(alpn_s), "%.*s", (int)a->alpn_len, a->alpn ? (const char *)a->alpn : "");
+	snprintf(alpn_s, sizeof(alpn_s), "%.*s", (int)a->alpn_len,
+		 a->alpn ? (const char *)a->alpn : "");
 	size_t len = put(line, 0, sizeof(line), "{\"ts\":\"%s\"", ts);
 	len = put_field(line, len, sizeof(line), "frontend", a->frontend);
 	len = put_field(line, len, sizeof(line), "client", client);
@@ -84,10 +85,11 @@ void access_log_conn(const struct access_record *a)
 	len = put_field(line, len, sizeof(line), "cipher", a->cipher);
 	len = put_field(line, len, sizeof(line), "ktls", ktls_name(a->ktls));
 	len = put_field(line, len, sizeof(line), "relay", a->relay);
-	len = put(line, len, sizeof(line),
-		  ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"handshake_ms\":%.3f,\"duration_ms\":%.3f",
-		  (unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out,
-		  (double)a->handshake_us / 1000.0, (double)a->duration_us / 1000.0);
+	len = put(
+		line, len, sizeof(line),
+		",\"bytes_in\":%llu,\"bytes_out\":%llu,\"handshake_ms\":%.3f,\"duration_ms\":%.3f",
+		(unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out,
+		(double)a->handshake_us / 1000.0, (double)a->duration_us / 1000.0);
 	len = put_field(line, len, sizeof(line), "close", close_reason_name(a->close));
 	len = put_field(line, len, sizeof(line), "error", a->error);
 	if (len + 2 >= sizeof(line))

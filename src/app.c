@@ -217,8 +217,8 @@ static void log_started(const struct app *a, const struct config *cfg)
 {
 	log_info("tlsplice %s started: %u workers%s%s%s, %zu frontends, %zu backends; %s",
 		 TLSPLICE_VERSION, a->proc.nworkers, cfg->workers_auto[0] ? " (auto: " : "",
-		 cfg->workers_auto, cfg->workers_auto[0] ? ")" : "", cfg->nfrontends, cfg->nbackends,
-		 cfg->ktls == KTLS_OFF ? "kTLS: off" : ktls_probe_describe());
+		 cfg->workers_auto, cfg->workers_auto[0] ? ")" : "", cfg->nfrontends,
+		 cfg->nbackends, cfg->ktls == KTLS_OFF ? "kTLS: off" : ktls_probe_describe());
 }
 
 /* Starts health checks, the file watch and the workers, runs the main loop until the last

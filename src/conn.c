@@ -214,8 +214,12 @@ static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned ch
 	const struct sockaddr_in6 *s6 = (const void *)&c->peer, *d6 = (const void *)&local;
 	if (v == PROXY_V1) {
 		char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-		inet_ntop(c->peer.ss_family, v6 ? (const void *)&s6->sin6_addr : (const void *)&s4->sin_addr, src, sizeof(src));
-		inet_ntop(c->peer.ss_family, v6 ? (const void *)&d6->sin6_addr : (const void *)&d4->sin_addr, dst, sizeof(dst));
+		inet_ntop(c->peer.ss_family,
+			  v6 ? (const void *)&s6->sin6_addr : (const void *)&s4->sin_addr, src,
+			  sizeof(src));
+		inet_ntop(c->peer.ss_family,
+			  v6 ? (const void *)&d6->sin6_addr : (const void *)&d4->sin_addr, dst,
+			  sizeof(dst));
 		int n = snprintf((char *)out, cap, "PROXY %s %s %s %u %u\r\n", v6 ? "TCP6" : "TCP4",
 				 src, dst, ntohs(v6 ? s6->sin6_port : s4->sin_port),
 				 ntohs(v6 ? d6->sin6_port : d4->sin_port));
@@ -278,13 +282,15 @@ static void connect_next(struct conn *c)
 	char err[128] = "no server available";
 	for (;;) {
 		if (c->attempts > be->retries) {
-			conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error[0] ? c->close.error : err);
+			conn_fail(c, CLOSE_CONNECT_FAILED, "%s",
+				  c->close.error[0] ? c->close.error : err);
 			return;
 		}
 		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
 		if (!s) {
 			if (c->attempts == 0)
-				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s", be->name);
+				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s",
+					  be->name);
 			else
 				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
 			return;
@@ -293,16 +299,20 @@ static void connect_next(struct conn *c)
 		c->attempts++;
 		pool_tried_add(&c->tried, s);
 		const struct cfg_addr *a = &s->cfg->addr;
-		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err, sizeof(err)) < 0) {
+		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err,
+				sizeof(err)) < 0) {
 			if (net_error_is_local(errno)) {
 				/* our own shortage: no server is to blame, another would fail alike */
-				snprintf(c->close.error, sizeof(c->close.error), "connect to %.48s: local error, "
-					 "not counted against server: %.48s", a->text, err);
+				snprintf(c->close.error, sizeof(c->close.error),
+					 "connect to %.48s: local error, "
+					 "not counted against server: %.48s",
+					 a->text, err);
 				pool_report_local_error(s, err);
 				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
 				return;
 			}
-			snprintf(c->close.error, sizeof(c->close.error), "connect to %.64s: %.80s", a->text, err);
+			snprintf(c->close.error, sizeof(c->close.error), "connect to %.64s: %.80s",
+				 a->text, err);
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;
 		}
@@ -391,7 +401,8 @@ static void handshake_done(struct conn *c)
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
 		enable_ktls(c, fe);
 	bool tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;
-	bool kernel_only = relay_init(&c->relay, c->cfd, c->ssl, c->ktls, tls13, c->rt->cfg->splice);
+	bool kernel_only = relay_init(&c->relay, c->cfd, c->ssl, c->ktls, tls13,
+				      c->rt->cfg->splice);
 	/* no read-ahead during the handshake (a buffered record would keep the receive key out
 	 * of the kernel); where receive stays in user space, reading ahead halves the reads */
 	if (!(c->ktls & KTLS_RX)) {
@@ -425,7 +436,8 @@ static int handshake_step(struct conn *c)
 		return RELAY_CWRITE;
 	case TLS_CLOSED:
 		c->hs_closed = true;
-		conn_fail(c, CLOSE_HANDSHAKE_FAILED, "connection closed by client during handshake");
+		conn_fail(c, CLOSE_HANDSHAKE_FAILED,
+			  "connection closed by client during handshake");
 		return 0;
 	case TLS_FATAL:
 		conn_fail(c, CLOSE_HANDSHAKE_FAILED, "%s", err);
@@ -459,14 +471,14 @@ static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 			ready = (what & EV_READ ? RELAY_CREAD | RELAY_AGAIN : 0) |
 				(what & EV_WRITE ? RELAY_CWRITE : 0);
 		else if (state_before == CONN_RELAY && fd == c->bfd)
-			ready = (what & EV_READ ? RELAY_BREAD : 0) | (what & EV_WRITE ? RELAY_BWRITE : 0);
+			ready = (what & EV_READ ? RELAY_BREAD : 0) |
+				(what & EV_WRITE ? RELAY_BWRITE : 0);
 		enum io_res r = relay_pump(&c->relay, ready, &want);
 		if (r != IO_OK)
 			c->state = CONN_CLOSED;
 		if (c->relay.moved)
 			c->last_active_ms = clock_coarse_ms();
-	}
-	else if (c->state == CONN_CONNECTING)
+	} else if (c->state == CONN_CONNECTING)
 		want = RELAY_BWRITE;
 	if (c->state != CONN_CLOSED)
 		set_interest(c, want);

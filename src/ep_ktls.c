@@ -33,7 +33,8 @@ enum io_res ep_ktls_record(struct ep *e, struct relay_dir *d)
 	if (r < 0)
 		record_from_errno(errno, &v);
 	else /* recvmsg joins consecutive data records; the kernel bounds each (EMSGSIZE) */
-		record_classify(e->tls->tls13 ? RECORD_TLS13 : RECORD_TLS12, type, (const uint8_t *)d->buf,
+		record_classify(e->tls->tls13 ? RECORD_TLS13 : RECORD_TLS12, type,
+				(const uint8_t *)d->buf,
 				type == RECORD_DATA && len > TLS_RECORD_MAX ? TLS_RECORD_MAX : len,
 				&e->tls->rec, &v);
 	if (v.action == RECORD_RELAY && len > 0) {

@@ -51,7 +51,8 @@ static enum io_res tcp_send(struct ep *e, struct relay_dir *d)
 		} else if (n < 0 && ep_again(errno)) {
 			return IO_WAIT_WRITE;
 		} else {
-			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer, strerror(errno));
+			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer,
+					 strerror(errno));
 			return IO_ERROR;
 		}
 	}

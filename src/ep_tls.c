@@ -77,7 +77,8 @@ static enum io_res gather_flush(struct ep *e)
 		} else if (n < 0 && ep_again(errno)) {
 			return IO_WAIT_WRITE;
 		} else {
-			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer, strerror(errno));
+			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer,
+					 strerror(errno));
 			return IO_ERROR;
 		}
 	}
@@ -90,8 +91,8 @@ static enum io_res gather_flush(struct ep *e)
 
 /* OpenSSL reports each record's type and each alert it reads, so that a failure can be
  * told in the record policy's words. */
-static void on_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
-		       SSL *ssl, void *arg)
+static void on_tls_msg(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
+		       void *arg)
 {
 	struct ep *e = arg;
 	const unsigned char *b = buf;
@@ -125,14 +126,16 @@ void ep_tls_setup(struct ep *e)
 static enum io_res tls_failed(struct ep *e, struct relay_dir *d, int reason, const char *err)
 {
 	struct record_verdict v;
-	if (!record_from_openssl(reason, e->tls->last_type, e->tls->alert_level, e->tls->alert, &v)) {
+	if (!record_from_openssl(reason, e->tls->last_type, e->tls->alert_level, e->tls->alert,
+				 &v)) {
 		close_cause_fail(e->end, e->side, "%s", err);
 		return IO_ERROR;
 	}
 	v.alert = -1; /* OpenSSL sends it: the flush, FIN and drain are left to teardown */
 	if (!d->len)
 		return ep_verdict(e, d, &v);
-	e->tls->verdict = v; /* those records were sound: the backend gets them, as on the kernel path */
+	e->tls->verdict =
+		v; /* those records were sound: the backend gets them, as on the kernel path */
 	e->tls->failed = true;
 	return IO_OK;
 }
@@ -203,7 +206,8 @@ static enum io_res tls_send(struct ep *e, struct relay_dir *d)
 		case TLS_WANT_WRITE:
 			if (!e->tls->gather.on)
 				return IO_WAIT_WRITE;
-			if ((r = gather_flush(e)) != IO_OK) /* our buffer is full: send, then retry */
+			if ((r = gather_flush(e)) !=
+			    IO_OK) /* our buffer is full: send, then retry */
 				return r;
 			break;
 		case TLS_WANT_READ:
@@ -284,9 +288,9 @@ static void goodbye(struct ep *e)
 		char scratch[4096];
 		size_t len;
 		unsigned char type;
-		ssize_t n = e->tls->ktls & KTLS_RX ? ktls_recv_record(e->fd, scratch, sizeof(scratch),
-								 &len, &type)
-					      : read(e->fd, scratch, sizeof(scratch));
+		ssize_t n = e->tls->ktls & KTLS_RX
+				    ? ktls_recv_record(e->fd, scratch, sizeof(scratch), &len, &type)
+				    : read(e->fd, scratch, sizeof(scratch));
 		if (n <= 0)
 			break;
 	}

@@ -94,9 +94,9 @@ void errlist_add(struct errlist *el, const char *file, int line, const char *sec
 	va_end(ap);
 	if (line > 0)
 		snprintf(lineno, sizeof(lineno), ":%d", line);
-	if (asprintf(&msg, "%s%s: %s%s%s%s%s%s", file ? file : "", lineno,
-		     section ? "[" : "", section ? section : "", section ? "] " : "",
-		     key ? key : "", key ? ": " : "", reason) < 0)
+	if (asprintf(&msg, "%s%s: %s%s%s%s%s%s", file ? file : "", lineno, section ? "[" : "",
+		     section ? section : "", section ? "] " : "", key ? key : "", key ? ": " : "",
+		     reason) < 0)
 		return;
 	cap = strlen(msg) * 4 + 1;
 	safe = malloc(cap);

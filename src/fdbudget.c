@@ -75,7 +75,8 @@ static uint64_t raise_soft(uint64_t need)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 1024;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-		rlim_t want = rl.rlim_max == RLIM_INFINITY || need < rl.rlim_max ? need : rl.rlim_max;
+		rlim_t want = rl.rlim_max == RLIM_INFINITY || need < rl.rlim_max ? need
+										 : rl.rlim_max;
 		struct rlimit nl = { want, rl.rlim_max };
 		if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
 			rl.rlim_cur = want;

@@ -85,7 +85,8 @@ static void check_fail_errno(struct check *c, const char *op, int err)
 		msg = buf;
 	}
 	if (buf[0] >= 'A' && buf[0] <= 'Z')
-		buf[0] = (char)(buf[0] - 'A' + 'a'); /* "connection refused", as in the log format */
+		buf[0] = (char)(buf[0] - 'A' +
+				'a'); /* "connection refused", as in the log format */
 	if (!net_error_is_local(err)) {
 		check_finish(c, false, buf);
 		return;

@@ -130,7 +130,8 @@ static void why_add(char *why, size_t whylen, const char *fmt, ...)
 /* Opens a connected loopback TCP pair; the kernel only takes TCP_ULP on an established socket. */
 static int probe_pair(int fds[2])
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t slen = sizeof(sin);
 	int lfd, cfd = -1, afd = -1;
 
@@ -171,8 +172,8 @@ static void probe_run(void)
 	int fds[2], err;
 
 	if (probe_pair(fds) < 0) {
-		snprintf(probe_text, sizeof(probe_text),
-			 "kTLS: not available (probe failed: %s)", strerror(errno));
+		snprintf(probe_text, sizeof(probe_text), "kTLS: not available (probe failed: %s)",
+			 strerror(errno));
 		return;
 	}
 	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
@@ -217,8 +218,7 @@ static void secret_free(struct ktls_secret *sec)
 }
 
 /* ex_data destructor: an SSL freed before ktls_enable still wipes its secret. */
-static void exdata_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			void *argp)
+static void exdata_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	secret_free(ptr);
 }
@@ -326,7 +326,8 @@ int ktls_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secr
 	params[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
 	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
 						     (char *)EVP_MD_get0_name(md), 0);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, secretlen);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret,
+						      secretlen);
 	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
 	params[4] = OSSL_PARAM_construct_end();
 	kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
@@ -378,8 +379,8 @@ static size_t crypto_info_fill(const struct ktls_suite *su, const unsigned char 
 }
 
 /* Derives the client write key/IV from the secret and installs them as TLS_RX on fd. */
-static int rx_install(const struct ktls_suite *su, const EVP_MD *md,
-		      const struct ktls_secret *sec, int fd)
+static int rx_install(const struct ktls_suite *su, const EVP_MD *md, const struct ktls_secret *sec,
+		      int fd)
 {
 	unsigned char key[32], iv[TLS13_IV_LEN];
 	union ktls_crypto_info ci;
@@ -426,7 +427,8 @@ static bool tls13_rx_enable(SSL *ssl, int fd, char *why, size_t whylen)
 		why_add(why, whylen, "tls13-rx: no client traffic secret captured");
 		return false;
 	}
-	if (rbio == NULL || BIO_method_type(rbio) != BIO_TYPE_SOCKET || BIO_get_fd(rbio, NULL) != fd) {
+	if (rbio == NULL || BIO_method_type(rbio) != BIO_TYPE_SOCKET ||
+	    BIO_get_fd(rbio, NULL) != fd) {
 		why_add(why, whylen, "tls13-rx: the SSL does not read fd %d directly", fd);
 		return false;
 	}
@@ -575,7 +577,9 @@ int ktls_send_alert(int fd, int level, int description)
 	} control;
 	unsigned char alert[2] = { (unsigned char)level, (unsigned char)description };
 	struct iovec iov = { .iov_base = alert, .iov_len = sizeof(alert) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.buf,
 			      .msg_controllen = sizeof(control.buf) };
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
 	cmsg->cmsg_level = SOL_TLS;

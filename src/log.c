@@ -66,9 +66,10 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	gmtime_r(&tv.tv_sec, &tm);
 	const char *base = strrchr(file, '/');
 	base = base ? base + 1 : file;
-	int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ tlsplice[%d] %s: ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level]);
+	int n = snprintf(buf, sizeof(buf),
+			 "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ tlsplice[%d] %s: ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (int)(tv.tv_usec / 1000), (int)getpid(), level_names[level]);
 	/* messages quote input (paths, names, peers' words): a byte a terminal could act on is
 	 * written as \xHH */
 	char raw[1024];

@@ -41,12 +41,9 @@ static void version(void)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", no_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' },    { "check", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },         { "help", no_argument, NULL, 'h' },
+		{ "log-level", required_argument, NULL, 'l' }, { NULL, 0, NULL, 0 },
 	};
 	enum log_level lvl;
 	char safe[256]; /* an argument quoted back, its control bytes escaped */
@@ -54,19 +51,30 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->config = DEFAULT_CONFIG;
 	while ((ch = getopt_long(argc, argv, "c:tVhl:", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->config = optarg; break;
-		case 't': o->check = true; break;
-		case 'V': version(); return 0;
-		case 'h': usage(stdout); return 0;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 't':
+			o->check = true;
+			break;
+		case 'V':
+			version();
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
 		case 'l':
 			if (log_parse_level(optarg, &lvl) < 0) {
-				fprintf(stderr, "tlsplice: bad log level '%s' (error, warn, info, debug)\n",
+				fprintf(stderr,
+					"tlsplice: bad log level '%s' (error, warn, info, debug)\n",
 					errlist_escape(optarg, safe, sizeof(safe)));
 				return APP_EXIT_USAGE;
 			}
 			o->level = optarg;
 			break;
-		default: usage(stderr); return APP_EXIT_USAGE;
+		default:
+			usage(stderr);
+			return APP_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {

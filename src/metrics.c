@@ -21,7 +21,7 @@
 #include "tlsplice/net.h"
 #include "tlsplice/runtime.h"
 
-#define LINGER_MAX 65536    /* bytes read and dropped after the answer, before closing */
+#define LINGER_MAX 65536 /* bytes read and dropped after the answer, before closing */
 #define ACCEPT_BACKOFF_MS 250
 
 struct mconn;
@@ -55,8 +55,8 @@ static const struct fe_series fe_series[] = {
 	  "reason=\"protocol\"", FE_OFF(hs_failures[HS_FAIL_PROTOCOL]) },
 	{ NULL, NULL, NULL, "reason=\"timeout\"", FE_OFF(hs_failures[HS_FAIL_TIMEOUT]) },
 	{ NULL, NULL, NULL, "reason=\"closed\"", FE_OFF(hs_failures[HS_FAIL_CLOSED]) },
-	{ "tlsplice_ktls_connections_total", "counter", "Connections with kernel TLS, by direction.",
-	  "direction=\"tx\"", FE_OFF(ktls_tx) },
+	{ "tlsplice_ktls_connections_total", "counter",
+	  "Connections with kernel TLS, by direction.", "direction=\"tx\"", FE_OFF(ktls_tx) },
 	{ NULL, NULL, NULL, "direction=\"rx\"", FE_OFF(ktls_rx) },
 	{ "tlsplice_ktls_fallbacks_total", "counter",
 	  "Connections where kernel TLS was wanted but a direction stayed in user space, by why.",
@@ -123,13 +123,14 @@ static void render_server_metric(struct evbuffer *b, const struct runtime *rt, c
 static void render(struct evbuffer *b, const struct runtime *rt)
 {
 	render_frontends(b, rt);
-	render_server_metric(b, rt, "tlsplice_server_up", "gauge",
-			     "1 if the server counts as up.", (size_t)-1);
+	render_server_metric(b, rt, "tlsplice_server_up", "gauge", "1 if the server counts as up.",
+			     (size_t)-1);
 	render_server_metric(b, rt, "tlsplice_server_connect_failures_total", "counter",
 			     "Failed connects of client traffic.",
 			     offsetof(struct server, connect_failures));
 	render_server_metric(b, rt, "tlsplice_server_check_failures_total", "counter",
-			     "Failed active health checks.", offsetof(struct server, check_failures));
+			     "Failed active health checks.",
+			     offsetof(struct server, check_failures));
 	render_server_metric(b, rt, "tlsplice_server_connections_total", "counter",
 			     "Client connections carried.", offsetof(struct server, connections));
 }
@@ -190,8 +191,8 @@ static int parse_request_line(const char *p, size_t n, struct metrics_request *r
 	if (t == m + 1 || p[m + 1] != '/' || t == n || p[t] != ' ')
 		return 400;
 	v = t + 1;
-	if (n - v != 8 || memcmp(p + v, "HTTP/", 5) != 0 || p[v + 6] != '.' ||
-	    p[v + 5] < '0' || p[v + 5] > '9' || p[v + 7] < '0' || p[v + 7] > '9')
+	if (n - v != 8 || memcmp(p + v, "HTTP/", 5) != 0 || p[v + 6] != '.' || p[v + 5] < '0' ||
+	    p[v + 5] > '9' || p[v + 7] < '0' || p[v + 7] > '9')
 		return 400;
 	r->path = p + m + 1;
 	r->pathlen = t - m - 1;
@@ -267,16 +268,26 @@ int metrics_parse_request(const char *buf, size_t len, struct metrics_request *r
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Internal Server Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Internal Server Error";
 	}
 }
 

@@ -110,9 +110,9 @@ void net_addr_text(const struct sockaddr *addr, char *out, size_t outlen)
 bool net_error_is_local(int err)
 {
 	switch (err) {
-	case EMFILE:        /* our fd limit */
-	case ENFILE:        /* the system's fd limit */
-	case ENOBUFS:       /* kernel socket memory */
+	case EMFILE:  /* our fd limit */
+	case ENFILE:  /* the system's fd limit */
+	case ENOBUFS: /* kernel socket memory */
 	case ENOMEM:
 	case EADDRNOTAVAIL: /* no free ephemeral port (connect() binds one) */
 		return true;

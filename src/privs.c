@@ -89,7 +89,8 @@ static int keep_prepare(uint64_t *keep, char *err, size_t errlen)
 		log_warn("user: no CAP_DAC_READ_SEARCH to keep: reloads can read only the files "
 			 "the user can read");
 	if (!(*keep & (1ull << CAP_NET_BIND_SERVICE)))
-		log_warn("user: no CAP_NET_BIND_SERVICE to keep: reloads cannot bind ports below 1024");
+		log_warn(
+			"user: no CAP_NET_BIND_SERVICE to keep: reloads cannot bind ports below 1024");
 	if (thread_count() > 1) {
 		snprintf(err, errlen, "privileges must be dropped before any thread starts");
 		return -1;
@@ -152,8 +153,8 @@ int privs_drop(const char *user, const char *group, char *err, size_t errlen)
 	if (caps && keep_prepare(&keep, err, errlen) < 0)
 		return -1;
 	if (switch_ids(pw, gid) < 0) {
-		snprintf(err, errlen, "cannot switch to user '%s' group '%s': %s", user ? user : "-",
-			 group ? group : "-", strerror(errno));
+		snprintf(err, errlen, "cannot switch to user '%s' group '%s': %s",
+			 user ? user : "-", group ? group : "-", strerror(errno));
 		return -1;
 	}
 	if (caps && keep_finish(keep, err, errlen) < 0)

@@ -163,7 +163,8 @@ bool record_from_openssl(int reason, int last_type, int alert_level, int alert,
 {
 	if (reason > SSL_AD_REASON_OFFSET && reason <= SSL_AD_REASON_OFFSET + 255) {
 		int desc = reason - SSL_AD_REASON_OFFSET;
-		alert_text(v, desc == alert && alert_level > 0 ? alert_level : ALERT_FATAL, desc, -1);
+		alert_text(v, desc == alert && alert_level > 0 ? alert_level : ALERT_FATAL, desc,
+			   -1);
 		return true;
 	}
 	switch (reason) {

@@ -49,7 +49,9 @@ bool relay_init(struct relay *r, int cfd, SSL *ssl, int ktls, bool tls13, bool s
 	r->up.want = r->down.want = RELAY_ANY;
 	r->up.splice = splice && (ktls & KTLS_RX);
 	r->down.splice = splice && (ktls & KTLS_TX);
-	c->rx = r->up.splice ? &ep_ktls_splice_ops : ktls & KTLS_RX ? &ep_ktls_read_ops : &ep_tls_ops;
+	c->rx = r->up.splice     ? &ep_ktls_splice_ops
+		: ktls & KTLS_RX ? &ep_ktls_read_ops
+				 : &ep_tls_ops;
 	c->tx = r->down.splice ? &ep_ktls_splice_ops : &ep_tls_ops;
 	r->backend.rx = r->down.splice ? &ep_tcp_splice_ops : &ep_tcp_ops;
 	r->backend.tx = r->up.splice ? &ep_tcp_splice_ops : &ep_tcp_ops;

@@ -54,8 +54,8 @@ static bool transition(struct server *s, bool to_up, const char *reason, int n, 
 			 reason, n, of);
 	} else {
 		atomic_store(&s->ok_streak, 0);
-		log_warn("backend %s server %s is DOWN: %s (%d/%d)", backend_name(s), server_name(s),
-			 reason, n, of);
+		log_warn("backend %s server %s is DOWN: %s (%d/%d)", backend_name(s),
+			 server_name(s), reason, n, of);
 	}
 	return true;
 }

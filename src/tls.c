@@ -291,7 +291,7 @@ static int client_ca_load(SSL_CTX *ctx, const char *path, char *why, size_t whyl
 	return 0;
 }
 
-#define FE_ERR(key, ln, ...) \
+#define FE_ERR(key, ln, ...)                                                                       \
 	errlist_add(errs, cfg->path, (ln) ? (ln) : fe->line, sect, key, __VA_ARGS__)
 
 /* Versions, ciphers, options, tickets, client CA: the same on every context of a frontend. */

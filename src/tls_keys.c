@@ -80,7 +80,8 @@ int tls_keys_parse(const char *text, size_t len, struct tls_ticket_key **keys, s
 		if (keylen == 0)
 			continue;
 		if (key_decode(line, keylen, &k) < 0) {
-			snprintf(why, whylen, "line %d: expected base64 of %zu bytes", lineno, sizeof(k));
+			snprintf(why, whylen, "line %d: expected base64 of %zu bytes", lineno,
+				 sizeof(k));
 			rc = -1;
 		} else if (key_append(keys, nkeys, &k) < 0) {
 			snprintf(why, whylen, "out of memory");

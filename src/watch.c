@@ -19,10 +19,10 @@
 struct watch {
 	int fd;
 	struct event *readable;
-	struct event *quiet;           /* the debounce timer */
+	struct event *quiet; /* the debounce timer */
 	void (*changed)(void *arg);
 	void *arg;
-	char *names[WATCH_MAX_NAMES];  /* base names that matter */
+	char *names[WATCH_MAX_NAMES]; /* base names that matter */
 	size_t nnames;
 };
 

@@ -12,17 +12,17 @@
 
 /* What the line says of one connection; strings may be NULL (logged as ""). */
 struct access_record {
-	struct timeval accepted;           /* wall clock of the accept */
+	struct timeval accepted; /* wall clock of the accept */
 	const struct sockaddr_storage *peer;
 	const char *frontend, *backend, *server;
 	const char *sni, *tls_version, *cipher;
-	const unsigned char *alpn;         /* not NUL-terminated */
+	const unsigned char *alpn; /* not NUL-terminated */
 	unsigned alpn_len;
-	int ktls;                          /* KTLS_TX|KTLS_RX */
-	const char *relay;                 /* "" unless bytes were relayed */
+	int ktls;          /* KTLS_TX|KTLS_RX */
+	const char *relay; /* "" unless bytes were relayed */
 	uint64_t bytes_in, bytes_out;
-	uint64_t handshake_us;             /* accept to handshake done; 0: none */
-	uint64_t duration_us;              /* accept to close */
+	uint64_t handshake_us; /* accept to handshake done; 0: none */
+	uint64_t duration_us;  /* accept to close */
 	enum close_reason close;
 	const char *error;
 };

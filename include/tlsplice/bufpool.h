@@ -11,7 +11,7 @@
 #define BUFPOOL_MAX 64 /* relay buffers and empty pipes a pool keeps for reuse */
 
 struct bufpool {
-	char **bufs;     /* buffers ready for reuse */
+	char **bufs; /* buffers ready for reuse */
 	size_t nbufs;
 	int (*pipes)[2]; /* empty pipes ready for reuse */
 	size_t npipes;

@@ -6,17 +6,17 @@
 #include <stdarg.h>
 
 enum close_reason {
-	CLOSE_NONE,              /* not decided yet */
-	CLOSE_CLIENT_EOF,        /* close_notify, FIN or reset from the client */
-	CLOSE_SERVER_EOF,        /* FIN or reset from the backend */
+	CLOSE_NONE,       /* not decided yet */
+	CLOSE_CLIENT_EOF, /* close_notify, FIN or reset from the client */
+	CLOSE_SERVER_EOF, /* FIN or reset from the backend */
 	CLOSE_IDLE_TIMEOUT,
 	CLOSE_HANDSHAKE_TIMEOUT,
 	CLOSE_HANDSHAKE_FAILED,
 	CLOSE_NO_SERVER,
 	CLOSE_CONNECT_FAILED,
 	CLOSE_SHUTDOWN,
-	CLOSE_KEY_UPDATE,        /* a TLS 1.3 KeyUpdate the kernel cannot follow */
-	CLOSE_ERROR,             /* a local error (memory, pipes) */
+	CLOSE_KEY_UPDATE, /* a TLS 1.3 KeyUpdate the kernel cannot follow */
+	CLOSE_ERROR,      /* a local error (memory, pipes) */
 	CLOSE_MAX,
 };
 

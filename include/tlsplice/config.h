@@ -40,7 +40,7 @@ struct cfg_cert {
 struct cfg_route {
 	char *pattern; /* lower-cased; "*.example.com" or exact */
 	char *backend_name;
-	int backend;   /* index into config.backends, resolved at load */
+	int backend; /* index into config.backends, resolved at load */
 	int line;
 };
 
@@ -75,8 +75,8 @@ struct cfg_frontend {
 	size_t nroutes;
 	int tls_min_version; /* TLS1_2_VERSION / TLS1_3_VERSION */
 	int tls_max_version;
-	char *ciphers;      /* NULL: OpenSSL default */
-	char *ciphersuites; /* NULL: OpenSSL default */
+	char *ciphers;       /* NULL: OpenSSL default */
+	char *ciphersuites;  /* NULL: OpenSSL default */
 	unsigned char *alpn; /* wire format (length-prefixed), NULL if none */
 	size_t alpn_len;
 	enum proxy_proto proxy_protocol;
@@ -95,7 +95,7 @@ struct config {
 	char *dir;  /* folder that relative paths resolve against */
 
 	/* [global] */
-	int workers; /* resolved: auto -> the CPUs this process may use */
+	int workers;           /* resolved: auto -> the CPUs this process may use */
 	char workers_auto[96]; /* auto: where the number came from; "" when set in the file */
 	long max_connections;
 	enum log_level log_level;
@@ -121,8 +121,7 @@ struct config *config_load(const char *path, struct errlist *errs, struct errlis
 /* The same, but returns what could be parsed even when errs got errors, so that later checks
  * (certificates, keys, cipher lists) can report theirs in the same run. NULL only when the
  * file cannot be read or memory runs out. */
-struct config *config_load_partial(const char *path, struct errlist *errs,
-				   struct errlist *warns);
+struct config *config_load_partial(const char *path, struct errlist *errs, struct errlist *warns);
 /* config_load over text held in memory (len bytes, NUL bytes allowed), as if it were the
  * file path: messages name path, and relative paths resolve against its folder. */
 struct config *config_load_buffer(const char *path, const char *text, size_t len,

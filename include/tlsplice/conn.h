@@ -21,9 +21,9 @@ struct bufpool;
  * it belongs to that thread. */
 struct conn_home {
 	struct event_base *base;
-	struct runtime *rt;    /* the generation new connections take (a reference) */
-	struct bufpool *pool;  /* relay buffers and pipes */
-	struct conn *conns;    /* open connections, doubly linked */
+	struct runtime *rt;   /* the generation new connections take (a reference) */
+	struct bufpool *pool; /* relay buffers and pipes */
+	struct conn *conns;   /* open connections, doubly linked */
 	size_t nconns;
 	void (*closed)(struct conn_home *h); /* after a connection has ended and is freed */
 };
@@ -60,7 +60,7 @@ struct conn {
 	uint64_t t_accept_us, t_handshake_us;
 	bool relayed;
 	uint64_t last_active_ms; /* clock_coarse_ms() of the last byte moved */
-	int ktls; /* KTLS_TX|KTLS_RX of the client socket */
+	int ktls;                /* KTLS_TX|KTLS_RX of the client socket */
 	/* what the access log says of the TLS session, kept so the SSL object can be freed
 	 * once the kernel holds both directions */
 	const char *tls_version, *cipher; /* OpenSSL's static strings */
@@ -68,7 +68,7 @@ struct conn {
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
 	unsigned alpn_len;
 	struct close_cause close; /* why it ends (the access log's close and error) */
-	bool hs_closed; /* the client closed during the handshake */
+	bool hs_closed;           /* the client closed during the handshake */
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);

@@ -29,14 +29,14 @@ enum io_res {
 
 /* One direction: what a source read and its sink has still to take. */
 struct relay_dir {
-	char *buf;          /* pending bytes buf[off..len); NULL while empty */
+	char *buf; /* pending bytes buf[off..len); NULL while empty */
 	uint32_t off, len;
-	bool eof;           /* the source ended (FIN or close_notify) */
-	bool shut;          /* the sink's write side is shut (FIN or close_notify sent) */
-	bool splice;        /* this direction moves through a pipe (its TLS is in the kernel) */
-	int pipe[2];        /* splice: pipe held while bytes are in flight */
+	bool eof;    /* the source ended (FIN or close_notify) */
+	bool shut;   /* the sink's write side is shut (FIN or close_notify sent) */
+	bool splice; /* this direction moves through a pipe (its TLS is in the kernel) */
+	int pipe[2]; /* splice: pipe held while bytes are in flight */
 	uint32_t in_pipe;
-	int want;           /* RELAY_* events this direction waits for */
+	int want; /* RELAY_* events this direction waits for */
 	uint64_t bytes;
 	const struct relay_dir *rev; /* the other way */
 };
@@ -46,10 +46,10 @@ struct relay_dir {
 struct ep_gather {
 	char *buf;
 	uint32_t off, len;
-	bool on;           /* the SSL's write BIO is ours */
-	bool notify;       /* close_notify is queued (sent once it drains) */
-	bool fatal;        /* a fatal record error: alert, FIN and drain at teardown */
-	int16_t alert;     /* the fatal alert kernel TX sends then (-1: none; OpenSSL sends
+	bool on;       /* the SSL's write BIO is ours */
+	bool notify;   /* close_notify is queued (sent once it drains) */
+	bool fatal;    /* a fatal record error: alert, FIN and drain at teardown */
+	int16_t alert; /* the fatal alert kernel TX sends then (-1: none; OpenSSL sends
 			    * its own where it does the sending) */
 };
 
@@ -70,8 +70,8 @@ struct ep_ops {
 
 /* The client's TLS session, whatever part of it the kernel holds. */
 struct ep_tls {
-	SSL *ssl;                     /* NULL once the kernel does all of it */
-	int ktls;                     /* KTLS_TX|KTLS_RX */
+	SSL *ssl; /* NULL once the kernel does all of it */
+	int ktls; /* KTLS_TX|KTLS_RX */
 	struct ep_gather gather;
 	/* the record policy's memory, reading the client */
 	bool tls13;
@@ -85,12 +85,12 @@ struct ep_tls {
 struct ep {
 	const struct ep_ops *rx, *tx; /* how it is read, how it is written */
 	int fd;
-	int ev_read, ev_write;        /* RELAY_* bits of fd */
-	enum close_reason side;       /* the close reason when this side ends or fails */
-	const char *peer;             /* "client" or "server", for error texts */
+	int ev_read, ev_write;  /* RELAY_* bits of fd */
+	enum close_reason side; /* the close reason when this side ends or fails */
+	const char *peer;       /* "client" or "server", for error texts */
 	struct bufpool *pool;
-	struct close_cause *end;      /* the connection's: why it ends */
-	struct ep_tls *tls;           /* the client's TLS; NULL for plain TCP */
+	struct close_cause *end; /* the connection's: why it ends */
+	struct ep_tls *tls;      /* the client's TLS; NULL for plain TCP */
 };
 
 extern const struct ep_ops ep_tls_ops;         /* SSL_read / SSL_write */

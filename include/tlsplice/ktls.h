@@ -35,14 +35,14 @@ int ktls_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secr
 		      const char *label, unsigned char *out, size_t outlen);
 
 enum ktls_record {
-	KTLS_REC_DATA,        /* application data was read into buf (*len bytes) */
-	KTLS_REC_AGAIN,       /* nothing to read now (EAGAIN) */
-	KTLS_REC_EOF,         /* TCP FIN with no close_notify */
+	KTLS_REC_DATA,  /* application data was read into buf (*len bytes) */
+	KTLS_REC_AGAIN, /* nothing to read now (EAGAIN) */
+	KTLS_REC_EOF,   /* TCP FIN with no close_notify */
 	KTLS_REC_CLOSE_NOTIFY,
-	KTLS_REC_ALERT,       /* any other alert: fatal */
-	KTLS_REC_KEY_UPDATE,  /* TLS 1.3 KeyUpdate handshake message */
-	KTLS_REC_HANDSHAKE,   /* another post-handshake message (e.g. NewSessionTicket) */
-	KTLS_REC_ERROR,       /* EBADMSG (decrypt failed), reset, ...: errno set */
+	KTLS_REC_ALERT,      /* any other alert: fatal */
+	KTLS_REC_KEY_UPDATE, /* TLS 1.3 KeyUpdate handshake message */
+	KTLS_REC_HANDSHAKE,  /* another post-handshake message (e.g. NewSessionTicket) */
+	KTLS_REC_ERROR,      /* EBADMSG (decrypt failed), reset, ...: errno set */
 };
 
 /* Reads one record from a kernel-receive socket with recvmsg(): 1 with its content type

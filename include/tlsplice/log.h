@@ -13,15 +13,15 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 
 #define log_error(...) log_msg(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
-#define log_info(...)                                                     \
-	do {                                                              \
-		if (log_current_level >= LOG_INFO)                        \
-			log_msg(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__); \
+#define log_info(...)                                                                              \
+	do {                                                                                       \
+		if (log_current_level >= LOG_INFO)                                                 \
+			log_msg(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__);                        \
 	} while (0)
-#define log_debug(...)                                                     \
-	do {                                                               \
-		if (log_current_level >= LOG_DEBUG)                        \
-			log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__); \
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_current_level >= LOG_DEBUG)                                                \
+			log_msg(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__);                       \
 	} while (0)
 
 /* Access log target: "stdout", "stderr", "off" or a file path (appended). */

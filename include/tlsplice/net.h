@@ -7,7 +7,8 @@
 #include <sys/socket.h>
 
 /* A non-blocking listening socket bound to addr (SO_REUSEADDR, and SO_REUSEPORT if asked). */
-int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, char *err, size_t errlen);
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, char *err,
+	       size_t errlen);
 /* Fails with EADDRINUSE when another socket already listens on addr, SO_REUSEPORT or not:
  * binding our own SO_REUSEPORT sockets would then silently share its connections. */
 int net_check_free(const struct sockaddr *addr, socklen_t len, char *err, size_t errlen);

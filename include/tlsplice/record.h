@@ -46,8 +46,8 @@ enum record_action {
 
 struct record_verdict {
 	enum record_action action;
-	int alert;      /* alert description for RECORD_WARN / RECORD_FATAL; -1: none */
-	char text[64];  /* RECORD_FATAL: the access log's error text */
+	int alert;     /* alert description for RECORD_WARN / RECORD_FATAL; -1: none */
+	char text[64]; /* RECORD_FATAL: the access log's error text */
 };
 
 /* What the policy remembers between records of one connection (zero-initialised). */

@@ -21,10 +21,10 @@ struct server {
 	unsigned idx; /* index in pool->servers */
 
 	/* health state: written only by the functions below */
-	atomic_bool up;           /* counts as up; true until the first check completes */
-	atomic_bool checked;      /* a check or a live connect has decided the state once */
-	atomic_int ok_streak;     /* consecutive successes while down */
-	atomic_int fail_streak;   /* consecutive failures while up */
+	atomic_bool up;                   /* counts as up; true until the first check completes */
+	atomic_bool checked;              /* a check or a live connect has decided the state once */
+	atomic_int ok_streak;             /* consecutive successes while down */
+	atomic_int fail_streak;           /* consecutive failures while up */
 	atomic_uint_fast64_t retry_at_ms; /* passive recovery: when a down server may be probed */
 
 	/* counters for metrics and tests */

@@ -13,8 +13,12 @@ enum hs_fail { HS_FAIL_PROTOCOL, HS_FAIL_TIMEOUT, HS_FAIL_CLOSED, HS_FAIL_MAX };
 /* Why a connection's TLS did not go to the kernel in both directions: a cipher the kernel
  * does not take, the kernel refusing, or one direction only (e.g. TLS 1.3 receive with a
  * record already read by OpenSSL). */
-enum ktls_fallback { KTLS_FALLBACK_CIPHER, KTLS_FALLBACK_KERNEL, KTLS_FALLBACK_PARTIAL,
-		     KTLS_FALLBACK_MAX };
+enum ktls_fallback {
+	KTLS_FALLBACK_CIPHER,
+	KTLS_FALLBACK_KERNEL,
+	KTLS_FALLBACK_PARTIAL,
+	KTLS_FALLBACK_MAX
+};
 enum relay_kind { RELAY_KIND_SPLICE, RELAY_KIND_USERSPACE, RELAY_KIND_MIXED, RELAY_KIND_MAX };
 
 struct fe_stats {

@@ -34,20 +34,20 @@ struct listener {
 
 /* A new generation handed from the main thread to a worker by SIGHUP. */
 struct reload {
-	struct runtime *rt;          /* reference for the worker */
-	struct listener *listeners;  /* the new set; fds bound, events not yet assigned */
+	struct runtime *rt;         /* reference for the worker */
+	struct listener *listeners; /* the new set; fds bound, events not yet assigned */
 	size_t nlisteners;
-	bool *keep;                  /* per old listener: its fd lives on in the new set */
+	bool *keep; /* per old listener: its fd lives on in the new set */
 };
 
 struct proc {
-	struct runtime *rt;     /* the current generation (main thread's reference) */
+	struct runtime *rt; /* the current generation (main thread's reference) */
 	struct worker *workers;
 	unsigned nworkers;
-	atomic_long active;     /* open client connections, all workers */
+	atomic_long active;          /* open client connections, all workers */
 	atomic_long max_connections; /* effective: configured, or what the fd limit allows */
-	atomic_long fd_guard;   /* an accepted fd this high pauses accepting: fds run short */
-	atomic_bool any_paused; /* some worker stopped accepting at max_connections */
+	atomic_long fd_guard;        /* an accepted fd this high pauses accepting: fds run short */
+	atomic_bool any_paused;      /* some worker stopped accepting at max_connections */
 	struct event_base *main_base;
 	struct event *worker_done; /* activated by each worker as it exits */
 	atomic_uint ndone;
@@ -55,18 +55,18 @@ struct proc {
 
 struct worker {
 	struct proc *proc;
-	struct conn_home home;  /* event base, generation, open connections (see conn.h) */
+	struct conn_home home; /* event base, generation, open connections (see conn.h) */
 	_Atomic(struct reload *) pending;
 	unsigned id;
 	pthread_t thread;
 	struct listener *listeners;
 	size_t nlisteners;
-	struct event *wake;     /* cross-thread: drain, force, resume */
-	struct event *backoff;  /* EMFILE back-off timer */
-	atomic_int cmd;         /* WORKER_CMD_* bits */
+	struct event *wake;    /* cross-thread: drain, force, resume */
+	struct event *backoff; /* EMFILE back-off timer */
+	atomic_int cmd;        /* WORKER_CMD_* bits */
 	bool draining;
-	bool paused;            /* listeners off because of max_connections */
-	struct bufpool pool;    /* the relay buffers and pipes of this worker's connections */
+	bool paused;         /* listeners off because of max_connections */
+	struct bufpool pool; /* the relay buffers and pipes of this worker's connections */
 };
 
 #define WORKER_CMD_DRAIN 1
@@ -80,7 +80,7 @@ int worker_init(struct worker *w, struct proc *p, unsigned id, char *err, size_t
 void worker_set_listeners(struct worker *w, struct listener *ls, size_t n);
 /* Frees what init made (a zeroed worker is fine); a pending reload is the caller's. */
 void worker_finish(struct worker *w);
-int worker_start(struct worker *w);   /* the thread; -1 with errno */
+int worker_start(struct worker *w);             /* the thread; -1 with errno */
 void worker_command(struct worker *w, int cmd); /* WORKER_CMD_* bits; any thread */
 void worker_join(struct worker *w);
 

@@ -18,10 +18,10 @@ enum sect_kind { SECT_GLOBAL, SECT_FRONTEND, SECT_BACKEND };
 /* One section header as parsed. */
 struct psect {
 	enum sect_kind kind;
-	size_t idx;  /* into frontends / backends */
+	size_t idx; /* into frontends / backends */
 	int line;
-	char *label; /* "frontend web", for messages */
-	int *seen;   /* per setting: line it was first set on, 0 if never */
+	char *label;   /* "frontend web", for messages */
+	int *seen;     /* per setting: line it was first set on, 0 if never */
 	bool cert_bad; /* the last cert line failed: its key lines have nothing to attach to */
 };
 
@@ -30,8 +30,8 @@ struct loader {
 	const char *file;
 	char *text;
 	size_t len, pos;
-	int line; /* line most recently handed to inih; the handler reports against it */
-	char *key, *value; /* that line's key and value, when it is a key line */
+	int line;           /* line most recently handed to inih; the handler reports against it */
+	char *key, *value;  /* that line's key and value, when it is a key line */
 	char rd_label[128]; /* section the reader is in, as written; "" before the first */
 	int rd_sect;        /* index into sects of that section, or RD_NONE / RD_SKIP */
 	struct psect *cur;  /* section of the key being handled */

@@ -39,10 +39,10 @@ struct setting {
 	const char *def;
 	bool repeat;
 	bool required;
-	long lo, hi;    /* V_INT range; V_DURATION: lo is the minimum in ms */
+	long lo, hi; /* V_INT range; V_DURATION: lo is the minimum in ms */
 	const struct enum_name *names;
-	const char *hint;  /* V_ENUM: replaces the list of names after a bad value */
-	size_t line_off;   /* int field recording the key's line; 0: none (offset 0 is a name) */
+	const char *hint; /* V_ENUM: replaces the list of names after a bad value */
+	size_t line_off;  /* int field recording the key's line; 0: none (offset 0 is a name) */
 	int (*check)(const char *val, char *err, size_t errlen); /* V_STRING: extra validation */
 	set_fn *custom;
 };
@@ -53,21 +53,31 @@ static int check_user(const char *val, char *err, size_t errlen);
 static int check_group(const char *val, char *err, size_t errlen);
 
 static const struct enum_name log_levels[] = {
-	{ "error", LOG_ERROR }, { "warn", LOG_WARN }, { "info", LOG_INFO }, { "debug", LOG_DEBUG },
-	{ NULL, 0 },
+	{ "error", LOG_ERROR }, { "warn", LOG_WARN }, { "info", LOG_INFO },
+	{ "debug", LOG_DEBUG }, { NULL, 0 },
 };
 static const struct enum_name ktls_modes[] = {
-	{ "auto", KTLS_AUTO }, { "off", KTLS_OFF }, { "on", KTLS_ON }, { NULL, 0 },
+	{ "auto", KTLS_AUTO },
+	{ "off", KTLS_OFF },
+	{ "on", KTLS_ON },
+	{ NULL, 0 },
 };
 static const struct enum_name tls_versions[] = {
-	{ "TLSv1.2", TLS1_2_VERSION }, { "TLSv1.3", TLS1_3_VERSION }, { NULL, 0 },
+	{ "TLSv1.2", TLS1_2_VERSION },
+	{ "TLSv1.3", TLS1_3_VERSION },
+	{ NULL, 0 },
 };
 static const struct enum_name proxy_protos[] = {
-	{ "off", PROXY_OFF }, { "v1", PROXY_V1 }, { "v2", PROXY_V2 }, { NULL, 0 },
+	{ "off", PROXY_OFF },
+	{ "v1", PROXY_V1 },
+	{ "v2", PROXY_V2 },
+	{ NULL, 0 },
 };
 static const struct enum_name balances[] = { { "roundrobin", 0 }, { NULL, 0 } };
 static const struct enum_name check_kinds[] = {
-	{ "tcp", CHECK_TCP }, { "send-expect", CHECK_SEND_EXPECT }, { "none", CHECK_NONE },
+	{ "tcp", CHECK_TCP },
+	{ "send-expect", CHECK_SEND_EXPECT },
+	{ "none", CHECK_NONE },
 	{ NULL, 0 },
 };
 
@@ -119,8 +129,12 @@ static const struct setting settings[] = {
 
 	{ B(servers), .name = "server", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_server },
-	{ .sect = SECT_BACKEND, .off = NO_FIELD, .name = "balance", .kind = V_ENUM,
-	  .def = "roundrobin", .names = balances },
+	{ .sect = SECT_BACKEND,
+	  .off = NO_FIELD,
+	  .name = "balance",
+	  .kind = V_ENUM,
+	  .def = "roundrobin",
+	  .names = balances },
 	{ B(connect_timeout_ms), .name = "connect_timeout", .kind = V_DURATION, .def = "3s",
 	  .lo = 1 },
 	{ B(retries), .name = "retries", .kind = V_INT, .def = "2", .lo = 0, .hi = 100 },
@@ -231,8 +245,7 @@ static int set_duration(const struct setting *st, char *field, const char *val, 
 	return 0;
 }
 
-static int set_int(const struct setting *st, char *field, const char *val, char *err,
-		   size_t errlen)
+static int set_int(const struct setting *st, char *field, const char *val, char *err, size_t errlen)
 {
 	long v;
 
@@ -348,8 +361,8 @@ static int set_workers(struct loader *ld, const struct setting *st, void *base, 
 	return 0;
 }
 
-static int set_access_log(struct loader *ld, const struct setting *st, void *base,
-			  const char *val, char *err, size_t errlen)
+static int set_access_log(struct loader *ld, const struct setting *st, void *base, const char *val,
+			  char *err, size_t errlen)
 {
 	static const char *const streams[] = { "stdout", "stderr", "off" };
 	struct config *cfg = base;
@@ -435,7 +448,8 @@ static int set_key(struct loader *ld, const struct setting *st, void *base, cons
 	char *path;
 
 	if (!ld->cur->cert_bad && c == NULL) {
-		snprintf(err, errlen, "no cert line before it (a key belongs to the cert above it)");
+		snprintf(err, errlen,
+			 "no cert line before it (a key belongs to the cert above it)");
 		return -1;
 	}
 	if (!ld->cur->cert_bad && c->key_line != 0) {
@@ -468,9 +482,8 @@ static int route_add(struct loader *ld, struct cfg_frontend *fe, const char *pat
 
 	r.pattern = loader_strdup(ld, pattern);
 	r.backend_name = loader_strdup(ld, backend);
-	grown = r.pattern && r.backend_name
-			? loader_grow(ld, fe->routes, fe->nroutes, sizeof(r))
-			: NULL;
+	grown = r.pattern && r.backend_name ? loader_grow(ld, fe->routes, fe->nroutes, sizeof(r))
+					    : NULL;
 	if (grown == NULL) {
 		free(r.pattern);
 		free(r.backend_name);
@@ -555,7 +568,8 @@ static int server_options(struct cfg_server *srv, char **w, int n, char *err, si
 		} else if (strcmp(w[i], "backup") == 0) {
 			srv->backup = true;
 		} else {
-			snprintf(err, errlen, "unknown server option '%s' (weight=N, backup)", w[i]);
+			snprintf(err, errlen, "unknown server option '%s' (weight=N, backup)",
+				 w[i]);
 			return -1;
 		}
 	}
@@ -591,8 +605,8 @@ static int set_server(struct loader *ld, const struct setting *st, void *base, c
 	return 0;
 }
 
-static int set_check_send(struct loader *ld, const struct setting *st, void *base,
-			  const char *val, char *err, size_t errlen)
+static int set_check_send(struct loader *ld, const struct setting *st, void *base, const char *val,
+			  char *err, size_t errlen)
 {
 	struct cfg_backend *be = base;
 	char *text = unquote(ld, val);

@@ -76,7 +76,8 @@ static const struct psect *sect_find(struct loader *ld, enum sect_kind kind, con
 		if (ps->kind != kind)
 			continue;
 		if (kind == SECT_GLOBAL ||
-		    (kind == SECT_FRONTEND && strcmp(ld->cfg->frontends[ps->idx].name, name) == 0) ||
+		    (kind == SECT_FRONTEND &&
+		     strcmp(ld->cfg->frontends[ps->idx].name, name) == 0) ||
 		    (kind == SECT_BACKEND && strcmp(ld->cfg->backends[ps->idx].name, name) == 0))
 			return ps;
 	}
@@ -85,7 +86,8 @@ static const struct psect *sect_find(struct loader *ld, enum sect_kind kind, con
 
 static bool sect_name_ok(const char *name)
 {
-	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
+	static const char ok[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
 
 	return name[0] != '\0' && strspn(name, ok) == strlen(name);
 }
@@ -607,8 +609,7 @@ struct config *config_load(const char *path, struct errlist *errs, struct errlis
 	return load(path, errs, false);
 }
 
-struct config *config_load_partial(const char *path, struct errlist *errs,
-				   struct errlist *warns)
+struct config *config_load_partial(const char *path, struct errlist *errs, struct errlist *warns)
 {
 	return load(path, errs, true);
 }

@@ -35,8 +35,9 @@
 
 enum cst { C_FREE, C_CONNECTING, C_HANDSHAKE, C_ECHO, C_HELD, C_ENDED };
 enum end { E_NONE, E_CONNECT, E_HANDSHAKE, E_NO_ECHO, E_DROPPED, E_CORRUPT, E_COUNT };
-static const char *const end_names[E_COUNT] = { "none",	   "connect_failed", "ended_in_handshake",
-						"ended_before_echo", "dropped", "corrupt" };
+static const char *const end_names[E_COUNT] = {
+	"none", "connect_failed", "ended_in_handshake", "ended_before_echo", "dropped", "corrupt"
+};
 
 struct cconn {
 	int fd;
@@ -334,8 +335,10 @@ static int report(void)
 
 	printf("RESULT mode=%s clients=%u served=%" PRIu64 " held=%" PRIu64 " waiting=%" PRIu64
 	       " resumed=%" PRIu64 " rate=%.1f",
-	       o.hold ? "hold" : o.churn ? "churn" : "flood", o.n, served, held_end, waiting,
-	       resumed, (double)served / secs);
+	       o.hold    ? "hold"
+	       : o.churn ? "churn"
+			 : "flood",
+	       o.n, served, held_end, waiting, resumed, (double)served / secs);
 	for (int i = 1; i < E_COUNT; i++)
 		printf(" %s=%" PRIu64, end_names[i], ends[i]);
 	printf(" echoed_again=%" PRIu64 " secs=%.3f\n", echoed, secs);
@@ -353,8 +356,8 @@ static int parse_args(int argc, char **argv)
 {
 	int ch;
 
-	if (argc < 2 || (strcmp(argv[1], "flood") && strcmp(argv[1], "hold") &&
-			 strcmp(argv[1], "churn")))
+	if (argc < 2 ||
+	    (strcmp(argv[1], "flood") && strcmp(argv[1], "hold") && strcmp(argv[1], "churn")))
 		return -1;
 	o.hold = strcmp(argv[1], "hold") == 0;
 	o.churn = strcmp(argv[1], "churn") == 0;
@@ -371,13 +374,26 @@ static int parse_args(int argc, char **argv)
 	optind = 2;
 	while ((ch = getopt(argc, argv, "H:p:n:c:d:r:")) != -1) {
 		switch (ch) {
-		case 'H': o.host = optarg; break;
-		case 'p': o.port = optarg; break;
-		case 'n': o.n = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'c': o.conc = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'd': o.total_us = ab_parse_secs(optarg); break;
-		case 'r': o.resume_permille = (unsigned)strtoul(optarg, NULL, 10); break;
-		default: return -1;
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'p':
+			o.port = optarg;
+			break;
+		case 'n':
+			o.n = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			o.conc = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			o.total_us = ab_parse_secs(optarg);
+			break;
+		case 'r':
+			o.resume_permille = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		default:
+			return -1;
 		}
 	}
 	if (!o.hold && !o.churn)
@@ -404,7 +420,8 @@ int main(int argc, char **argv)
 	if (ctx && o.churn && o.resume_permille) {
 		/* Keep the tickets the proxy sends, outside OpenSSL's cache: resumption is ours. */
 		SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+							    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	}
 	cs = calloc(o.n, sizeof(*cs));
 	ep = epoll_create1(EPOLL_CLOEXEC);

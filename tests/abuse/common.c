@@ -28,10 +28,20 @@ uint64_t ab_parse_size(const char *s)
 	double v = strtod(s, &end);
 
 	switch (*end) {
-	case 'k': case 'K': v *= 1024.0; break;
-	case 'm': case 'M': v *= 1048576.0; break;
-	case 'g': case 'G': v *= 1073741824.0; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v *= 1024.0;
+		break;
+	case 'm':
+	case 'M':
+		v *= 1048576.0;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1073741824.0;
+		break;
+	default:
+		break;
 	}
 	return v < 0 ? 0 : (uint64_t)v;
 }

@@ -31,14 +31,14 @@
 #define REC 16389 /* a 16 KiB record with its header */
 
 enum outcome { O_NONE, O_EOF, O_RST, O_TIMEOUT, O_CONNFAIL, O_ABORTED, O_COUNT };
-static const char *const outcome_names[O_COUNT] = { "none",	"eof",	   "rst",
+static const char *const outcome_names[O_COUNT] = { "none",    "eof",      "rst",
 						    "timeout", "connfail", "aborted" };
 
 struct hconn {
 	int fd;
 	int kind;
 	uint64_t t0, next_us;
-	unsigned char *own;       /* per-connection bytes, or NULL */
+	unsigned char *own; /* per-connection bytes, or NULL */
 	const unsigned char *data;
 	size_t len, off;
 	bool fin, rst, writing, live;
@@ -50,8 +50,12 @@ static struct {
 	const char *host, *port;
 	unsigned n, conc;
 	uint64_t conn_us, total_us, interval_us;
-} o = { .host = "127.0.0.1", .n = 10000, .conc = 500, .conn_us = 10000000,
-	.total_us = 120000000, .interval_us = 200000 };
+} o = { .host = "127.0.0.1",
+	.n = 10000,
+	.conc = 500,
+	.conn_us = 10000000,
+	.total_us = 120000000,
+	.interval_us = 200000 };
 
 static struct ab_addr target;
 static int ep;
@@ -62,8 +66,8 @@ static uint64_t rng, seed;
 static uint64_t counts[O_COUNT], kind_counts[NKINDS], bytes_back, alerts;
 static uint64_t by_kind[NKINDS][O_COUNT], replied_by_kind[NKINDS];
 static const char *const kind_names[NKINDS] = {
-	"garbage", "cut+fin", "cut+silence", "cut+reset", "big-record",
-	"big-message", "bit-flips", "http", "hello+garbage", "empty-records",
+	"garbage",     "cut+fin",   "cut+silence", "cut+reset",     "big-record",
+	"big-message", "bit-flips", "http",        "hello+garbage", "empty-records",
 };
 static uint64_t close_min = UINT64_MAX, close_max, close_sum, closed_n;
 
@@ -101,27 +105,42 @@ static void build_flight(struct hconn *c)
 			p[i] = (unsigned char)ab_rand(&rng);
 		c->fin = true;
 		break;
-	case 1: case 2: case 3: /* truncated hello: FIN, silence, reset */
+	case 1:
+	case 2:
+	case 3: /* truncated hello: FIN, silence, reset */
 		c->data = hello;
 		c->len = cut;
 		c->fin = c->kind == 1;
 		c->rst = c->kind == 3;
 		break;
-	case 4: c->data = oversized_rec; c->len = sizeof(oversized_rec); break;
-	case 5: c->data = oversized_hs; c->len = sizeof(oversized_hs); break;
+	case 4:
+		c->data = oversized_rec;
+		c->len = sizeof(oversized_rec);
+		break;
+	case 5:
+		c->data = oversized_hs;
+		c->len = sizeof(oversized_hs);
+		break;
 	case 6: /* bit flips */
 		memcpy(own_copy(c, hello_len), hello, hello_len);
 		for (uint64_t k = 1 + ab_rand(&rng) % 8; k > 0; k--)
-			c->own[ab_rand(&rng) % hello_len] ^= (unsigned char)(1u << (ab_rand(&rng) % 8));
+			c->own[ab_rand(&rng) % hello_len] ^= (unsigned char)(1u << (ab_rand(&rng) %
+										    8));
 		break;
-	case 7: c->data = (const unsigned char *)"GET / HTTP/1.1\r\nHost: x\r\n\r\n"; c->len = 27; break;
+	case 7:
+		c->data = (const unsigned char *)"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+		c->len = 27;
+		break;
 	case 8: /* a good hello, then garbage records */
 		p = own_copy(c, hello_len + 2048);
 		memcpy(p, hello, hello_len);
 		for (size_t i = hello_len; i < c->len; i++)
 			p[i] = (unsigned char)ab_rand(&rng);
 		break;
-	default: c->data = empties; c->len = sizeof(empties); break;
+	default:
+		c->data = empties;
+		c->len = sizeof(empties);
+		break;
 	}
 }
 
@@ -339,15 +358,32 @@ static int parse_args(int argc, char **argv)
 	seed = (uint64_t)getpid() ^ ab_now_us();
 	while ((ch = getopt(argc, argv, "H:p:n:c:t:d:i:s:")) != -1) {
 		switch (ch) {
-		case 'H': o.host = optarg; break;
-		case 'p': o.port = optarg; break;
-		case 'n': o.n = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'c': o.conc = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 't': o.conn_us = ab_parse_secs(optarg); break;
-		case 'd': o.total_us = ab_parse_secs(optarg); break;
-		case 'i': o.interval_us = ab_parse_secs(optarg); break;
-		case 's': seed = strtoull(optarg, NULL, 10); break;
-		default: return -1;
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'p':
+			o.port = optarg;
+			break;
+		case 'n':
+			o.n = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			o.conc = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			o.conn_us = ab_parse_secs(optarg);
+			break;
+		case 'd':
+			o.total_us = ab_parse_secs(optarg);
+			break;
+		case 'i':
+			o.interval_us = ab_parse_secs(optarg);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 10);
+			break;
+		default:
+			return -1;
 		}
 	}
 	if (o.slow)
@@ -359,8 +395,9 @@ static int parse_args(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (parse_args(argc, argv) < 0) {
-		fprintf(stderr, "usage: tlsplice-abuse-hello hello|slowloris -p PORT [-H HOST] [-n N]"
-				" [-c CONC] [-t CONN_SECS] [-d SECS] [-i INTERVAL_SECS] [-s SEED]\n");
+		fprintf(stderr,
+			"usage: tlsplice-abuse-hello hello|slowloris -p PORT [-H HOST] [-n N]"
+			" [-c CONC] [-t CONN_SECS] [-d SECS] [-i INTERVAL_SECS] [-s SEED]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

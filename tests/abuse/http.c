@@ -31,8 +31,7 @@ static struct {
 	const char *mode, *host, *port, *path;
 	uint64_t bytes, time_us, interval_us;
 	unsigned n;
-} o = { .host = "127.0.0.1", .path = "/metrics", .time_us = 0, .interval_us = 1000000,
-	.n = 200 };
+} o = { .host = "127.0.0.1", .path = "/metrics", .time_us = 0, .interval_us = 1000000, .n = 200 };
 
 static struct ab_addr target;
 
@@ -86,14 +85,15 @@ static int http_get(uint64_t timeout_us, double *ms, size_t *bytes)
 	char req[512], resp[1 << 16];
 	size_t have = 0;
 	int status = 0, fd = dial(deadline);
-	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-			   o.path);
+	int len = snprintf(req, sizeof(req),
+			   "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", o.path);
 
 	if (fd >= 0 && send(fd, req, (size_t)len, MSG_NOSIGNAL) == len) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
 		while (ab_now_us() < deadline) {
-			if (poll(&p, 1, 50) > 0 && collect(fd, resp, sizeof(resp), &have, &status) < 0)
+			if (poll(&p, 1, 50) > 0 &&
+			    collect(fd, resp, sizeof(resp), &have, &status) < 0)
 				break;
 		}
 	}
@@ -190,7 +190,8 @@ static int mode_idle(void)
 		for (unsigned i = 0; i < o.n; i++) {
 			char b[512];
 
-			if (ps[i].fd < 0 || !ps[i].revents || recv(ps[i].fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+			if (ps[i].fd < 0 || !ps[i].revents ||
+			    recv(ps[i].fd, b, sizeof(b), MSG_DONTWAIT) > 0)
 				continue;
 			uint64_t dt = ab_now_us() - t0;
 
@@ -206,8 +207,9 @@ static int mode_idle(void)
 			close(ps[i].fd);
 	free(ps);
 	printf("RESULT mode=idle opened=%u closed_by_server=%u close_min_s=%.2f close_max_s=%.2f"
-	       " probe_status=%d probe_ms=%.1f hold_s=%.1f\n", opened, closed, (double)cmin / 1e6,
-	       (double)cmax / 1e6, probe, probe_ms, (double)hold / 1e6);
+	       " probe_status=%d probe_ms=%.1f hold_s=%.1f\n",
+	       opened, closed, (double)cmin / 1e6, (double)cmax / 1e6, probe, probe_ms,
+	       (double)hold / 1e6);
 	return 0;
 }
 
@@ -237,7 +239,8 @@ static int mode_trickle(void)
 	}
 	close(fd);
 	printf("RESULT mode=trickle closed_by_server=%d status=%d at_s=%.2f bytes_trickled=%" PRIu64
-	       "\n", closed, status, (double)(ab_now_us() - t0) / 1e6, sent);
+	       "\n",
+	       closed, status, (double)(ab_now_us() - t0) / 1e6, sent);
 	return closed ? 0 : 1;
 }
 
@@ -252,14 +255,29 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((ch = getopt(argc, argv, "H:p:P:b:t:n:i:")) != -1) {
 		switch (ch) {
-		case 'H': o.host = optarg; break;
-		case 'p': o.port = optarg; break;
-		case 'P': o.path = optarg; break;
-		case 'b': o.bytes = ab_parse_size(optarg); break;
-		case 't': o.time_us = ab_parse_secs(optarg); break;
-		case 'n': o.n = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'i': o.interval_us = ab_parse_secs(optarg); break;
-		default: goto usage;
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'p':
+			o.port = optarg;
+			break;
+		case 'P':
+			o.path = optarg;
+			break;
+		case 'b':
+			o.bytes = ab_parse_size(optarg);
+			break;
+		case 't':
+			o.time_us = ab_parse_secs(optarg);
+			break;
+		case 'n':
+			o.n = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'i':
+			o.interval_us = ab_parse_secs(optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -269,8 +287,9 @@ int main(int argc, char **argv)
 	if (strcmp(o.mode, "get") == 0)
 		return mode_get();
 	if (strcmp(o.mode, "body") == 0)
-		return mode_stream("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000000\r\n\r\n",
-				   'b', NULL);
+		return mode_stream(
+			"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000000\r\n\r\n",
+			'b', NULL);
 	if (strcmp(o.mode, "line") == 0)
 		return mode_stream("GET /", 'a', " HTTP/1.1\r\nHost: x\r\n\r\n");
 	if (strcmp(o.mode, "idle") == 0)

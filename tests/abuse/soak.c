@@ -52,8 +52,7 @@ static struct {
 	const char *host, *echo_port, *sink_port;
 	unsigned conc;
 	uint64_t total_us, max_size, seed;
-} o = { .host = "127.0.0.1", .conc = 16, .total_us = 60000000, .max_size = 4u << 20,
-	.seed = 1 };
+} o = { .host = "127.0.0.1", .conc = 16, .total_us = 60000000, .max_size = 4u << 20, .seed = 1 };
 
 static struct ab_addr echo_addr, sink_addr;
 static SSL_CTX *ctx;
@@ -85,8 +84,10 @@ static void stream_end(struct stream *s, enum res r)
 	if (r == SR_OK)
 		kind_ok[s->sink]++;
 	if (r == SR_CORRUPT)
-		fprintf(stderr, "soak: corrupt %s stream: size %" PRIu64 " seed %" PRIu64
-			" at %" PRIu64 "\n", s->sink ? "sink" : "echo", s->size, s->seed, s->rcvd);
+		fprintf(stderr,
+			"soak: corrupt %s stream: size %" PRIu64 " seed %" PRIu64 " at %" PRIu64
+			"\n",
+			s->sink ? "sink" : "echo", s->size, s->seed, s->rcvd);
 	if (s->ssl && r == SR_OK)
 		SSL_shutdown(s->ssl);
 	SSL_free(s->ssl);
@@ -111,7 +112,8 @@ static void stream_start(struct stream *s, uint64_t now)
 	s->last_us = now;
 	s->st = S_CONNECTING;
 	s->want_out = true;
-	if (s->sink && (!(s->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(s->md, EVP_sha256(), NULL)))
+	if (s->sink &&
+	    (!(s->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(s->md, EVP_sha256(), NULL)))
 		abort();
 	s->fd = ab_connect(s->sink ? &sink_addr : &echo_addr);
 	if (s->fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev) < 0)
@@ -182,12 +184,13 @@ static int read_some(struct stream *s, bool *ww)
 	bytes_down += (uint64_t)r;
 	if (s->sink) {
 		size_t k = (size_t)r < sizeof(s->reply) - s->replen ? (size_t)r
-								     : sizeof(s->reply) - s->replen;
+								    : sizeof(s->reply) - s->replen;
 
 		memcpy(s->reply + s->replen, rbuf, k);
 		s->replen += k;
 		if (s->replen >= 65) {
-			stream_end(s, s->replen == 65 && s->sent == s->size ? sink_verdict(s) : SR_CORRUPT);
+			stream_end(s, s->replen == 65 && s->sent == s->size ? sink_verdict(s)
+									    : SR_CORRUPT);
 			return -1;
 		}
 		return 1;
@@ -299,7 +302,8 @@ static void run(struct stream *ss)
 				drive(s);
 		}
 		now = ab_now_us();
-	} while ((live || (!got_term && now - t0 < o.total_us)) && now - t0 < o.total_us + DRAIN_US);
+	} while ((live || (!got_term && now - t0 < o.total_us)) &&
+		 now - t0 < o.total_us + DRAIN_US);
 	for (unsigned i = 0; i < o.conc; i++)
 		if (ss[i].st != S_FREE)
 			stream_end(&ss[i], SR_STALLED);
@@ -320,14 +324,29 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "H:p:q:c:d:m:s:")) != -1) {
 		switch (ch) {
-		case 'H': o.host = optarg; break;
-		case 'p': o.echo_port = optarg; break;
-		case 'q': o.sink_port = optarg; break;
-		case 'c': o.conc = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'd': o.total_us = ab_parse_secs(optarg); break;
-		case 'm': o.max_size = ab_parse_size(optarg); break;
-		case 's': o.seed = strtoull(optarg, NULL, 10); break;
-		default: goto usage;
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'p':
+			o.echo_port = optarg;
+			break;
+		case 'q':
+			o.sink_port = optarg;
+			break;
+		case 'c':
+			o.conc = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			o.total_us = ab_parse_secs(optarg);
+			break;
+		case 'm':
+			o.max_size = ab_parse_size(optarg);
+			break;
+		case 's':
+			o.seed = strtoull(optarg, NULL, 10);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!o.echo_port || !o.conc || o.max_size < 2)

@@ -41,9 +41,9 @@ enum mode { B_ECHO, B_SINK, B_SOURCE };
 
 struct bconn {
 	int fd;
-	unsigned char *pend;   /* echo: bytes not yet written back */
+	unsigned char *pend; /* echo: bytes not yet written back */
 	size_t pend_len, pend_off;
-	uint64_t out;          /* source: bytes written */
+	uint64_t out; /* source: bytes written */
 };
 
 static enum mode mode = B_ECHO;
@@ -199,9 +199,12 @@ static int listen_on(const char *hostport)
 static int handle(struct bconn *c)
 {
 	switch (mode) {
-	case B_ECHO: return do_echo(c);
-	case B_SINK: return drain(c);
-	case B_SOURCE: return do_source(c);
+	case B_ECHO:
+		return do_echo(c);
+	case B_SINK:
+		return drain(c);
+	case B_SOURCE:
+		return do_source(c);
 	}
 	return -1;
 }
@@ -217,17 +220,30 @@ static int parse_args(int argc, char **argv, const char **addr, double *maxsecs)
 	int ch;
 	while ((ch = getopt(argc, argv, "l:m:n:d:h")) != -1) {
 		switch (ch) {
-		case 'l': *addr = optarg; break;
-		case 'm':
-			if (strcmp(optarg, "echo") == 0) mode = B_ECHO;
-			else if (strcmp(optarg, "sink") == 0) mode = B_SINK;
-			else if (strcmp(optarg, "source") == 0) mode = B_SOURCE;
-			else return -1;
+		case 'l':
+			*addr = optarg;
 			break;
-		case 'n': source_limit = strtoull(optarg, NULL, 10); break;
-		case 'd': *maxsecs = strtod(optarg, NULL); break;
-		case 'h': usage(stdout); exit(0);
-		default: return -1;
+		case 'm':
+			if (strcmp(optarg, "echo") == 0)
+				mode = B_ECHO;
+			else if (strcmp(optarg, "sink") == 0)
+				mode = B_SINK;
+			else if (strcmp(optarg, "source") == 0)
+				mode = B_SOURCE;
+			else
+				return -1;
+			break;
+		case 'n':
+			source_limit = strtoull(optarg, NULL, 10);
+			break;
+		case 'd':
+			*maxsecs = strtod(optarg, NULL);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
 		}
 	}
 	return *addr ? 0 : -1;

@@ -38,31 +38,31 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#define PATLEN 65521u           /* prime: the pattern never lines up with records */
+#define PATLEN 65521u /* prime: the pattern never lines up with records */
 #define IOBUF (64 * 1024)
-#define HIST_RES_NS 100u        /* latency histogram bucket width */
-#define HIST_BUCKETS 2000000u   /* 100 ns * 2e6 = 200 ms, then overflow */
+#define HIST_RES_NS 100u      /* latency histogram bucket width */
+#define HIST_BUCKETS 2000000u /* 100 ns * 2e6 = 200 ms, then overflow */
 #define MAX_ERR_PRINT 10
 #define PROBE_RETRY_NS 50000000ull
 
 enum mode { M_BULK, M_HANDSHAKE, M_RR, M_IDLE, M_PROBE };
 
 enum cstate {
-	CS_FREE,        /* slot unused */
-	CS_CONNECTING,  /* TCP connect in progress */
-	CS_HANDSHAKE,   /* TLS handshake in progress */
-	CS_RUN,         /* mode-specific traffic */
-	CS_IDLE,        /* idle mode: up and held */
+	CS_FREE,       /* slot unused */
+	CS_CONNECTING, /* TCP connect in progress */
+	CS_HANDSHAKE,  /* TLS handshake in progress */
+	CS_RUN,        /* mode-specific traffic */
+	CS_IDLE,       /* idle mode: up and held */
 };
 
 struct conn {
 	int fd;
 	enum cstate st;
 	SSL *ssl;
-	uint64_t sent;    /* bulk: bytes written; rr/echo: bytes of current request */
-	uint64_t rcvd;    /* bulk: bytes read; rr/echo: bytes of current response */
-	uint64_t seq;     /* rr: request number on this connection */
-	uint64_t t_req;   /* rr: when the current request was first written */
+	uint64_t sent;  /* bulk: bytes written; rr/echo: bytes of current request */
+	uint64_t rcvd;  /* bulk: bytes read; rr/echo: bytes of current response */
+	uint64_t seq;   /* rr: request number on this connection */
+	uint64_t t_req; /* rr: when the current request was first written */
 };
 
 struct opts {
@@ -73,15 +73,22 @@ struct opts {
 	const char *suites;
 	const char *sni;
 	unsigned conc;
-	uint64_t count;     /* bulk: bytes per conn; handshake/rr: total; idle: conns */
+	uint64_t count; /* bulk: bytes per conn; handshake/rr: total; idle: conns */
 	double duration;
-	unsigned msg;       /* rr / echo message size */
+	unsigned msg; /* rr / echo message size */
 };
 
 static struct opts o = {
-	.mode = M_BULK, .host = "127.0.0.1", .port = NULL,
-	.groups = "X25519", .suites = "TLS_AES_128_GCM_SHA256", .sni = "localhost",
-	.conc = 8, .count = 0, .duration = 60.0, .msg = 64,
+	.mode = M_BULK,
+	.host = "127.0.0.1",
+	.port = NULL,
+	.groups = "X25519",
+	.suites = "TLS_AES_128_GCM_SHA256",
+	.sni = "localhost",
+	.conc = 8,
+	.count = 0,
+	.duration = 60.0,
+	.msg = 64,
 };
 
 static unsigned char pat[PATLEN + IOBUF];
@@ -115,8 +122,7 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
-__attribute__((format(printf, 1, 2)))
-static void err_note(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void err_note(const char *fmt, ...)
 {
 	va_list ap;
 	errors++;
@@ -134,10 +140,20 @@ static uint64_t parse_size(const char *s)
 	char *end;
 	double v = strtod(s, &end);
 	switch (*end) {
-	case 'k': case 'K': v *= 1024.0; break;
-	case 'm': case 'M': v *= 1048576.0; break;
-	case 'g': case 'G': v *= 1073741824.0; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v *= 1024.0;
+		break;
+	case 'm':
+	case 'M':
+		v *= 1048576.0;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1073741824.0;
+		break;
+	default:
+		break;
 	}
 	return v < 0 ? 0 : (uint64_t)v;
 }
@@ -192,7 +208,8 @@ static int ctx_init(void)
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	/* Client cache "on" only so that received tickets are counted, never reused. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(ctx,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, count_ticket);
 	return 0;
 }
@@ -240,8 +257,7 @@ static void conn_fail(struct conn *c, const char *what)
 	else if (c->st == CS_IDLE)
 		dropped++;
 	else
-		err_note("%s: %s%s%s", what, saved ? strerror(saved) : "",
-			 *buf ? " " : "", buf);
+		err_note("%s: %s%s%s", what, saved ? strerror(saved) : "", *buf ? " " : "", buf);
 	conn_close(c, false);
 }
 
@@ -519,11 +535,19 @@ static void drive(struct conn *c)
 		conn_established(c);
 	}
 	switch (o.mode) {
-	case M_BULK: pump_bulk(c); break;
-	case M_RR: pump_rr(c); break;
-	case M_IDLE: pump_idle(c); break;
+	case M_BULK:
+		pump_bulk(c);
+		break;
+	case M_RR:
+		pump_rr(c);
+		break;
+	case M_IDLE:
+		pump_idle(c);
+		break;
 	case M_HANDSHAKE:
-	case M_PROBE: pump_handshake(c); break;
+	case M_PROBE:
+		pump_handshake(c);
+		break;
 	}
 }
 
@@ -533,13 +557,16 @@ static bool want_more(uint64_t now)
 		return false;
 	switch (o.mode) {
 	case M_BULK:
-	case M_RR: return started < o.conc;
-	case M_IDLE: return started < o.count && active - up < o.conc;
+	case M_RR:
+		return started < o.conc;
+	case M_IDLE:
+		return started < o.count && active - up < o.conc;
 	case M_HANDSHAKE:
 		if (errors > 1000 && errors > completed)
-			return false;   /* the target is down: stop hammering it */
+			return false; /* the target is down: stop hammering it */
 		return active < o.conc && (o.count == 0 || completed + errors + active < o.count);
-	case M_PROBE: return completed == 0 && active == 0 && now >= next_attempt;
+	case M_PROBE:
+		return completed == 0 && active == 0 && now >= next_attempt;
 	}
 	return false;
 }
@@ -561,13 +588,17 @@ static bool finished(uint64_t now)
 	if (now - t_start >= (uint64_t)(o.duration * 1e9))
 		return true;
 	switch (o.mode) {
-	case M_BULK: return started >= o.conc && active == 0;
+	case M_BULK:
+		return started >= o.conc && active == 0;
 	case M_HANDSHAKE:
 		return active == 0 && (stop_flag || (o.count && completed + errors >= o.count) ||
 				       (errors > 1000 && errors > completed));
-	case M_RR: return active == 0 && (!rr_more() || started >= o.conc);
-	case M_IDLE: return stop_flag || (started >= o.count && active == 0);
-	case M_PROBE: return completed > 0 || stop_flag;
+	case M_RR:
+		return active == 0 && (!rr_more() || started >= o.conc);
+	case M_IDLE:
+		return stop_flag || (started >= o.count && active == 0);
+	case M_PROBE:
+		return completed > 0 || stop_flag;
 	}
 	return true;
 }
@@ -606,29 +637,31 @@ static void report(uint64_t t_end)
 	double secs = (double)(t_end - t_start) / 1e9;
 	const char *status = errors ? "errors" : "ok";
 
-	printf("RESULT mode=%s", (const char *[]){ "bulk", "handshake", "rr", "idle", "probe" }[o.mode]);
+	printf("RESULT mode=%s",
+	       (const char *[]){ "bulk", "handshake", "rr", "idle", "probe" }[o.mode]);
 	switch (o.mode) {
 	case M_BULK:
 		if (completed < o.conc && !errors)
 			status = "timeout";
 		printf(" status=%s conns=%u completed=%" PRIu64 " bytes=%" PRIu64
-		       " secs=%.3f mib_s=%.1f", status, o.conc, completed, bytes_total,
-		       secs, (double)bytes_total / 1048576.0 / secs);
+		       " secs=%.3f mib_s=%.1f",
+		       status, o.conc, completed, bytes_total, secs,
+		       (double)bytes_total / 1048576.0 / secs);
 		break;
 	case M_HANDSHAKE:
 	case M_PROBE:
 		if (o.mode == M_PROBE)
 			status = completed ? "ok" : "failed";
-		printf(" status=%s conc=%u handshakes=%" PRIu64 " secs=%.3f hs_s=%.1f resumed=%" PRIu64,
+		printf(" status=%s conc=%u handshakes=%" PRIu64
+		       " secs=%.3f hs_s=%.1f resumed=%" PRIu64,
 		       status, o.conc, completed, secs, (double)completed / secs, resumed);
 		break;
 	case M_RR: {
 		double rsecs = t_first_req ? (double)(t_end - t_first_req) / 1e9 : secs;
 		printf(" status=%s conns=%u requests=%" PRIu64 " secs=%.3f rps=%.1f"
 		       " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f",
-		       status, o.conc, requests, rsecs, (double)requests / rsecs,
-		       hist_pct(0.50), hist_pct(0.99), hist_pct(0.999),
-		       (double)lat_max_ns / 1000.0,
+		       status, o.conc, requests, rsecs, (double)requests / rsecs, hist_pct(0.50),
+		       hist_pct(0.99), hist_pct(0.999), (double)lat_max_ns / 1000.0,
 		       hist_n ? (double)lat_sum_ns / (double)hist_n / 1000.0 : 0.0);
 		break;
 	}
@@ -636,12 +669,13 @@ static void report(uint64_t t_end)
 		if (!t_ready)
 			status = "timeout";
 		printf(" status=%s target=%" PRIu64 " up=%" PRIu64 " dropped=%" PRIu64
-		       " up_secs=%.3f secs=%.3f", status, o.count, up_final, dropped,
+		       " up_secs=%.3f secs=%.3f",
+		       status, o.count, up_final, dropped,
 		       t_ready ? (double)(t_ready - t_start) / 1e9 : 0.0, secs);
 		break;
 	}
-	printf(" errors=%" PRIu64 " tickets=%" PRIu64 " version=%s cipher=%s group=%s\n", errors, tickets,
-	       neg_version[0] ? neg_version : "-", neg_cipher[0] ? neg_cipher : "-",
+	printf(" errors=%" PRIu64 " tickets=%" PRIu64 " version=%s cipher=%s group=%s\n", errors,
+	       tickets, neg_version[0] ? neg_version : "-", neg_cipher[0] ? neg_cipher : "-",
 	       neg_group[0] ? neg_group : "-");
 	fflush(stdout);
 }
@@ -696,17 +730,39 @@ static int parse_args(int argc, char **argv)
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "H:p:c:n:d:s:g:C:S:h", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'H': o.host = optarg; break;
-		case 'p': o.port = optarg; break;
-		case 'c': o.conc = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'n': o.count = parse_size(optarg); break;
-		case 'd': o.duration = strtod(optarg, NULL); break;
-		case 's': o.msg = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'g': o.groups = optarg; break;
-		case 'C': o.suites = optarg; break;
-		case 'S': o.sni = optarg; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'p':
+			o.port = optarg;
+			break;
+		case 'c':
+			o.conc = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			o.count = parse_size(optarg);
+			break;
+		case 'd':
+			o.duration = strtod(optarg, NULL);
+			break;
+		case 's':
+			o.msg = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'g':
+			o.groups = optarg;
+			break;
+		case 'C':
+			o.suites = optarg;
+			break;
+		case 'S':
+			o.sni = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (!o.port || o.conc == 0 || o.duration <= 0 || o.msg == 0 || o.msg > IOBUF) {

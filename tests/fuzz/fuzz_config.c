@@ -29,7 +29,7 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 	struct {
 		struct addrinfo ai;
 		struct sockaddr_storage ss;
-	} *r;
+	} * r;
 	int family = hints ? hints->ai_family : AF_UNSPEC;
 
 	if (node == NULL || service != NULL)

@@ -17,8 +17,8 @@ static void check(const struct record_verdict *v)
 {
 	if (v->action > RECORD_FATAL || v->alert < -1 || v->alert > 255)
 		abort();
-	if (v->action == RECORD_FATAL && (v->text[0] == '\0' ||
-					  memchr(v->text, '\0', sizeof(v->text)) == NULL))
+	if (v->action == RECORD_FATAL &&
+	    (v->text[0] == '\0' || memchr(v->text, '\0', sizeof(v->text)) == NULL))
 		abort();
 	if (v->action == RECORD_WARN && v->alert < 0)
 		abort();

@@ -121,7 +121,7 @@ static int classified(SSL *ssl, int ret, BIO *rbio)
 	case TLS_FATAL:
 		if (strlen(err) == sizeof(err) - 1)
 			abort(); /* no reason written over the filler */
-		/* fall through */
+				 /* fall through */
 	case TLS_CLOSED:
 		if (ERR_peek_error() != 0)
 			abort(); /* the queue is left clean */

@@ -24,8 +24,8 @@ struct bconn {
 	uint64_t nin;
 	char req[8192]; /* HELLO request */
 	size_t reqlen;
-	size_t idx;      /* its place in core->conns */
-	uint32_t armed;  /* the epoll events it is registered for */
+	size_t idx;     /* its place in core->conns */
+	uint32_t armed; /* the epoll events it is registered for */
 };
 
 void bcore_pattern(uint64_t offset, void *buf, size_t len)

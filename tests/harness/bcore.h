@@ -44,8 +44,8 @@ struct bconn;
 /* One server: its mode and counters, and the connections of the loop that runs it. */
 struct bcore {
 	enum backend_mode mode;
-	char name[256];  /* HELLO's "hello from NAME" */
-	uint64_t bytes;  /* SOURCE and RESET: pattern bytes per connection */
+	char name[256];     /* HELLO's "hello from NAME" */
+	uint64_t bytes;     /* SOURCE and RESET: pattern bytes per connection */
 	pthread_mutex_t mu; /* guards st: other threads read it while the loop runs */
 	struct backend_stats st;
 	struct bconn **conns; /* owned by the thread in bcore_run */

@@ -26,10 +26,10 @@
 
 /* Under an emulated CPU (scripts/vmtest.sh sets TLSPLICE_EMULATED) these load tests mean
  * nothing and would hold hundreds of megabytes in a small VM: they skip there. */
-#define BLAST_SKIP_IF_EMULATED()                                                           \
-	do {                                                                               \
-		if (getenv("TLSPLICE_EMULATED"))                                           \
-			cr_skip_test("emulated CPU: a load and timing test");              \
+#define BLAST_SKIP_IF_EMULATED()                                                                   \
+	do {                                                                                       \
+		if (getenv("TLSPLICE_EMULATED"))                                                   \
+			cr_skip_test("emulated CPU: a load and timing test");                      \
 	} while (0)
 
 #define BLAST_GROUP (16384u * 4u + 1164u)
@@ -41,8 +41,8 @@ struct blaster {
 	struct tlsc *c;
 	unsigned char *wire; /* the ciphertext */
 	size_t wire_len;
-	size_t group_wire;   /* ciphertext bytes of one group */
-	size_t upto;         /* this run sends until here */
+	size_t group_wire; /* ciphertext bytes of one group */
+	size_t upto;       /* this run sends until here */
 	int64_t deadline_ms;
 	atomic_bool stop;
 	atomic_uint_fast64_t sent; /* ciphertext bytes sent */
@@ -75,7 +75,8 @@ static inline int blast_prepare(struct blaster *b, struct tlsc *c, size_t plain_
 	for (uint64_t off = 0; off < plain_bytes; off += BLAST_GROUP) {
 		harness_pattern(off, buf, BLAST_GROUP);
 		for (size_t done = 0; done < BLAST_GROUP;) { /* partial writes may be on */
-			size_t k = BLAST_GROUP - done < BLAST_RECORD ? BLAST_GROUP - done : BLAST_RECORD;
+			size_t k = BLAST_GROUP - done < BLAST_RECORD ? BLAST_GROUP - done
+								     : BLAST_RECORD;
 			int n = SSL_write(ssl, buf + done, (int)k);
 			if (n <= 0)
 				goto cleanup;
@@ -197,7 +198,8 @@ static void *sink_main(void *arg)
 
 static inline int sink_start(struct fast_sink *s)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 
 	memset(s, 0, sizeof(*s));

@@ -334,8 +334,7 @@ void harness_pattern_sha256_hex(uint64_t n, char out[65])
 /* ---------------------------------------------------------------- configs */
 
 const char *harness_config_web(const char *name, int port, const struct harness_cert *crt,
-			       const char *global_extra, const char *fe_extra,
-			       const char *backends)
+			       const char *global_extra, const char *fe_extra, const char *backends)
 {
 	return harness_write_file(name,
 				  "[global]\n%s\n"

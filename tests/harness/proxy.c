@@ -234,7 +234,7 @@ int proxy_stop(struct proxy *p, int timeout_ms)
 	r = proxy_wait(p, timeout_ms);
 	if (r == -1) {
 		harness_log("proxy %d still running %d ms after SIGTERM; killing it", (int)p->pid,
-		     timeout_ms);
+			    timeout_ms);
 		kill(p->pid, SIGKILL);
 		proxy_wait(p, HARNESS_TIMEOUT_MS);
 		return -1;

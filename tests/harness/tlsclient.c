@@ -219,7 +219,8 @@ struct tlsc *tlsc_connect(const char *host, int port, const struct tlsc_opts *op
 		return NULL;
 	r = tlsc_handshake(c, to);
 	if (r != 1) {
-		harness_log("TLS handshake with %s:%d: %s", host, port, r == 0 ? "timed out" : c->err);
+		harness_log("TLS handshake with %s:%d: %s", host, port,
+			    r == 0 ? "timed out" : c->err);
 		tlsc_close(c);
 		return NULL;
 	}
@@ -286,7 +287,8 @@ ssize_t tlsc_read_all(struct tlsc *c, void *buf, size_t cap, int timeout_ms)
 	for (;;) {
 		size_t room = total < cap ? cap - total : 0;
 		unsigned char *dst = room ? (unsigned char *)buf + total : scratch;
-		ssize_t n = tlsc_read(c, dst, room ? room : sizeof(scratch), harness_remaining_ms(deadline));
+		ssize_t n = tlsc_read(c, dst, room ? room : sizeof(scratch),
+				      harness_remaining_ms(deadline));
 
 		if (n == 0)
 			return (ssize_t)total;
@@ -360,7 +362,8 @@ bool tlsc_peer_has_dns(const struct tlsc *c, const char *name)
 
 		if (g->type == GEN_DNS)
 			found = ASN1_STRING_length(g->d.dNSName) == (int)strlen(name) &&
-				memcmp(ASN1_STRING_get0_data(g->d.dNSName), name, strlen(name)) == 0;
+				memcmp(ASN1_STRING_get0_data(g->d.dNSName), name, strlen(name)) ==
+					0;
 	}
 	GENERAL_NAMES_free(gens);
 	return found;
@@ -484,7 +487,7 @@ int tlsc_transfer_run(struct tlsc *c, struct tlsc_transfer *t)
 out:
 	if (rc != 0)
 		harness_log("transfer: sent %llu received %llu: %s", (unsigned long long)sent,
-		     (unsigned long long)t->received, c->err);
+			    (unsigned long long)t->received, c->err);
 	harness_sha_final_hex(md, t->recv_sha);
 	EVP_MD_CTX_free(md);
 	t->got_close_notify = c->close_notify;

@@ -178,9 +178,12 @@ struct sni_case {
 Test(balance, sni_routes_and_certificates)
 {
 	static const struct sni_case cases[] = {
-		{ "x.api.test", "api", "*.api.test" },   { "X.API.Test", "api", "*.api.test" },
-		{ "a.b.api.test", "api", "*.api.test" }, { "api.test", "app", "demo.test" },
-		{ "demo.test", "app", "demo.test" },     { "other.test", "app", "demo.test" },
+		{ "x.api.test", "api", "*.api.test" },
+		{ "X.API.Test", "api", "*.api.test" },
+		{ "a.b.api.test", "api", "*.api.test" },
+		{ "api.test", "app", "demo.test" },
+		{ "demo.test", "app", "demo.test" },
+		{ "other.test", "app", "demo.test" },
 		{ NULL, "app", "demo.test" },
 	};
 	struct backend *app = backend_start(BACKEND_HELLO, 0, "app", 0);

@@ -39,8 +39,7 @@ static int count_prefixed(const char *text, const char *prefix)
 	return n;
 }
 
-static int run(struct run_result *r, const char *a0, const char *a1, const char *a2,
-	       const char *a3)
+static int run(struct run_result *r, const char *a0, const char *a1, const char *a2, const char *a3)
 {
 	const char *argv[] = { a0, a1, a2, a3, NULL };
 
@@ -234,8 +233,8 @@ Test(cli, check_reports_every_error_with_its_line)
 	for (i = 0; i < NBAD; i++) {
 		if (bad_lines[i].expect)
 			cr_expect(has_error(out, ini, (int)i + 1, &bad_lines[i]),
-				  "no error '%s' at line %zu (%s); output:\n%s", bad_lines[i].expect,
-				  i + 1, bad_lines[i].text, out);
+				  "no error '%s' at line %zu (%s); output:\n%s",
+				  bad_lines[i].expect, i + 1, bad_lines[i].text, out);
 	}
 	snprintf(prefix, sizeof(prefix), "%s:", ini);
 	cr_assert_eq(count_prefixed(out, prefix), nexpected, "expected %d errors, output:\n%s",
@@ -253,11 +252,9 @@ Test(cli, check_reports_tls_errors)
 		int line;
 		const char *what;
 	} want[] = {
-		{ 5, "[frontend a] ciphers:" },
-		{ 10, "[frontend b] ciphersuites:" },
+		{ 5, "[frontend a] ciphers:" }, { 10, "[frontend b] ciphersuites:" },
 		{ 17, "[frontend c] " }, /* mismatched key: cert line 17 or key line 18 */
-		{ 24, "[frontend d] key:" },
-		{ 31, "[frontend e] client_ca:" },
+		{ 24, "[frontend d] key:" },    { 31, "[frontend e] client_ca:" },
 	};
 	struct harness_cert good, mis;
 	const char *ini;
@@ -268,18 +265,19 @@ Test(cli, check_reports_tls_errors)
 
 	cr_assert_eq(harness_cert_create("good", "demo.test", &good), 0);
 	cr_assert_eq(harness_cert_create_mismatched("mis", "mis.test", &mis), 0);
-	ini = harness_write_file("tls.ini",
-				 "[frontend a]\nlisten = 127.0.0.1:18443\ncert = good.crt\n"
-				 "key = good.key\nciphers = NOT-A-CIPHER\nbackend = app\n\n"
-				 "[frontend b]\nlisten = 127.0.0.1:18444\nciphersuites = TLS_NOPE\n"
-				 "cert = good.crt\nkey = good.key\nbackend = app\n\n"
-				 "[frontend c]\nlisten = 127.0.0.1:18445\ncert = mis.crt\nkey = mis.key\n"
-				 "backend = app\n\n"
-				 "[frontend d]\nlisten = 127.0.0.1:18446\ncert = good.crt\n"
-				 "key = missing.key\nbackend = app\n\n"
-				 "[frontend e]\nlisten = 127.0.0.1:18447\ncert = good.crt\nkey = good.key\n"
-				 "client_ca = no-such-ca.pem\nbackend = app\n\n"
-				 "[backend app]\nserver = 127.0.0.1:9001\ncheck = none\n");
+	ini = harness_write_file(
+		"tls.ini",
+		"[frontend a]\nlisten = 127.0.0.1:18443\ncert = good.crt\n"
+		"key = good.key\nciphers = NOT-A-CIPHER\nbackend = app\n\n"
+		"[frontend b]\nlisten = 127.0.0.1:18444\nciphersuites = TLS_NOPE\n"
+		"cert = good.crt\nkey = good.key\nbackend = app\n\n"
+		"[frontend c]\nlisten = 127.0.0.1:18445\ncert = mis.crt\nkey = mis.key\n"
+		"backend = app\n\n"
+		"[frontend d]\nlisten = 127.0.0.1:18446\ncert = good.crt\n"
+		"key = missing.key\nbackend = app\n\n"
+		"[frontend e]\nlisten = 127.0.0.1:18447\ncert = good.crt\nkey = good.key\n"
+		"client_ca = no-such-ca.pem\nbackend = app\n\n"
+		"[backend app]\nserver = 127.0.0.1:9001\ncheck = none\n");
 	run(&r, "-t", "-c", ini, NULL);
 	out = all_output(&r);
 	cr_assert_eq(r.status, 1, "exit %d:\n%s", r.status, out);
@@ -420,10 +418,11 @@ Test(cli, cannot_bind_is_3)
 	struct run_result r;
 
 	cr_assert_eq(harness_cert_create("c", "demo.test", &crt), 0);
-	ini = harness_write_file("busy.ini",
-				 "[frontend web]\nlisten = 127.0.0.1:%d\ncert = %s\nkey = %s\n"
-				 "backend = app\n[backend app]\nserver = 127.0.0.1:%d\ncheck = none\n",
-				 port, crt.cert, crt.key, harness_free_port());
+	ini = harness_write_file(
+		"busy.ini",
+		"[frontend web]\nlisten = 127.0.0.1:%d\ncert = %s\nkey = %s\n"
+		"backend = app\n[backend app]\nserver = 127.0.0.1:%d\ncheck = none\n",
+		port, crt.cert, crt.key, harness_free_port());
 	run(&r, "-c", ini, NULL, NULL);
 	cr_assert_eq(r.status, 3, "exit %d, stderr: %s", r.status, r.err);
 	cr_assert(strlen(r.err) > 0, "no reason on stderr");
@@ -444,8 +443,9 @@ static void check_refuses_file(const char *fe_line, const char *path, const char
 
 	cr_assert_eq(harness_cert_create("good", "demo.test", &crt), 0);
 	const char *ini = harness_write_file(
-		"f.ini", "[frontend web]\nlisten = 127.0.0.1:18443\ncert = good.crt\n%s = %s\n"
-			 "key = good.key\nbackend = app\n[backend app]\nserver = 127.0.0.1:9001\n",
+		"f.ini",
+		"[frontend web]\nlisten = 127.0.0.1:18443\ncert = good.crt\n%s = %s\n"
+		"key = good.key\nbackend = app\n[backend app]\nserver = 127.0.0.1:9001\n",
 		fe_line, path);
 	int64_t t0 = harness_now_ms();
 	run(&r, "-t", "-c", ini, NULL);
@@ -499,8 +499,8 @@ Test(cli, config_file_on_a_fifo_or_device_fails_fast)
 		char want[4200];
 		run(&r, "-t", "-c", paths[i], NULL);
 		char *out = all_output(&r);
-		cr_assert_eq(r.status, 1, "%s: exit %d (-1: still running):\n%s", paths[i], r.status,
-			     out);
+		cr_assert_eq(r.status, 1, "%s: exit %d (-1: still running):\n%s", paths[i],
+			     r.status, out);
 		snprintf(want, sizeof(want), "%s: cannot open: not a regular file", paths[i]);
 		cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
 		free(out);
@@ -516,7 +516,8 @@ Test(cli, control_bytes_in_values_never_reach_the_terminal)
 	const char *ini = harness_write_file(
 		"esc.ini", "[global]\nworkers = \033]0;owned\007\033[2J\n[fr\033[5montend x]\n"
 			   "[backend app]\nserver = 127.0.0.1:9001\ncheck_expect = ok\n"
-			   "check = \x9b" "31m\n");
+			   "check = \x9b"
+			   "31m\n");
 	struct run_result r;
 	run(&r, "-t", "-c", ini, NULL);
 	char *out = all_output(&r);
@@ -572,9 +573,11 @@ Test(cli, certificate_errors_and_parse_errors_come_in_file_order)
 	cr_assert_eq(harness_cert_create_mismatched("mis", "mis.test", &mis), 0);
 	/* the key mismatch is found after parsing (when TLS is set up), the bad port while
 	 * parsing: the output still follows the file */
-	const char *ini = harness_write_file("order.ini",
+	const char *ini = harness_write_file(
+		"order.ini",
 		"[frontend web]\nlisten = 127.0.0.1:8443\ncert = %s\nkey = %s\nbackend = app\n\n"
-		"[backend app]\nserver = 127.0.0.1:99999\n", mis.cert, mis.key);
+		"[backend app]\nserver = 127.0.0.1:99999\n",
+		mis.cert, mis.key);
 	struct run_result r;
 	run(&r, "-t", "-c", ini, NULL);
 	char *out = all_output(&r);

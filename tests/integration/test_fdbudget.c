@@ -23,9 +23,9 @@ static void limit_binary(long soft, long hard)
 {
 	char real[4096];
 	snprintf(real, sizeof(real), "%s", harness_tlsplice_bin());
-	const char *sh = harness_write_file("limited.sh",
-					    "#!/bin/sh\nulimit -Sn %ld && ulimit -Hn %ld && exec '%s' \"$@\"\n",
-					    soft < hard ? soft : hard, hard, real);
+	const char *sh = harness_write_file(
+		"limited.sh", "#!/bin/sh\nulimit -Sn %ld && ulimit -Hn %ld && exec '%s' \"$@\"\n",
+		soft < hard ? soft : hard, hard, real);
 	cr_assert(sh);
 	cr_assert_eq(chmod(sh, 0755), 0);
 	cr_assert_eq(setenv("TLSPLICE_BIN", sh, 1), 0);
@@ -101,7 +101,8 @@ Test(fdbudget, low_hard_limit_lowers_max_connections_and_pauses)
 		cr_assert_eq(tlsc_handshake(held[i], HARNESS_TIMEOUT_MS), 1, "client %ld: %s", i,
 			     tlsc_error(held[i]));
 		cr_assert_eq(tlsc_write_all(held[i], "ping", 4, HARNESS_TIMEOUT_MS), 0);
-		cr_assert_eq(tlsc_read(held[i], buf, sizeof(buf), HARNESS_TIMEOUT_MS), 4, "client %ld", i);
+		cr_assert_eq(tlsc_read(held[i], buf, sizeof(buf), HARNESS_TIMEOUT_MS), 4,
+			     "client %ld", i);
 		tlsc_close(held[i]);
 	}
 	free(held);

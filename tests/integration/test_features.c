@@ -59,7 +59,8 @@ static char *http_get(int port, const char *path)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert(fd >= 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s", strerror(errno));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s",
+		     strerror(errno));
 	char req[256];
 	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
 	cr_assert_eq(write(fd, req, (size_t)len), len);
@@ -100,10 +101,15 @@ Test(features, metrics_present_from_start_and_counting)
 
 	char *m = http_get(mport, "/metrics");
 	static const char *const names[] = {
-		"tlsplice_connections_total", "tlsplice_connections_active",
-		"tlsplice_handshake_failures_total", "tlsplice_ktls_connections_total",
-		"tlsplice_relay_total", "tlsplice_bytes_total", "tlsplice_server_up",
-		"tlsplice_server_connect_failures_total", "tlsplice_server_check_failures_total",
+		"tlsplice_connections_total",
+		"tlsplice_connections_active",
+		"tlsplice_handshake_failures_total",
+		"tlsplice_ktls_connections_total",
+		"tlsplice_relay_total",
+		"tlsplice_bytes_total",
+		"tlsplice_server_up",
+		"tlsplice_server_connect_failures_total",
+		"tlsplice_server_check_failures_total",
 		"tlsplice_server_connections_total",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -122,14 +128,19 @@ Test(features, metrics_present_from_start_and_counting)
 	cr_assert_eq(metric(m, "tlsplice_connections_total{frontend=\"web\"}"), 3, "%s", m);
 	cr_assert_eq(metric(m, "tlsplice_connections_active{frontend=\"web\"}"), 0, "%s", m);
 	if (harness_kernel_ktls())
-		cr_assert_eq(metric(m, "tlsplice_relay_total{frontend=\"web\",mode=\"splice\"}"), 3, "%s", m);
+		cr_assert_eq(metric(m, "tlsplice_relay_total{frontend=\"web\",mode=\"splice\"}"), 3,
+			     "%s", m);
 	else
-		cr_assert_eq(metric(m, "tlsplice_relay_total{frontend=\"web\",mode=\"userspace\"}"), 3, "%s", m);
-	cr_assert_eq(metric(m, "tlsplice_bytes_total{frontend=\"web\",direction=\"in\"}"), 12, "%s", m);
-	snprintf(label, sizeof(label), "tlsplice_server_connections_total{backend=\"app\",server=\"%s\"}",
+		cr_assert_eq(metric(m, "tlsplice_relay_total{frontend=\"web\",mode=\"userspace\"}"),
+			     3, "%s", m);
+	cr_assert_eq(metric(m, "tlsplice_bytes_total{frontend=\"web\",direction=\"in\"}"), 12, "%s",
+		     m);
+	snprintf(label, sizeof(label),
+		 "tlsplice_server_connections_total{backend=\"app\",server=\"%s\"}",
 		 backend_addr(b));
 	cr_assert_eq(metric(m, label), 3, "%s", m);
-	snprintf(label, sizeof(label), "tlsplice_server_up{backend=\"app\",server=\"%s\"}", backend_addr(b));
+	snprintf(label, sizeof(label), "tlsplice_server_up{backend=\"app\",server=\"%s\"}",
+		 backend_addr(b));
 	cr_assert_eq(metric(m, label), 1, "%s", m);
 	free(m);
 
@@ -176,7 +187,8 @@ Test(features, reload_adds_listener_and_keeps_open_connections)
 			break;
 		usleep(20000);
 	}
-	cr_assert(err && strstr(err, "f.ini:2: [global] workers: "), "no reload error in:\n%s", err);
+	cr_assert(err && strstr(err, "f.ini:2: [global] workers: "), "no reload error in:\n%s",
+		  err);
 	free(err);
 	tlsc_close(echo_once(port, NULL));
 	tlsc_close(echo_once(port2, NULL));
@@ -250,7 +262,8 @@ static void proxy_protocol_case(const char *version)
 	int port = harness_free_port();
 	char fe[64], be[128];
 	snprintf(fe, sizeof(fe), "proxy_protocol = %s\n", version);
-	snprintf(be, sizeof(be), "[backend app]\nserver = 127.0.0.1:%d\ncheck = none\n", ntohs(a.sin_port));
+	snprintf(be, sizeof(be), "[backend app]\nserver = 127.0.0.1:%d\ncheck = none\n",
+		 ntohs(a.sin_port));
 	struct proxy *p = start(port, NULL, fe, be);
 	struct tlsc_opts o = { .sni = "demo.test" };
 	struct tlsc *c = tlsc_connect("127.0.0.1", port, &o);
@@ -393,7 +406,8 @@ Test(features, client_ca_requires_a_client_certificate)
 	struct tlsc_opts o = { .sni = "demo.test", .max_version = TLS1_2_VERSION };
 	struct tlsc *c = tlsc_connect("127.0.0.1", port, &o);
 	cr_assert_null(c, "handshake without a client certificate succeeded");
-	char *line = alog_wait_find(proxy_access_log(p), "close", "handshake_failed", HARNESS_TIMEOUT_MS);
+	char *line = alog_wait_find(proxy_access_log(p), "close", "handshake_failed",
+				    HARNESS_TIMEOUT_MS);
 	cr_assert(line, "no handshake_failed line");
 	free(line);
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
@@ -419,8 +433,8 @@ Test(features, second_instance_on_the_same_address_is_refused)
 
 /* ---- resumption is bound to what the frontend verifies ---- */
 
-#define KEYS_B64                                                                       \
-	"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw" \
+#define KEYS_B64                                                                                   \
+	"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw"                     \
 	"MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODk="
 
 /* The session (with its ticket) of one echo at TLS version v, presenting cl if not NULL. */
@@ -508,8 +522,9 @@ Test(features, ticket_from_before_client_ca_does_not_resume_after_reload)
 	cr_assert_not(reused);
 	cr_assert_not(resumed_echo(port, s13, NULL, &reused), "TLS 1.3 ticket bypassed client_ca");
 	cr_assert_not(reused);
-	cr_assert_eq(backend_accepted(b), before, "bytes reached the backend without a client "
-						  "certificate");
+	cr_assert_eq(backend_accepted(b), before,
+		     "bytes reached the backend without a client "
+		     "certificate");
 	SSL_SESSION_free(s12);
 	SSL_SESSION_free(s13);
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
@@ -529,11 +544,12 @@ Test(features, shared_ticket_keys_do_not_bypass_another_instances_client_ca)
 	struct proxy *po = start(open_port, NULL, "ticket_keys = t.keys\n", backends_for(b));
 	char fe[4300];
 	snprintf(fe, sizeof(fe), "ticket_keys = t.keys\nclient_ca = %s\n", ca.cert);
-	struct proxy *pc = proxy_start(harness_config_web("c.ini", ca_port, &crt, NULL, fe,
-							  backends_for(b)), ca_port);
+	struct proxy *pc = proxy_start(
+		harness_config_web("c.ini", ca_port, &crt, NULL, fe, backends_for(b)), ca_port);
 	snprintf(fe, sizeof(fe), "ticket_keys = t.keys\nclient_ca = %s\n", other.cert);
-	struct proxy *px = proxy_start(harness_config_web("x.ini", other_port, &crt, NULL, fe,
-							  backends_for(b)), other_port);
+	struct proxy *px = proxy_start(
+		harness_config_web("x.ini", other_port, &crt, NULL, fe, backends_for(b)),
+		other_port);
 	cr_assert(pc && px);
 
 	for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
@@ -544,7 +560,8 @@ Test(features, shared_ticket_keys_do_not_bypass_another_instances_client_ca)
 		cr_assert_not(resumed_echo(ca_port, s, NULL, &reused),
 			      "version %x: ticket of an instance without client_ca bypassed it", v);
 		cr_assert_not(reused);
-		cr_assert_eq(backend_accepted(b), before, "version %x: bytes reached the backend", v);
+		cr_assert_eq(backend_accepted(b), before, "version %x: bytes reached the backend",
+			     v);
 		SSL_SESSION_free(s);
 		/* a ticket for a certificate signed by ca is no pass to an instance trusting other */
 		s = ticket_at(ca_port, v, &ca);
@@ -552,7 +569,8 @@ Test(features, shared_ticket_keys_do_not_bypass_another_instances_client_ca)
 		cr_assert_not(resumed_echo(other_port, s, &ca, &reused),
 			      "version %x: ticket verified by another CA was accepted", v);
 		cr_assert_not(reused);
-		cr_assert_eq(backend_accepted(b), before, "version %x: bytes reached the backend", v);
+		cr_assert_eq(backend_accepted(b), before, "version %x: bytes reached the backend",
+			     v);
 		SSL_SESSION_free(s);
 	}
 	cr_assert_eq(proxy_stop(po, HARNESS_TIMEOUT_MS), 0);
@@ -571,8 +589,8 @@ Test(features, verified_tickets_resume_across_identical_client_ca_instances)
 	char fe[4300];
 	snprintf(fe, sizeof(fe), "ticket_keys = t.keys\nclient_ca = %s\n", ca.cert);
 	struct proxy *p1 = start(port1, NULL, fe, backends_for(b));
-	struct proxy *p2 = proxy_start(harness_config_web("g.ini", port2, &crt, NULL, fe,
-							  backends_for(b)), port2);
+	struct proxy *p2 = proxy_start(
+		harness_config_web("g.ini", port2, &crt, NULL, fe, backends_for(b)), port2);
 	cr_assert(p2);
 	for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
 		bool reused;

@@ -27,12 +27,13 @@ static const char *write_config(int port, int metrics_port, const char *backend_
 	struct harness_cert crt;
 
 	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
-	return harness_write_file("health.ini",
-				  "[global]\nworkers = 2\nlog_level = info\nmetrics = 127.0.0.1:%d\n"
-				  "[frontend web]\nlisten = 127.0.0.1:%d\ncert = %s\nkey = %s\n"
-				  "backend = app\n"
-				  "[backend app]\nconnect_timeout = 500ms\n%s",
-				  metrics_port, port, crt.cert, crt.key, backend_body);
+	return harness_write_file(
+		"health.ini",
+		"[global]\nworkers = 2\nlog_level = info\nmetrics = 127.0.0.1:%d\n"
+		"[frontend web]\nlisten = 127.0.0.1:%d\ncert = %s\nkey = %s\n"
+		"backend = app\n"
+		"[backend app]\nconnect_timeout = 500ms\n%s",
+		metrics_port, port, crt.cert, crt.key, backend_body);
 }
 
 /* One request through the proxy; returns the name of the HELLO backend that answered
@@ -161,7 +162,8 @@ static int proxy_fd_floor(pid_t pid)
  * bound without SO_REUSEADDR, never listening. */
 static int reserve_refusing_port(int *fd)
 {
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(in);
 
 	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -174,7 +176,8 @@ static int reserve_refusing_port(int *fd)
 /* Hello servers a and b with the check lines of fmt; b is stopped before the proxy starts
  * if stop_b. The proxy's port and metrics port in *port and *mport. */
 static struct proxy *start_two(struct backend **a, struct backend **b, bool stop_b, int *port,
-			       int *mport, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+			       int *mport, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 static struct proxy *start_two(struct backend **a, struct backend **b, bool stop_b, int *port,
 			       int *mport, const char *fmt, ...)
 {
@@ -222,9 +225,9 @@ Test(health, dead_server_gets_no_traffic_after_fall_checks)
 	fetch_many(port, 20, counts, &failed);
 	cr_assert_eq(failed, 0, "a alone serves every connection");
 	cr_assert_eq(counts[0], 20);
-	cr_assert_eq(server_metric(mport, "tlsplice_server_connect_failures_total",
-				   backend_addr(b)), fails,
-		     "no client connection may be sent to a server that is down");
+	cr_assert_eq(
+		server_metric(mport, "tlsplice_server_connect_failures_total", backend_addr(b)),
+		fails, "no client connection may be sent to a server that is down");
 	cr_assert_geq(server_metric(mport, "tlsplice_server_check_failures_total", backend_addr(b)),
 		      2);
 	cr_assert_eq(server_metric(mport, "tlsplice_server_up", backend_addr(b)), 0);
@@ -301,17 +304,17 @@ Test(health, passive_failures_with_check_none)
 	struct backend *a, *b;
 	int port, mport;
 	const int interval = 1000;
-	struct proxy *p = start_two(&a, &b, false, &port, &mport,
-				    "check = none\ncheck_interval = %dms\ncheck_fall = 2\nretries = 2\n",
-				    interval);
+	struct proxy *p = start_two(
+		&a, &b, false, &port, &mport,
+		"check = none\ncheck_interval = %dms\ncheck_fall = 2\nretries = 2\n", interval);
 	backend_stop(b);
 	int64_t t_down = fetch_until_down(p, port, b, 12);
 	cr_assert(t_down >= 0, "b must be marked down by failed live connects");
 	cr_assert_eq(log_count(p, "(2/2)"), 1, "down after check_fall = 2 failed connects");
-	cr_assert_eq(server_metric(mport, "tlsplice_server_connect_failures_total",
-				   backend_addr(b)), 2);
-	cr_assert_eq(server_metric(mport, "tlsplice_server_check_failures_total",
-				   backend_addr(b)), 0, "check = none runs no checks");
+	cr_assert_eq(
+		server_metric(mport, "tlsplice_server_connect_failures_total", backend_addr(b)), 2);
+	cr_assert_eq(server_metric(mport, "tlsplice_server_check_failures_total", backend_addr(b)),
+		     0, "check = none runs no checks");
 
 	/* b is back, but it is down until one client connection probes it after interval */
 	cr_assert_eq(backend_restart(b), 0);
@@ -389,14 +392,16 @@ Test(health, hundred_checked_servers_leak_no_fds)
 		char name[2] = { (char)('a' + i), 0 };
 		live[i] = backend_start(BACKEND_HELLO, 0, name, 0);
 		cr_assert_not_null(live[i]);
-		len += (size_t)snprintf(body + len, cap - len, "server = %s\n", backend_addr(live[i]));
+		len += (size_t)snprintf(body + len, cap - len, "server = %s\n",
+					backend_addr(live[i]));
 	}
 	int dead_fd[NSERVERS];
 	for (int i = NLIVE; i < NSERVERS; i++)
 		len += (size_t)snprintf(body + len, cap - len, "server = 127.0.0.1:%d\n",
 					reserve_refusing_port(&dead_fd[i]));
-	snprintf(body + len, cap - len, "check = tcp\ncheck_interval = 100ms\n"
-					"check_timeout = 500ms\ncheck_rise = 1\ncheck_fall = 1\n");
+	snprintf(body + len, cap - len,
+		 "check = tcp\ncheck_interval = 100ms\n"
+		 "check_timeout = 500ms\ncheck_rise = 1\ncheck_fall = 1\n");
 	struct proxy *p = proxy_start(write_config(port, mport, body), port);
 	free(body);
 	cr_assert_not_null(p);
@@ -469,8 +474,9 @@ Test(health, reload_to_check_none_probes_a_server_checks_took_down)
 	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, 200 + SLACK_MS) >= 0);
 	cr_assert_eq(backend_restart(b), 0);
 
-	snprintf(body, sizeof(body), "server = %s\nserver = %s\ncheck = none\ncheck_interval = %dms\n",
-		 backend_addr(a), backend_addr(b), interval);
+	snprintf(body, sizeof(body),
+		 "server = %s\nserver = %s\ncheck = none\ncheck_interval = %dms\n", backend_addr(a),
+		 backend_addr(b), interval);
 	write_config(port, mport, body);
 	int64_t t_reload = harness_now_ms();
 	cr_assert_eq(proxy_signal(p, SIGHUP), 0);

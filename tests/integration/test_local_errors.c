@@ -156,8 +156,9 @@ Test(local_errors, fd_exhaustion_is_never_blamed_on_the_backend)
 		      "the squeeze must have made socket() fail (%d of %d clients served)", ok,
 		      NCLIENTS);
 	cr_assert_eq(server_metric(mport, "tlsplice_server_up", backend_addr(a)), 1);
-	cr_assert_eq(server_metric(mport, "tlsplice_server_connect_failures_total",
-				   backend_addr(a)), 0, "local errors were counted as connect failures");
+	cr_assert_eq(
+		server_metric(mport, "tlsplice_server_connect_failures_total", backend_addr(a)), 0,
+		"local errors were counted as connect failures");
 	cr_assert_eq(server_metric(mport, "tlsplice_server_check_failures_total", backend_addr(a)),
 		     0, "local errors were counted as check failures");
 	/* every client turned away was told why, and none for want of a server */

@@ -43,7 +43,8 @@ static void echo_and_close(struct proxy *p, int nsock, int port, struct backend 
 	int64_t end = harness_now_ms() + HARNESS_TIMEOUT_MS;
 	while (proc_count_sockets(proxy_pid(p)) > nsock && harness_now_ms() < end)
 		usleep(5000);
-	cr_assert_eq(proc_count_sockets(proxy_pid(p)), nsock, "the proxy still holds the connection");
+	cr_assert_eq(proc_count_sockets(proxy_pid(p)), nsock,
+		     "the proxy still holds the connection");
 }
 
 /* Sends SIGHUP and waits until stderr reports the n-th "configuration reloaded". */
@@ -86,8 +87,10 @@ Test(logs, reload_to_off_stops_the_access_log)
 	write_config(port, b, log2);
 	reload(p, 2);
 	echo_and_close(p, nsock, port, b);
-	cr_assert_eq(alog_wait_lines(log2, 1, HARNESS_TIMEOUT_MS), 1, "no line after logging resumed");
-	cr_assert_eq(alog_wait_lines(log1, 2, 0), 1, "a connection was logged while access_log = off");
+	cr_assert_eq(alog_wait_lines(log2, 1, HARNESS_TIMEOUT_MS), 1,
+		     "no line after logging resumed");
+	cr_assert_eq(alog_wait_lines(log1, 2, 0), 1,
+		     "a connection was logged while access_log = off");
 	cr_assert_eq(alog_wait_lines(log2, 2, 0), 1, "the new file has more than its one line");
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();

@@ -96,7 +96,8 @@ Test(metrics_abuse, announced_body_is_never_buffered)
 	long rss0 = proc_rss_kib(proxy_pid(p)), peak = rss0;
 	int fd = raw_connect(mport, HARNESS_TIMEOUT_MS);
 	cr_assert(fd >= 0 && rss0 > 0);
-	static const char hdr[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000000\r\n\r\n";
+	static const char hdr[] =
+		"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000000\r\n\r\n";
 	cr_assert_eq(raw_write_all(fd, hdr, sizeof(hdr) - 1, HARNESS_TIMEOUT_MS), 0);
 	static char chunk[1 << 20];
 	memset(chunk, 'b', sizeof(chunk));
@@ -114,7 +115,8 @@ Test(metrics_abuse, announced_body_is_never_buffered)
 	peak = rss > peak ? rss : peak;
 	cr_log_info("body: %zu MiB sent in %lld ms; RSS %ld KiB before, peak %ld KiB", sent >> 20,
 		    (long long)(harness_now_ms() - t0), rss0, peak);
-	cr_assert_lt(peak - rss0, 16 * 1024, "RSS grew by %ld KiB while a body streamed", peak - rss0);
+	cr_assert_lt(peak - rss0, 16 * 1024, "RSS grew by %ld KiB while a body streamed",
+		     peak - rss0);
 	assert_fresh_scrape(mport);
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();
@@ -140,8 +142,9 @@ Test(metrics_abuse, huge_request_line_refused_quickly)
 	close(fd);
 	free(line);
 	long cpu = proc_cpu_ms(proxy_pid(p)) - cpu0, rss = proc_rss_kib(proxy_pid(p));
-	cr_log_info("32 MiB line: write %s, closed %d after %lld ms; proxy CPU %ld ms; RSS %ld -> %ld KiB",
-		    wr == 0 ? "completed" : "refused", closed, (long long)ms, cpu, rss0, rss);
+	cr_log_info(
+		"32 MiB line: write %s, closed %d after %lld ms; proxy CPU %ld ms; RSS %ld -> %ld KiB",
+		wr == 0 ? "completed" : "refused", closed, (long long)ms, cpu, rss0, rss);
 	cr_assert(wr < 0 || closed, "the proxy neither refused the line nor closed");
 	cr_assert_lt(ms, 2000, "refusing took %lld ms", (long long)ms);
 	cr_assert_lt(cpu, 300, "the proxy spent %ld ms of CPU on one request line", cpu);

@@ -57,7 +57,8 @@ static bool log_wait(struct proxy *p, const char *needle, int n, const char *fai
 static int free_low_port(void)
 {
 	for (int port = 600; port <= 1000; port++) {
-		struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		struct sockaddr_in in = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)port),
 					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 		if (harness_port_listening(port))
 			continue;
@@ -116,9 +117,8 @@ static const char *write_config(int port, int low_port, const struct harness_cer
 	snprintf(fe + strlen(fe), sizeof(fe) - strlen(fe), "ticket_keys = %s\n", tickets);
 	snprintf(be, sizeof(be), "[backend app]\nserver = %s\ncheck = tcp\ncheck_interval = 1s\n",
 		 backend_addr(a));
-	const char *ini = harness_config_web("privs.ini", port, site,
-					     "user = nobody\nworkers = 2\nlog_level = info\n", fe,
-					     be);
+	const char *ini = harness_config_web(
+		"privs.ini", port, site, "user = nobody\nworkers = 2\nlog_level = info\n", fe, be);
 	cr_assert_not_null(ini);
 	root_only(ini);
 	return ini;
@@ -184,7 +184,8 @@ static int assert_threads_reduced(pid_t pid, uid_t uid)
 				     "thread %s %s %llx", e->d_name, kept[i],
 				     status_hex(path, kept[i]));
 		for (int i = 0; i < 2; i++)
-			cr_assert_eq(status_hex(path, none[i]), 0, "thread %s %s", e->d_name, none[i]);
+			cr_assert_eq(status_hex(path, none[i]), 0, "thread %s %s", e->d_name,
+				     none[i]);
 		n++;
 	}
 	closedir(d);

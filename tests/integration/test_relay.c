@@ -71,7 +71,8 @@ static void expect_timing(const char *line)
 	regex_t re;
 
 	cr_assert_eq(json_str(line, "ts", ts, sizeof(ts)), 0);
-	cr_assert_eq(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+	cr_assert_eq(regcomp(&re,
+			     "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
 			     REG_EXTENDED | REG_NOSUB),
 		     0);
 	cr_assert_eq(regexec(&re, ts, 0, NULL, 0), 0, "bad ts '%s'", ts);
@@ -205,10 +206,12 @@ static void client_halfclose(int version, bool tcp)
 	struct backend *b = backend_start(BACKEND_SINK, 0, NULL, 0);
 	int port;
 	struct proxy *p = start_proxy(b, NULL, &port);
-	struct tlsc *c = connect_version(port, version, version == TLS1_3_VERSION
-							       ? "TLS_AES_128_GCM_SHA256"
-							       : "ECDHE-ECDSA-AES256-GCM-SHA384");
-	struct tlsc_transfer t = { .send_bytes = 3 * MIB + 17, .tcp_halfclose = tcp,
+	struct tlsc *c = connect_version(port, version,
+					 version == TLS1_3_VERSION
+						 ? "TLS_AES_128_GCM_SHA256"
+						 : "ECDHE-ECDSA-AES256-GCM-SHA384");
+	struct tlsc_transfer t = { .send_bytes = 3 * MIB + 17,
+				   .tcp_halfclose = tcp,
 				   .timeout_ms = 10000 };
 	char want[65], reply[66], *line;
 	struct backend_stats st;
@@ -261,9 +264,10 @@ static void backend_halfclose(int version)
 	struct backend *b = backend_start(BACKEND_SOURCE, 0, NULL, nsrc);
 	int port;
 	struct proxy *p = start_proxy(b, NULL, &port);
-	struct tlsc *c = connect_version(port, version, version == TLS1_3_VERSION
-							       ? "TLS_AES_256_GCM_SHA384"
-							       : "ECDHE-ECDSA-CHACHA20-POLY1305");
+	struct tlsc *c = connect_version(port, version,
+					 version == TLS1_3_VERSION
+						 ? "TLS_AES_256_GCM_SHA384"
+						 : "ECDHE-ECDSA-CHACHA20-POLY1305");
 	unsigned char *in = malloc(nsrc), *exp = malloc(nsrc), after[5000];
 	struct backend_stats st;
 	char want[65], *line;
@@ -371,7 +375,9 @@ Test(relay, busy_clients_do_not_starve_worker)
 	int port = harness_free_port(), port2 = harness_free_port();
 	struct harness_cert crt;
 	char rest[10240], reply[8];
-	struct tlsc_opts o = { .sni = "demo.test", .min_version = TLS1_3_VERSION, .timeout_ms = 5000,
+	struct tlsc_opts o = { .sni = "demo.test",
+			       .min_version = TLS1_3_VERSION,
+			       .timeout_ms = 5000,
 			       .ciphersuites = BLAST_SUITE };
 	struct blaster bl[BLASTERS];
 	uint64_t base, queued, got;

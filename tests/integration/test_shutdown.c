@@ -153,9 +153,11 @@ Test(shutdown, forced_close_while_clients_keep_sockets_full)
 	BLAST_SKIP_IF_EMULATED();
 	cr_assert_eq(sink_start(&sink), 0);
 	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
-	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n", sink.addr);
-	p = proxy_start(harness_config_web("web.ini", port, &crt, "workers = 1\nshutdown_timeout = 1s\n",
-					   NULL, backends), port);
+	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n",
+		 sink.addr);
+	p = proxy_start(harness_config_web("web.ini", port, &crt,
+					   "workers = 1\nshutdown_timeout = 1s\n", NULL, backends),
+			port);
 	cr_assert(p);
 	for (int i = 0; i < BLASTERS; i++) {
 		struct tlsc *c = tlsc_connect("127.0.0.1", port, &o);

@@ -73,8 +73,9 @@ static int parse_mode(const char *s, enum backend_mode *m)
 		const char *name;
 		enum backend_mode mode;
 	} modes[] = {
-		{ "hello", BACKEND_HELLO }, { "echo", BACKEND_ECHO },   { "sink", BACKEND_SINK },
-		{ "source", BACKEND_SOURCE }, { "reset", BACKEND_RESET }, { "silent", BACKEND_SILENT },
+		{ "hello", BACKEND_HELLO }, { "echo", BACKEND_ECHO },
+		{ "sink", BACKEND_SINK },   { "source", BACKEND_SOURCE },
+		{ "reset", BACKEND_RESET }, { "silent", BACKEND_SILENT },
 	};
 
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -90,9 +91,12 @@ static int parse_mode(const char *s, enum backend_mode *m)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "listen", required_argument, NULL, 'l' }, { "mode", required_argument, NULL, 'm' },
-		{ "name", required_argument, NULL, 'n' },   { "bytes", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "bytes", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool have_listen = false, have_mode = false;
 	char *end;
@@ -152,7 +156,8 @@ static void print_ready(int fd, const struct opts *o)
 	char port[16] = "?";
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, port, sizeof(port), NI_NUMERICSERV);
+		getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, port, sizeof(port),
+			    NI_NUMERICSERV);
 	if (strchr(o->host, ':'))
 		printf("listening on [%s]:%s\n", o->host, port);
 	else

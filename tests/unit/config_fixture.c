@@ -49,7 +49,6 @@ void teardown(void)
 		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-
 struct config *load(const char *text)
 {
 	write_file("f.ini", text);

@@ -29,10 +29,10 @@ void dump(const char *what, const struct errlist *el);
 /* The load failed with exactly these messages, in this order. */
 void expect_errors(struct config *cfg, const char *const *want, size_t n);
 
-#define EXPECT_ERRORS(cfg, ...)                                                         \
-	do {                                                                            \
-		static const char *const want_[] = { __VA_ARGS__ };                     \
-		expect_errors((cfg), want_, sizeof(want_) / sizeof(want_[0]));          \
+#define EXPECT_ERRORS(cfg, ...)                                                                    \
+	do {                                                                                       \
+		static const char *const want_[] = { __VA_ARGS__ };                                \
+		expect_errors((cfg), want_, sizeof(want_) / sizeof(want_[0]));                     \
 	} while (0)
 
 /* The load succeeded without errors or warnings. */

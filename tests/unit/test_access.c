@@ -40,8 +40,17 @@ Test(access, never_overflows_and_stays_terminated_by_a_quote)
 Test(access, every_close_reason_has_its_contract_name)
 {
 	static const char *const want[CLOSE_MAX] = {
-		"", "client_eof", "server_eof", "idle_timeout", "handshake_timeout", "handshake_failed",
-		"no_server", "connect_failed", "shutdown", "key_update", "error",
+		"",
+		"client_eof",
+		"server_eof",
+		"idle_timeout",
+		"handshake_timeout",
+		"handshake_failed",
+		"no_server",
+		"connect_failed",
+		"shutdown",
+		"key_update",
+		"error",
 	};
 	for (int r = 0; r < CLOSE_MAX; r++)
 		cr_assert_str_eq(close_reason_name((enum close_reason)r), want[r], "reason %d", r);

@@ -82,18 +82,19 @@ Test(config, every_key_is_read_into_its_field)
 	const struct cfg_backend *be;
 
 	write_file("ca.pem", "ca\n");
-	cfg = load_ok("[global]\nworkers = 3\nmax_connections = 77\nlog_level = DEBUG\n"
-		      "access_log = off\nktls = on\nsplice = no\nshutdown_timeout = 1500ms\n"
-		      "[frontend web]\nlisten = 127.0.0.1:8443\nlisten = [::1]:8443\ncert = c.pem\n"
-		      "backend = app\ntls_min_version = TLSv1.3\ntls_max_version = tlsv1.3\n"
-		      "ciphers = ECDHE-RSA-AES128-GCM-SHA256\nciphersuites = TLS_AES_128_GCM_SHA256\n"
-		      "alpn = h2, http/1.1\nproxy_protocol = off\nhandshake_timeout = 2s\n"
-		      "idle_timeout = 0\nclient_ca = ca.pem\nsession_tickets = false\n"
-		      "[backend app]\nserver = 127.0.0.1:9001 weight=5\n"
-		      "server = 127.0.0.1:9002 backup weight=256\nbalance = roundrobin\n"
-		      "connect_timeout = 1m\nretries = 0\ncheck = send-expect\n"
-		      "check_send = \"PING\\r\\n\"\ncheck_expect = +PONG\ncheck_interval = 1h\n"
-		      "check_timeout = 250ms\ncheck_rise = 1000\ncheck_fall = 1\n");
+	cfg = load_ok(
+		"[global]\nworkers = 3\nmax_connections = 77\nlog_level = DEBUG\n"
+		"access_log = off\nktls = on\nsplice = no\nshutdown_timeout = 1500ms\n"
+		"[frontend web]\nlisten = 127.0.0.1:8443\nlisten = [::1]:8443\ncert = c.pem\n"
+		"backend = app\ntls_min_version = TLSv1.3\ntls_max_version = tlsv1.3\n"
+		"ciphers = ECDHE-RSA-AES128-GCM-SHA256\nciphersuites = TLS_AES_128_GCM_SHA256\n"
+		"alpn = h2, http/1.1\nproxy_protocol = off\nhandshake_timeout = 2s\n"
+		"idle_timeout = 0\nclient_ca = ca.pem\nsession_tickets = false\n"
+		"[backend app]\nserver = 127.0.0.1:9001 weight=5\n"
+		"server = 127.0.0.1:9002 backup weight=256\nbalance = roundrobin\n"
+		"connect_timeout = 1m\nretries = 0\ncheck = send-expect\n"
+		"check_send = \"PING\\r\\n\"\ncheck_expect = +PONG\ncheck_interval = 1h\n"
+		"check_timeout = 250ms\ncheck_rise = 1000\ncheck_fall = 1\n");
 	cr_assert_eq(cfg->workers, 3);
 	cr_assert_eq(cfg->max_connections, 77);
 	cr_assert_eq(cfg->log_level, LOG_DEBUG);
@@ -238,12 +239,12 @@ Test(config, unknown_backends_point_at_their_lines)
 Test(config, server_errors)
 {
 	struct config *cfg = load(FE "[backend app]\nserver = 127.0.0.1:99999\n"
-				  "server = 127.0.0.1:9001 weight=0\n"
-				  "server = 127.0.0.1:9001 weight=257\n"
-				  "server = 127.0.0.1:9001 weight=x\n"
-				  "server = 127.0.0.1:9001 heavy\n"
-				  "server = *:9001\n"
-				  "server = 127.0.0.1:9001 weight=1 backup\n");
+				     "server = 127.0.0.1:9001 weight=0\n"
+				     "server = 127.0.0.1:9001 weight=257\n"
+				     "server = 127.0.0.1:9001 weight=x\n"
+				     "server = 127.0.0.1:9001 heavy\n"
+				     "server = *:9001\n"
+				     "server = 127.0.0.1:9001 weight=1 backup\n");
 
 	EXPECT_ERRORS(cfg, "f.ini:6: [backend app] server: bad port '99999'",
 		      "f.ini:7: [backend app] server: bad weight '0' (1..256)",
@@ -262,12 +263,13 @@ Test(config, cert_and_key_errors)
 	cfg = load("[frontend web]\nlisten = 127.0.0.1:8443\nkey = k.pem\ncert = x.pem\n"
 		   "key = k.pem\ncert = c.pem\nkey = k.pem\nkey = k.pem\nkey = nokey.pem\n"
 		   "backend = app\n" BE);
-	EXPECT_ERRORS(cfg,
-		      "f.ini:3: [frontend web] key: no cert line before it (a key belongs to the "
-		      "cert above it)",
-		      "f.ini:4: [frontend web] cert: cannot read 'x.pem': No such file or directory",
-		      "f.ini:8: [frontend web] key: the cert at line 6 already has a key (line 7)",
-		      "f.ini:9: [frontend web] key: the cert at line 6 already has a key (line 7)");
+	EXPECT_ERRORS(
+		cfg,
+		"f.ini:3: [frontend web] key: no cert line before it (a key belongs to the "
+		"cert above it)",
+		"f.ini:4: [frontend web] cert: cannot read 'x.pem': No such file or directory",
+		"f.ini:8: [frontend web] key: the cert at line 6 already has a key (line 7)",
+		"f.ini:9: [frontend web] key: the cert at line 6 already has a key (line 7)");
 }
 
 Test(config, key_after_a_failed_cert_has_its_path_checked)
@@ -275,9 +277,9 @@ Test(config, key_after_a_failed_cert_has_its_path_checked)
 	struct config *cfg = load("[frontend web]\nlisten = 127.0.0.1:8443\ncert = x.pem\n"
 				  "key = y.pem\nbackend = app\n" BE);
 
-	EXPECT_ERRORS(cfg,
-		      "f.ini:3: [frontend web] cert: cannot read 'x.pem': No such file or directory",
-		      "f.ini:4: [frontend web] key: cannot read 'y.pem': No such file or directory");
+	EXPECT_ERRORS(
+		cfg, "f.ini:3: [frontend web] cert: cannot read 'x.pem': No such file or directory",
+		"f.ini:4: [frontend web] key: cannot read 'y.pem': No such file or directory");
 }
 
 Test(config, certs_take_their_keys)
@@ -359,22 +361,23 @@ Test(config, frontend_value_errors)
 		    "session_tickets = sometimes\nclient_ca = ca.pem\n" BE,
 		 longproto);
 	cfg = load(text);
-	EXPECT_ERRORS(cfg,
-		      "f.ini:5: [frontend web] route: bad pattern 'bad..name' (a host name or "
-		      "*.domain)",
-		      "f.ini:6: [frontend web] route: bad pattern '*' (a host name or *.domain)",
-		      "f.ini:7: [frontend web] route: expected 'SNI-PATTERN BACKEND', got "
-		      "'*.x.test'",
-		      "f.ini:8: [frontend web] alpn: bad alpn 'h2,,x' (each protocol 1..255 bytes)",
-		      "f.ini:9: [frontend web] alpn: duplicate key (first at line 8)",
-		      "f.ini:10: [frontend web] proxy_protocol: bad value 'v3' (off, v1, v2)",
-		      "f.ini:11: [frontend web] handshake_timeout: bad duration '0' (must be greater "
-		      "than 0)",
-		      "f.ini:12: [frontend web] idle_timeout: bad duration '-1'",
-		      "f.ini:13: [frontend web] session_tickets: bad boolean 'sometimes' "
-		      "(on|off|yes|no|true|false)",
-		      "f.ini:14: [frontend web] client_ca: cannot read 'ca.pem': No such file or "
-		      "directory");
+	EXPECT_ERRORS(
+		cfg,
+		"f.ini:5: [frontend web] route: bad pattern 'bad..name' (a host name or "
+		"*.domain)",
+		"f.ini:6: [frontend web] route: bad pattern '*' (a host name or *.domain)",
+		"f.ini:7: [frontend web] route: expected 'SNI-PATTERN BACKEND', got "
+		"'*.x.test'",
+		"f.ini:8: [frontend web] alpn: bad alpn 'h2,,x' (each protocol 1..255 bytes)",
+		"f.ini:9: [frontend web] alpn: duplicate key (first at line 8)",
+		"f.ini:10: [frontend web] proxy_protocol: bad value 'v3' (off, v1, v2)",
+		"f.ini:11: [frontend web] handshake_timeout: bad duration '0' (must be greater "
+		"than 0)",
+		"f.ini:12: [frontend web] idle_timeout: bad duration '-1'",
+		"f.ini:13: [frontend web] session_tickets: bad boolean 'sometimes' "
+		"(on|off|yes|no|true|false)",
+		"f.ini:14: [frontend web] client_ca: cannot read 'ca.pem': No such file or "
+		"directory");
 }
 
 Test(config, alpn_protocol_longer_than_255_bytes)
@@ -395,9 +398,9 @@ Test(config, alpn_protocol_longer_than_255_bytes)
 Test(config, backend_value_errors)
 {
 	struct config *cfg = load(FE BE "balance = leastconn\nconnect_timeout = 0\nretries = 101\n"
-				  "check = http\ncheck_send = PING\\q\ncheck_expect = \"\"\n"
-				  "check_interval = 0\ncheck_timeout = 1.5s\ncheck_rise = 0\n"
-				  "check_fall = 1001\n");
+					"check = http\ncheck_send = PING\\q\ncheck_expect = \"\"\n"
+					"check_interval = 0\ncheck_timeout = 1.5s\ncheck_rise = 0\n"
+					"check_fall = 1001\n");
 
 	EXPECT_ERRORS(cfg, "f.ini:7: [backend app] balance: bad value 'leastconn' (roundrobin)",
 		      "f.ini:8: [backend app] connect_timeout: bad duration '0' (must be greater "
@@ -416,7 +419,7 @@ Test(config, backend_value_errors)
 Test(config, the_same_listen_address_twice_is_refused)
 {
 	struct config *cfg = load(FE "listen = 127.0.0.1:8444\n[frontend two]\n"
-				  "listen = 127.0.0.1:8444\ncert = c.pem\nbackend = app\n" BE);
+				     "listen = 127.0.0.1:8444\ncert = c.pem\nbackend = app\n" BE);
 
 	EXPECT_ERRORS(cfg, "f.ini:7: [frontend two] listen: '127.0.0.1:8444' is already used at "
 			   "line 5");
@@ -448,10 +451,13 @@ Test(config, every_contract_key_is_kept)
 
 Test(config, user_and_group_must_exist)
 {
-	struct config *cfg = load("[global]\nuser = no-such-user-here\ngroup = no-such-group-here\n" FE BE);
+	struct config *cfg = load(
+		"[global]\nuser = no-such-user-here\ngroup = no-such-group-here\n" FE BE);
 
 	cr_assert_null(cfg);
 	cr_assert_eq(errs.n, 2);
-	cr_assert(strstr(errs.msgs[0], "f.ini:2: [global] user: ") == errs.msgs[0], "%s", errs.msgs[0]);
-	cr_assert(strstr(errs.msgs[1], "f.ini:3: [global] group: ") == errs.msgs[1], "%s", errs.msgs[1]);
+	cr_assert(strstr(errs.msgs[0], "f.ini:2: [global] user: ") == errs.msgs[0], "%s",
+		  errs.msgs[0]);
+	cr_assert(strstr(errs.msgs[1], "f.ini:3: [global] group: ") == errs.msgs[1], "%s",
+		  errs.msgs[1]);
 }

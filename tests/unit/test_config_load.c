@@ -25,86 +25,87 @@ Test(config, every_mistake_is_reported_with_its_line)
 	struct config *cfg;
 
 	write_file("k.pem", "key\n");
-	cfg = load("workers = 2\n"                        /* 1 */
-		   "[global]\n"                           /* 2 */
-		   "workers = 0\n"                        /* 3 */
-		   "max_connections = 10000001\n"         /* 4 */
-		   "log_level = loud\n"                   /* 5 */
-		   "ktls = maybe\n"                       /* 6 */
-		   "splice = perhaps\n"                   /* 7 */
-		   "shutdown_timeout = 10x\n"             /* 8 */
-		   "this line is junk\n"                  /* 9 */
-		   "[frontnd web]\n"                      /* 10 */
-		   "listen = nonsense\n"                  /* 11: skipped with its section */
-		   "[frontend web]\n"                     /* 12 */
-		   "listen = 127.0.0.1:99999\n"           /* 13 */
-		   "listen = 127.0.0.1\n"                 /* 14 */
-		   "key = k.pem\n"                        /* 15 */
-		   "cert = missing.pem\n"                 /* 16 */
-		   "backend = nowhere\n"                  /* 17 */
-		   "backend = app\n"                      /* 18 */
-		   "route = *.api.test ghost\n"           /* 19 */
-		   "route = bad..pattern app\n"           /* 20 */
-		   "tls_min_version = TLSv1.1\n"          /* 21 */
-		   "alpn = h2,,http/1.1\n"                /* 22 */
-		   "handshake_timeout = 0\n"              /* 23 */
-		   "idle_timeout = -1\n"                  /* 24 */
-		   "session_tickets = maybe\n"            /* 25 */
-		   "colour = blue\n"                      /* 26 */
-		   "[backend app]\n"                      /* 27 */
-		   "server = 127.0.0.1:9001 weight=0\n"   /* 28 */
-		   "server = 127.0.0.1:9002 heavy\n"      /* 29 */
-		   "balance = leastconn\n"                /* 30 */
-		   "retries = 101\n"                      /* 31 */
-		   "check = send-expect\n"                /* 32 */
-		   "check_send = PING\\q\n"               /* 33 */
-		   "check_rise = 0\n"                     /* 34 */
-		   "chek = tcp\n"                         /* 35 */
-		   "[backend app]\n"                      /* 36 */
-		   "[backend]\n");                        /* 37 */
-	EXPECT_ERRORS(cfg,
-		      "f.ini:1: workers: outside any section ([global], [frontend NAME] or "
-		      "[backend NAME])",
-		      "f.ini:3: [global] workers: bad value '0' (auto or 1..1024)",
-		      "f.ini:4: [global] max_connections: bad value '10000001' (1..10000000)",
-		      "f.ini:5: [global] log_level: bad value 'loud' (error, warn, info, debug)",
-		      "f.ini:6: [global] ktls: bad value 'maybe' (auto, off, on)",
-		      "f.ini:7: [global] splice: bad boolean 'perhaps' (on|off|yes|no|true|false)",
-		      "f.ini:8: [global] shutdown_timeout: bad duration '10x'",
-		      "f.ini:9: [global] expected 'key = value'",
-		      "f.ini:10: [frontnd web] unknown section",
-		      "f.ini:13: [frontend web] listen: bad port '99999'",
-		      "f.ini:14: [frontend web] listen: bad address '127.0.0.1' (expected HOST:PORT)",
-		      "f.ini:15: [frontend web] key: no cert line before it (a key belongs to the "
-		      "cert above it)",
-		      "f.ini:16: [frontend web] cert: cannot read 'missing.pem': No such file or "
-		      "directory",
-		      "f.ini:17: [frontend web] backend: unknown backend 'nowhere'",
-		      "f.ini:18: [frontend web] backend: duplicate key (first at line 17)",
-		      "f.ini:19: [frontend web] route: unknown backend 'ghost'",
-		      "f.ini:20: [frontend web] route: bad pattern 'bad..pattern' (a host name or "
-		      "*.domain)",
-		      "f.ini:21: [frontend web] tls_min_version: bad value 'TLSv1.1' (TLS 1.2+ "
-		      "only: TLSv1.2 or TLSv1.3)",
-		      "f.ini:22: [frontend web] alpn: bad alpn 'h2,,http/1.1' (each protocol "
-		      "1..255 bytes)",
-		      "f.ini:23: [frontend web] handshake_timeout: bad duration '0' (must be "
-		      "greater than 0)",
-		      "f.ini:24: [frontend web] idle_timeout: bad duration '-1'",
-		      "f.ini:25: [frontend web] session_tickets: bad boolean 'maybe' "
-		      "(on|off|yes|no|true|false)",
-		      "f.ini:26: [frontend web] colour: unknown key",
-		      "f.ini:28: [backend app] server: bad weight '0' (1..256)",
-		      "f.ini:29: [backend app] server: unknown server option 'heavy' (weight=N, "
-		      "backup)",
-		      "f.ini:30: [backend app] balance: bad value 'leastconn' (roundrobin)",
-		      "f.ini:31: [backend app] retries: bad value '101' (0..100)",
-		      "f.ini:32: [backend app] check: send-expect requires check_expect",
-		      "f.ini:33: [backend app] check_send: bad escape '\\q'",
-		      "f.ini:34: [backend app] check_rise: bad value '0' (1..1000)",
-		      "f.ini:35: [backend app] chek: unknown key",
-		      "f.ini:36: [backend app] duplicate section (first at line 27)",
-		      "f.ini:37: [backend] missing name");
+	cfg = load("workers = 2\n"                      /* 1 */
+		   "[global]\n"                         /* 2 */
+		   "workers = 0\n"                      /* 3 */
+		   "max_connections = 10000001\n"       /* 4 */
+		   "log_level = loud\n"                 /* 5 */
+		   "ktls = maybe\n"                     /* 6 */
+		   "splice = perhaps\n"                 /* 7 */
+		   "shutdown_timeout = 10x\n"           /* 8 */
+		   "this line is junk\n"                /* 9 */
+		   "[frontnd web]\n"                    /* 10 */
+		   "listen = nonsense\n"                /* 11: skipped with its section */
+		   "[frontend web]\n"                   /* 12 */
+		   "listen = 127.0.0.1:99999\n"         /* 13 */
+		   "listen = 127.0.0.1\n"               /* 14 */
+		   "key = k.pem\n"                      /* 15 */
+		   "cert = missing.pem\n"               /* 16 */
+		   "backend = nowhere\n"                /* 17 */
+		   "backend = app\n"                    /* 18 */
+		   "route = *.api.test ghost\n"         /* 19 */
+		   "route = bad..pattern app\n"         /* 20 */
+		   "tls_min_version = TLSv1.1\n"        /* 21 */
+		   "alpn = h2,,http/1.1\n"              /* 22 */
+		   "handshake_timeout = 0\n"            /* 23 */
+		   "idle_timeout = -1\n"                /* 24 */
+		   "session_tickets = maybe\n"          /* 25 */
+		   "colour = blue\n"                    /* 26 */
+		   "[backend app]\n"                    /* 27 */
+		   "server = 127.0.0.1:9001 weight=0\n" /* 28 */
+		   "server = 127.0.0.1:9002 heavy\n"    /* 29 */
+		   "balance = leastconn\n"              /* 30 */
+		   "retries = 101\n"                    /* 31 */
+		   "check = send-expect\n"              /* 32 */
+		   "check_send = PING\\q\n"             /* 33 */
+		   "check_rise = 0\n"                   /* 34 */
+		   "chek = tcp\n"                       /* 35 */
+		   "[backend app]\n"                    /* 36 */
+		   "[backend]\n");                      /* 37 */
+	EXPECT_ERRORS(
+		cfg,
+		"f.ini:1: workers: outside any section ([global], [frontend NAME] or "
+		"[backend NAME])",
+		"f.ini:3: [global] workers: bad value '0' (auto or 1..1024)",
+		"f.ini:4: [global] max_connections: bad value '10000001' (1..10000000)",
+		"f.ini:5: [global] log_level: bad value 'loud' (error, warn, info, debug)",
+		"f.ini:6: [global] ktls: bad value 'maybe' (auto, off, on)",
+		"f.ini:7: [global] splice: bad boolean 'perhaps' (on|off|yes|no|true|false)",
+		"f.ini:8: [global] shutdown_timeout: bad duration '10x'",
+		"f.ini:9: [global] expected 'key = value'",
+		"f.ini:10: [frontnd web] unknown section",
+		"f.ini:13: [frontend web] listen: bad port '99999'",
+		"f.ini:14: [frontend web] listen: bad address '127.0.0.1' (expected HOST:PORT)",
+		"f.ini:15: [frontend web] key: no cert line before it (a key belongs to the "
+		"cert above it)",
+		"f.ini:16: [frontend web] cert: cannot read 'missing.pem': No such file or "
+		"directory",
+		"f.ini:17: [frontend web] backend: unknown backend 'nowhere'",
+		"f.ini:18: [frontend web] backend: duplicate key (first at line 17)",
+		"f.ini:19: [frontend web] route: unknown backend 'ghost'",
+		"f.ini:20: [frontend web] route: bad pattern 'bad..pattern' (a host name or "
+		"*.domain)",
+		"f.ini:21: [frontend web] tls_min_version: bad value 'TLSv1.1' (TLS 1.2+ "
+		"only: TLSv1.2 or TLSv1.3)",
+		"f.ini:22: [frontend web] alpn: bad alpn 'h2,,http/1.1' (each protocol "
+		"1..255 bytes)",
+		"f.ini:23: [frontend web] handshake_timeout: bad duration '0' (must be "
+		"greater than 0)",
+		"f.ini:24: [frontend web] idle_timeout: bad duration '-1'",
+		"f.ini:25: [frontend web] session_tickets: bad boolean 'maybe' "
+		"(on|off|yes|no|true|false)",
+		"f.ini:26: [frontend web] colour: unknown key",
+		"f.ini:28: [backend app] server: bad weight '0' (1..256)",
+		"f.ini:29: [backend app] server: unknown server option 'heavy' (weight=N, "
+		"backup)",
+		"f.ini:30: [backend app] balance: bad value 'leastconn' (roundrobin)",
+		"f.ini:31: [backend app] retries: bad value '101' (0..100)",
+		"f.ini:32: [backend app] check: send-expect requires check_expect",
+		"f.ini:33: [backend app] check_send: bad escape '\\q'",
+		"f.ini:34: [backend app] check_rise: bad value '0' (1..1000)",
+		"f.ini:35: [backend app] chek: unknown key",
+		"f.ini:36: [backend app] duplicate section (first at line 27)",
+		"f.ini:37: [backend] missing name");
 }
 
 /* ---- the reader: long lines, indentation, comments ---- */
@@ -188,7 +189,8 @@ Test(config, crlf_and_byte_order_mark)
 
 Test(config, quoted_check_values_keep_their_spaces)
 {
-	struct config *cfg = load_ok(FE BE "check = send-expect\n"
+	struct config *cfg = load_ok(FE BE
+				     "check = send-expect\n"
 				     "check_send = \" HELO x\\r\\n\"\ncheck_expect = \"250 \"\n");
 
 	cr_assert_eq(cfg->backends[0].check_send_len, 9);
@@ -340,19 +342,19 @@ Test(config, a_buffer_loads_like_the_file_it_names)
 Test(config, control_bytes_in_keys_values_and_section_names_are_escaped)
 {
 	struct config *cfg = load("[global]\n"
-				  "workers = \033[31mred\n"                 /* 2 */
-				  "wor\033kers = 1\n"                       /* 3 */
-				  "log_level = \x9b" "2J\x01\x7f\n"         /* 4 */
-				  "[frontend we\033[2J\007b]\n"             /* 5 */
-				  "[\033[1mfrontend web]\n"                 /* 6 */
+				  "workers = \033[31mred\n" /* 2 */
+				  "wor\033kers = 1\n"       /* 3 */
+				  "log_level = \x9b"
+				  "2J\x01\x7f\n"                /* 4 */
+				  "[frontend we\033[2J\007b]\n" /* 5 */
+				  "[\033[1mfrontend web]\n"     /* 6 */
 				  "[backend app]\nserver = 127.0.0.1:9001\n"
-				  "check_send = \\\001\n"                   /* 9 */
-				  "check = \033c\n"                         /* 10 */
-				  "retries = 1\r\n"                         /* 11 */
-				  "connect_timeout = \0331s\n");            /* 12 */
+				  "check_send = \\\001\n"        /* 9 */
+				  "check = \033c\n"              /* 10 */
+				  "retries = 1\r\n"              /* 11 */
+				  "connect_timeout = \0331s\n"); /* 12 */
 
-	EXPECT_ERRORS(cfg,
-		      "f.ini:2: [global] workers: bad value '\\x1b[31mred' (auto or 1..1024)",
+	EXPECT_ERRORS(cfg, "f.ini:2: [global] workers: bad value '\\x1b[31mred' (auto or 1..1024)",
 		      "f.ini:3: [global] wor\\x1bkers: unknown key",
 		      "f.ini:4: [global] log_level: bad value '\\x9b2J\\x01\\x7f' "
 		      "(error, warn, info, debug)",
@@ -378,7 +380,7 @@ Test(config, named_files_must_be_regular_and_bounded)
 	write_file("max.pem", "x");
 	cr_assert_eq(truncate("max.pem", CONFIG_FILE_MAX), 0);
 	struct config *cfg = load("[frontend web]\nlisten = 127.0.0.1:8443\n"
-				  "cert = c.fifo\n"           /* 3 */
+				  "cert = c.fifo\n" /* 3 */
 				  "cert = max.pem\n"
 				  "key = /dev/null\n"         /* 5 */
 				  "client_ca = big.pem\n"     /* 6 */

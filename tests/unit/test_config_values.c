@@ -25,13 +25,22 @@ Test(config, durations_parse_units_and_reject_the_rest)
 		const char *in;
 		uint64_t ms;
 	} good[] = {
-		{ "250ms", 250 },  { "5s", 5000 },      { "2m", 120000 },
-		{ "1h", 3600000 }, { "7", 7000 },       { "0", 0 },
-		{ "0ms", 0 },      { "1500ms", 1500 },  { "18446744073709551615ms", UINT64_MAX },
+		{ "250ms", 250 },  { "5s", 5000 },     { "2m", 120000 },
+		{ "1h", 3600000 }, { "7", 7000 },      { "0", 0 },
+		{ "0ms", 0 },      { "1500ms", 1500 }, { "18446744073709551615ms", UINT64_MAX },
 	};
 	static const char *const bad[] = {
-		"10x", "", "s", "-1", "1.5s", " 5s", "5 s", "5S", "99999999999999999999",
-		"18446744073709551615s", "5000000000000000h",
+		"10x",
+		"",
+		"s",
+		"-1",
+		"1.5s",
+		" 5s",
+		"5 s",
+		"5S",
+		"99999999999999999999",
+		"18446744073709551615s",
+		"5000000000000000h",
 	};
 	char err[256];
 	uint64_t ms;
@@ -108,8 +117,8 @@ Test(config, addresses_parse_v4_v6_wildcard_and_names)
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		memset(&a, 0, sizeof(a));
-		cr_assert_eq(config_parse_addr(good[i].in, good[i].passive, &a, err, sizeof(err)), 0,
-			     "%s: %s", good[i].in, err);
+		cr_assert_eq(config_parse_addr(good[i].in, good[i].passive, &a, err, sizeof(err)),
+			     0, "%s: %s", good[i].in, err);
 		cr_assert_eq(a.ss.ss_family, good[i].family, "%s", good[i].in);
 		addr_host(&a, host, sizeof(host));
 		cr_assert_str_eq(host, good[i].host);

@@ -60,8 +60,8 @@ Test(errlist, control_bytes_in_quoted_input_are_escaped)
 	struct errlist el;
 
 	errlist_init(&el);
-	errlist_add(&el, "f\033.ini", 3, "frontend \033]0;x\007", "k\r\ney",
-		    "bad value '%s'", "\033[2J\x01\x7f\x80\xff\t ok");
+	errlist_add(&el, "f\033.ini", 3, "frontend \033]0;x\007", "k\r\ney", "bad value '%s'",
+		    "\033[2J\x01\x7f\x80\xff\t ok");
 	cr_assert_eq(el.n, 1);
 	cr_assert_str_eq(el.msgs[0], "f\\x1b.ini:3: [frontend \\x1b]0;x\\x07] k\\x0d\\x0aey: "
 				     "bad value '\\x1b[2J\\x01\\x7f\\x80\\xff\\x09 ok'");

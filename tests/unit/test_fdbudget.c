@@ -6,8 +6,9 @@
 
 static struct fdbudget_in plain(long max)
 {
-	return (struct fdbudget_in){ .max_connections = max, .workers = 2, .listeners = 1,
-				     .servers = 1, .pipe_pool = 64 };
+	return (struct fdbudget_in){
+		.max_connections = max, .workers = 2, .listeners = 1, .servers = 1, .pipe_pool = 64
+	};
 }
 
 Test(fdbudget, per_connection)

@@ -277,7 +277,8 @@ static void *racer_main(void *arg)
 
 	pthread_barrier_wait(r->barrier);
 	for (int i = 0; i < NREPORTS; i++)
-		if (server_report(r->s, r->ok, r->live, r->ok ? NULL : "connection refused", 1000 + i))
+		if (server_report(r->s, r->ok, r->live, r->ok ? NULL : "connection refused",
+				  1000 + i))
 			r->changes++;
 	return NULL;
 }
@@ -342,11 +343,13 @@ Test(health_state, concurrent_reports_change_state_exactly_once)
 	dup2(saved, 2);
 	close(saved);
 	close(logfd);
-	cr_assert_eq(count_lines(path, "backend app server 127.0.0.1:9002 is DOWN: connection refused"),
-		     2 * ROUNDS, "every DOWN change is logged exactly once");
-	cr_assert_eq(count_lines(path, "backend app server 127.0.0.1:9002 is UP: check passed ("
-				       STR(STREAK) "/" STR(STREAK) ")"),
-		     ROUNDS, "every UP change is logged exactly once");
+	cr_assert_eq(
+		count_lines(path, "backend app server 127.0.0.1:9002 is DOWN: connection refused"),
+		2 * ROUNDS, "every DOWN change is logged exactly once");
+	cr_assert_eq(
+		count_lines(path, "backend app server 127.0.0.1:9002 is UP: check passed (" STR(
+					  STREAK) "/" STR(STREAK) ")"),
+		ROUNDS, "every UP change is logged exactly once");
 	unlink(path);
 }
 
@@ -368,7 +371,8 @@ struct responder {
 
 static int listen_local(uint16_t *port)
 {
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(in);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -384,7 +388,8 @@ static int listen_local(uint16_t *port)
  * open: bound without SO_REUSEADDR, never listening. */
 static uint16_t refusing_port(int *fd)
 {
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(in);
 
 	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -606,7 +611,8 @@ Test(health_checks, a_down_server_comes_back_after_rise_checks)
 	cr_assert_eq(listen(fd, 512), 0); /* the same port now accepts */
 	back = mono_ms();
 	cr_assert(wait_state(&f.s, true, 2000));
-	cr_assert_geq(mono_ms() - back, 50 * 2 - 10, "rise = 3 needs three checks, two intervals apart");
+	cr_assert_geq(mono_ms() - back, 50 * 2 - 10,
+		      "rise = 3 needs three checks, two intervals apart");
 	health_destroy(h);
 	close(fd);
 }
@@ -675,8 +681,8 @@ Test(health_checks, check_none_starts_no_checks)
 Test(health_state, resource_errors_are_local)
 {
 	static const int local[] = { EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL };
-	static const int remote[] = { 0, ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH,
-				      ECONNRESET, EPIPE, EACCES };
+	static const int remote[] = { 0,           ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH,
+				      ENETUNREACH, ECONNRESET,   EPIPE,     EACCES };
 
 	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
 		cr_assert(net_error_is_local(local[i]), "%s is the proxy's own shortage",

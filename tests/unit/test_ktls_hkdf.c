@@ -41,10 +41,11 @@ static void check_key_iv(const char *secret_hex, const char *key_hex, const char
 	cr_assert_eq(unhex(secret_hex, secret, sizeof(secret)), sizeof(secret));
 	cr_assert_eq(unhex(key_hex, want_key, sizeof(want_key)), sizeof(want_key));
 	cr_assert_eq(unhex(iv_hex, want_iv, sizeof(want_iv)), sizeof(want_iv));
-	cr_assert_eq(ktls_expand_label(EVP_sha256(), secret, sizeof(secret), "key", key,
-				       sizeof(key)), 0);
-	cr_assert_eq(ktls_expand_label(EVP_sha256(), secret, sizeof(secret), "iv", iv,
-				       sizeof(iv)), 0);
+	cr_assert_eq(
+		ktls_expand_label(EVP_sha256(), secret, sizeof(secret), "key", key, sizeof(key)),
+		0);
+	cr_assert_eq(ktls_expand_label(EVP_sha256(), secret, sizeof(secret), "iv", iv, sizeof(iv)),
+		     0);
 	cr_assert_arr_eq(key, want_key, sizeof(key), "key differs from RFC 8448");
 	cr_assert_arr_eq(iv, want_iv, sizeof(iv), "iv differs from RFC 8448");
 }
@@ -116,16 +117,18 @@ Test(ktls_hkdf, sha384_matches_openssl_tls13_kdf)
 
 	for (i = 0; i < sizeof(secret); i++)
 		secret[i] = (unsigned char)(i * 7 + 3);
-	cr_assert_eq(ktls_expand_label(EVP_sha384(), secret, sizeof(secret), "key", key,
-				       sizeof(key)), 0);
-	cr_assert_eq(ktls_expand_label(EVP_sha384(), secret, sizeof(secret), "iv", iv,
-				       sizeof(iv)), 0);
+	cr_assert_eq(
+		ktls_expand_label(EVP_sha384(), secret, sizeof(secret), "key", key, sizeof(key)),
+		0);
+	cr_assert_eq(ktls_expand_label(EVP_sha384(), secret, sizeof(secret), "iv", iv, sizeof(iv)),
+		     0);
 	openssl_expand_label("SHA384", secret, sizeof(secret), "key", want_key, sizeof(want_key));
 	openssl_expand_label("SHA384", secret, sizeof(secret), "iv", want_iv, sizeof(want_iv));
 	cr_assert_arr_eq(key, want_key, sizeof(key));
 	cr_assert_arr_eq(iv, want_iv, sizeof(iv));
 	/* The output length is part of the label: a 16-byte key is not a prefix of the 32. */
-	cr_assert_eq(ktls_expand_label(EVP_sha384(), secret, sizeof(secret), "key", want_key, 16), 0);
+	cr_assert_eq(ktls_expand_label(EVP_sha384(), secret, sizeof(secret), "key", want_key, 16),
+		     0);
 	cr_assert_arr_neq(key, want_key, 16);
 }
 
@@ -136,7 +139,8 @@ Test(ktls_hkdf, rejects_bad_arguments)
 
 	memset(label, 'a', sizeof(label) - 1);
 	label[sizeof(label) - 1] = '\0';
-	cr_assert_eq(ktls_expand_label(EVP_sha256(), secret, sizeof(secret), label, out,
-				       sizeof(out)), -1);
+	cr_assert_eq(
+		ktls_expand_label(EVP_sha256(), secret, sizeof(secret), label, out, sizeof(out)),
+		-1);
 	cr_assert_eq(ktls_expand_label(NULL, secret, sizeof(secret), "key", out, sizeof(out)), -1);
 }

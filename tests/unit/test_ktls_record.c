@@ -201,8 +201,8 @@ Test(record, any_bytes_give_a_well_formed_verdict)
 			memset(buf, (int)b, sizeof(buf));
 			for (size_t len = 0; len <= sizeof(buf); len++) {
 				struct record_verdict v;
-				record_classify(type & 1 ? RECORD_TLS13 : RECORD_TLS12, type, buf, len,
-						&st, &v);
+				record_classify(type & 1 ? RECORD_TLS13 : RECORD_TLS12, type, buf,
+						len, &st, &v);
 				cr_assert(v.action <= RECORD_FATAL);
 				cr_assert(v.action != RECORD_FATAL || v.text[0]);
 				cr_assert(v.alert >= -1 && v.alert <= 255);

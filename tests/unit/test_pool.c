@@ -201,7 +201,8 @@ Test(pool, reload_to_check_none_probes_a_down_server_after_interval)
 	uint64_t after = pool_now_ms();
 	struct server *s = &cur.pool.servers[0];
 	cr_assert_not(atomic_load(&s->up), "the reload keeps the server down");
-	cr_assert_null(pool_pick(&cur.pool, &none, before + 1000 - 1), "probed before check_interval");
+	cr_assert_null(pool_pick(&cur.pool, &none, before + 1000 - 1),
+		       "probed before check_interval");
 	cr_assert_eq(pool_pick(&cur.pool, &none, after + 1000), s,
 		     "no active check is left: the passive probe must come after check_interval");
 	cr_assert(server_report(s, true, true, "connect succeeded", after + 1000));

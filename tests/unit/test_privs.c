@@ -35,7 +35,8 @@ Test(privs, already_that_user_is_no_switch)
 	struct passwd *pw = getpwnam("nobody");
 	if (geteuid() != 0 || !pw)
 		cr_skip_test("needs root and the user nobody to become it");
-	cr_assert_eq(drop_as(pw, "nobody", NULL), 0, "running as nobody, user = nobody needs no switch");
+	cr_assert_eq(drop_as(pw, "nobody", NULL), 0,
+		     "running as nobody, user = nobody needs no switch");
 }
 
 Test(privs, a_needed_switch_that_is_impossible_fails)

@@ -102,8 +102,11 @@ static void ticket_keys_errors(const char *text, struct errlist *errs)
 	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	struct config cfg = { .path = (char *)"f.ini" };
-	struct cfg_frontend fe = { .name = (char *)"web", .line = 3, .session_tickets = true,
-				   .ticket_keys = path, .ticket_keys_line = 7 };
+	struct cfg_frontend fe = { .name = (char *)"web",
+				   .line = 3,
+				   .session_tickets = true,
+				   .ticket_keys = path,
+				   .ticket_keys_line = 7 };
 	errlist_init(errs);
 	cr_assert_null(tls_frontend_create(&cfg, &fe, false, errs));
 	unlink(path);
@@ -121,14 +124,13 @@ Test(tls, overlong_ticket_key_line_is_refused_before_decoding)
 	ticket_keys_errors(line, &errs);
 	cr_assert_geq(errs.n, 1u);
 	cr_assert(strstr(errs.msgs[0], "f.ini:7: [frontend web] ticket_keys:"), "%s", errs.msgs[0]);
-	cr_assert(strstr(errs.msgs[0], "line 1: expected base64 of 80 bytes"), "%s",
-		  errs.msgs[0]);
+	cr_assert(strstr(errs.msgs[0], "line 1: expected base64 of 80 bytes"), "%s", errs.msgs[0]);
 	errlist_finish(&errs);
 }
 
 /* 80 bytes of base64: "0123456789" x 8 */
-#define KEY_B64                                                                        \
-	"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw" \
+#define KEY_B64                                                                                    \
+	"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw"                     \
 	"MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODk="
 
 Test(tls, ticket_keys_parse_comments_blank_lines_and_crlf)
