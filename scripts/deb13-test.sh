@@ -106,6 +106,8 @@ keep_build() {
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 
 main() {
+	# nothing stale is left for the VM when this run cannot build
+	[ -z "$keep" ] || rm -rf "$keep/build" "$keep/sysroot"
 	[ "$(id -u)" = 0 ] || skip "needs root for the chroot"
 	make_base || { echo "not ok - deb13:chroot (debootstrap or apt failed)"; exit 1; }
 	enter || { echo "not ok - deb13:overlay"; exit 1; }
