@@ -2,7 +2,12 @@
 # Builds tlsplice on Debian 13 (OpenSSL 3.5, gcc 14, newer meson and inih) in a chroot and runs
 # its unit and integration tests there, with werror as on Debian 12.
 #
-#   scripts/deb13-test.sh
+#   scripts/deb13-test.sh [--keep DIR] [--build-only]
+#
+# --keep DIR leaves the Debian 13 build folder in DIR/build and links DIR/sysroot to the
+# chroot, whose libraries the programs need, so that scripts/vmtest.sh can run them:
+#   scripts/vmtest.sh --sysroot DIR/sysroot --build-dir DIR/build DIR/build/tests/vm/...
+# --build-only builds (and keeps) without running the tests.
 #
 # The chroot is made once by debootstrap (suite trixie, the mirror this machine's apt sources
 # name) with the build dependencies, and kept under TLSPLICE_TEST_CACHE (default
@@ -18,11 +23,19 @@ BASE=$CACHE/chroot-13
 DEPS="build-essential meson ninja-build pkgconf libssl-dev libevent-dev libinih-dev
 libcriterion-dev openssl ca-certificates"
 work= root=
+keep= build_only=0
 
 log() { echo "deb13-test: $*" >&2; }
 skip() { echo "ok - deb13 # SKIP $*"; exit 0; }
 
-[ $# -eq 0 ] || { echo "usage: $0" >&2; exit 2; }
+usage() { echo "usage: $0 [--keep DIR] [--build-only]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--keep) [ $# -ge 2 ] || usage; keep=$2; shift 2 ;;
+	--build-only) build_only=1; shift ;;
+	*) usage ;;
+	esac
+done
 
 cleanup() {
 	local m
@@ -74,9 +87,20 @@ enter() {
 	(cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 tar -c) | tar -C "$root/src" -x
 }
 
+# The build folder to $keep/build, and $keep/sysroot -> the chroot with the libraries.
+keep_build() {
+	mkdir -p "$keep" || return 1
+	rm -rf "$keep/build" "$keep/sysroot"
+	cp -a "$root/build" "$keep/build" || return 1
+	ln -s "$BASE" "$keep/sysroot" || return 1
+	log "build kept in $keep/build, libraries in $keep/sysroot -> $BASE"
+}
+
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 
 main() {
+	# nothing stale is left for the VM when this run cannot build
+	[ -z "$keep" ] || rm -rf "$keep/build" "$keep/sysroot"
 	[ "$(id -u)" = 0 ] || skip "needs root for the chroot"
 	make_base || { echo "not ok - deb13:chroot (debootstrap or apt failed)"; exit 1; }
 	enter || { echo "not ok - deb13:overlay"; exit 1; }
@@ -90,6 +114,8 @@ main() {
 		exit 1
 	fi
 	echo "ok - deb13:build ($(echo "$versions" | sed -n 2p | cut -d' ' -f1-2), werror)"
+	[ -z "$keep" ] || keep_build || { echo "not ok - deb13:keep $keep"; exit 1; }
+	[ $build_only = 0 ] || exit 0
 	local exe name failed=0
 	for exe in "$root"/build/tests/unit/test_* "$root"/build/tests/integration/test_*; do
 		[ -f "$exe" ] && [ -x "$exe" ] || continue

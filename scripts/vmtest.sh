@@ -1,21 +1,32 @@
 #!/bin/bash
 # Runs test programs inside a small VM whose kernel has kernel TLS (this machine's may not):
-# Debian's cloud kernel under qemu TCG, booted from an initramfs holding busybox, the tls and
+# a Debian cloud kernel under qemu TCG, booted from an initramfs holding busybox, the tls and
 # AEAD modules, the proxy binary, the programs and their shared libraries.
 #
-#   scripts/vmtest.sh [--build-dir DIR] [--file SRC[:DEST]]... [--env NAME=VALUE]...
-#                     [--args 'ARGS'] [--timeout SECONDS] PROGRAM...
+#   scripts/vmtest.sh [--kernel 6.1|7] [--build-dir DIR] [--sysroot DIR] [--file SRC[:DEST]]...
+#                     [--env NAME=VALUE]... [--args 'ARGS'] [--timeout SECONDS] PROGRAM...
 #
+# --kernel 6.1 (the default; also "12", "bookworm"): Debian 12's cloud kernel, the package
+# behind linux-image-cloud-amd64 in this machine's apt. --kernel 7 (also "backports"): the
+# newest linux-binary-*-cloud-amd64 of Debian 13's trixie-backports, fetched with a private apt
+# configuration (its own sources, lists and cache under the cache folder; suites trixie and
+# trixie-backports on the mirror this machine's apt sources name), falling back to a package
+# known to work here when the newest cannot be had. VMTEST_KERNEL sets the default.
 # Each PROGRAM runs in turn inside the VM with TLSPLICE_BIN set to the proxy's path there,
 # TLSPLICE_EMULATED=1, cwd and TMPDIR on a writable tmpfs /tmp, and ARGS (split on spaces)
 # after its name.
+# --sysroot DIR takes the shared libraries of the proxy and the programs (and their dynamic
+# loader) from the tree DIR, e.g. a Debian 13 chroot the build was made in, instead of this
+# machine: every dynamically linked program given must then be built against DIR.
 # --file copies SRC into the VM at DEST (default /opt/files/NAME). Criterion binaries run
 # with a TAP report; any other program counts as one test that passes on exit status 0.
-# stdout: TAP only ("1..N", then "ok N - name", "not ok N - name", "... # SKIP why");
-# everything else goes to stderr. Exit status: 0 when nothing failed, 1 when a test failed
-# or the VM did not finish in time, 2 on a usage error. If qemu or the kernel package
-# cannot be had, prints "ok 1 - vm # SKIP why" and exits 0.
-# Cache: .vm/ at the repository top (VMTEST_CACHE overrides), reused across runs.
+# stdout: TAP only ("1..N", then "ok N - [KERNEL] name", "not ok N - [KERNEL] name",
+# "... # SKIP why"; KERNEL is the release the VM ran, e.g. 6.1.0-57-cloud-amd64); everything
+# else goes to stderr. Exit status: 0 when nothing failed, 1 when a test failed or the VM did
+# not finish in time, 2 on a usage error. If qemu or the kernel package cannot be had, prints
+# "ok 1 - vm # SKIP why" and exits 0.
+# Cache: .vm/ at the repository top (VMTEST_CACHE overrides), reused across runs; the private
+# apt lists for --kernel 7 are refreshed when a day old.
 # Other knobs: VMTEST_TIMEOUT (seconds, default 480), VMTEST_MEMORY (1024M), VMTEST_CPU
 # (qemu -cpu model, default max), VMTEST_MODULES (extra kernel modules to load).
 set -euo pipefail
@@ -26,15 +37,24 @@ CACHE=${VMTEST_CACHE:-$ROOT/.vm}
 TIMEOUT=${VMTEST_TIMEOUT:-480}
 MEMORY=${VMTEST_MEMORY:-1024M}
 CPU=${VMTEST_CPU:-max}
+KERNEL=${VMTEST_KERNEL:-6.1}
+SYSROOT=
+# The trixie-backports kernel this suite was last seen passing on: used when the newest
+# cannot be downloaded or is not laid out as expected.
+BACKPORTS_FALLBACK=linux-binary-7.3.4+deb13-cloud-amd64
 PROGRAMS=()
 FILES=()
 ENVS=()
 PROG_ARGS=
 # Modules to load, deepest dependencies resolved from each module's own modinfo. The crypto
 # templates are loaded explicitly because the kernel asks for them with request_module(),
-# which needs a modprobe the initramfs does not have.
+# which needs a modprobe the initramfs does not have. Names of both kernels: 6.1 has
+# chacha_generic, chacha_x86_64 and poly1305_x86_64; 7.x has chacha (with libchacha) and
+# libpoly1305 instead, and without them ChaCha20 silently stays in user space. A name the
+# kernel does not have is logged and passed over.
 WANT_MODULES="tls ctr gcm ghash_generic ccm chacha20poly1305 chacha_generic poly1305_generic
-aesni_intel ghash_clmulni_intel chacha_x86_64 poly1305_x86_64 ${VMTEST_MODULES:-}"
+aesni_intel ghash_clmulni_intel chacha_x86_64 poly1305_x86_64 chacha libchacha libpoly1305
+${VMTEST_MODULES:-}"
 
 log() { echo "vmtest: $*" >&2; }
 skip() { echo "ok 1 - vm # SKIP $*"; exit 0; }
@@ -44,6 +64,8 @@ parse_args() {
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--build-dir) [ $# -ge 2 ] || usage; BUILD_DIR=$(cd "$2" && pwd); shift 2 ;;
+		--kernel) [ $# -ge 2 ] || usage; KERNEL=$2; shift 2 ;;
+		--sysroot) [ $# -ge 2 ] || usage; SYSROOT=$(cd "$2" && pwd -P); shift 2 ;;
 		--file) [ $# -ge 2 ] || usage; FILES+=("$2"); shift 2 ;;
 		--env) [ $# -ge 2 ] || usage; ENVS+=("$2"); shift 2 ;;
 		--args) [ $# -ge 2 ] || usage; PROG_ARGS=$2; shift 2 ;;
@@ -55,6 +77,11 @@ parse_args() {
 		esac
 	done
 	[ ${#PROGRAMS[@]} -gt 0 ] || usage
+	case $KERNEL in
+	6.1|12|bookworm) KERNEL=6.1 ;;
+	7|7.x|backports|trixie-backports) KERNEL=backports ;;
+	*) log "unknown kernel '$KERNEL' (6.1 or 7)"; usage ;;
+	esac
 	local p
 	for p in "${PROGRAMS[@]}"; do
 		[ -x "$p" ] || { log "not an executable: $p"; exit 2; }
@@ -90,8 +117,8 @@ kernel_package_name() {
 		awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
 }
 
-# Sets KROOT to an unpacked kernel package in the cache, downloading it on first use.
-ensure_kernel() {
+# Sets KROOT to an unpacked Debian 12 kernel package in the cache, downloading it on first use.
+ensure_bookworm_kernel() {
 	local pkg deb
 	pkg=$(kernel_package_name)
 	if [ -z "$pkg" ] && apt_update_once; then
@@ -99,8 +126,7 @@ ensure_kernel() {
 	fi
 	if [ -z "$pkg" ]; then
 		# Offline or no apt: fall back to whatever a previous run unpacked.
-		pkg=$(ls -1d "$CACHE"/linux-image-*/.unpacked 2>/dev/null | sort -V | tail -n1 |
-			xargs -r dirname | xargs -r basename || true)
+		pkg=$(cached_kernel 'linux-image-*')
 		[ -n "$pkg" ] || skip "cannot resolve linux-image-cloud-amd64 with apt-cache"
 	fi
 	KROOT=$CACHE/$pkg
@@ -113,6 +139,94 @@ ensure_kernel() {
 	dpkg-deb -x "$deb" "$KROOT" || skip "dpkg-deb -x $deb failed"
 	rm -f "$deb"
 	touch "$KROOT/.unpacked"
+}
+
+# The newest kernel package matching GLOB that a previous run unpacked, if any.
+cached_kernel() {
+	ls -1d "$CACHE"/$1/.unpacked 2>/dev/null | xargs -r -n1 dirname | xargs -r -n1 basename |
+		sort -V | tail -n1 || true
+}
+
+# The Debian mirror this machine's apt sources name (not the security archive).
+apt_mirror() {
+	local m
+	m=$({ grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }'
+	      grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+		sed 's/\[[^]]*\]//' | awk '{ print $2 }'; } | grep -E '/debian/?$' | head -n1)
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
+# apt-get or apt-cache with a private configuration for trixie and trixie-backports: the
+# machine's own sources, lists and cache are neither read nor changed.
+BP_APT=
+bp_apt() {
+	local tool=$1
+	shift
+	"$tool" -o Dir::Etc::sourcelist="$BP_APT/sources.list" -o Dir::Etc::sourceparts=- \
+		-o Dir::State::Lists="$BP_APT/lists" -o Dir::Cache="$BP_APT/cache" \
+		-o Acquire::Languages=none -o Acquire::GzipIndexes=true "$@"
+}
+
+# Writes the private sources and refreshes the lists when missing or a day old.
+bp_apt_refresh() {
+	local mirror keyring=/usr/share/keyrings/debian-archive-keyring.gpg opt= suite
+	BP_APT=$CACHE/apt-trixie
+	mkdir -p "$BP_APT/lists/partial" "$BP_APT/cache/archives/partial"
+	mirror=$(apt_mirror)
+	[ -r "$keyring" ] && opt="[signed-by=$keyring] "
+	for suite in trixie trixie-backports; do
+		echo "deb $opt$mirror $suite main"
+	done > "$BP_APT/sources.list"
+	if [ -n "$(find "$BP_APT/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ]; then
+		return 0
+	fi
+	log "apt-get update (trixie, trixie-backports from $mirror, private lists)"
+	bp_apt apt-get update -qq >&2 || log "private apt-get update failed; using older lists if any"
+}
+
+# Downloads and unpacks linux-binary-VER (vmlinuz) and linux-modules-VER into the cache.
+bp_unpack() {
+	local pkg=$1 dir=$CACHE/$1 tmp deb
+	[ -e "$dir/.unpacked" ] && return 0
+	tmp=$(mktemp -d "$CACHE/.download.XXXXXX")
+	log "downloading $pkg and ${pkg/#linux-binary-/linux-modules-}"
+	if ! (cd "$tmp" && bp_apt apt-get download -qq "$pkg" "${pkg/#linux-binary-/linux-modules-}") >&2; then
+		rm -rf "$tmp"
+		return 1
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb -x "$deb" "$dir" || { rm -rf "$tmp" "$dir"; return 1; }
+	done
+	rm -rf "$tmp"
+	# the layout this script knows: vmlinuz and the tls module under usr/lib/modules/VER/
+	if ! ls "$dir"/usr/lib/modules/*/vmlinuz >/dev/null 2>&1 ||
+		[ -z "$(find "$dir"/usr/lib/modules -name 'tls.ko*' | head -n1)" ]; then
+		log "$pkg: no usr/lib/modules/*/vmlinuz or tls module"
+		rm -rf "$dir"
+		return 1
+	fi
+	touch "$dir/.unpacked"
+}
+
+# Sets KROOT to the newest trixie-backports cloud kernel (by version), or the known-good one.
+ensure_backports_kernel() {
+	local newest pkg
+	bp_apt_refresh
+	newest=$(bp_apt apt-cache pkgnames linux-binary- 2>/dev/null |
+		grep -E '^linux-binary-[0-9][^ ]*-cloud-amd64$' | sort -V | tail -n1 || true)
+	for pkg in $newest $([ "$newest" = "$BACKPORTS_FALLBACK" ] || echo "$BACKPORTS_FALLBACK"); do
+		if bp_unpack "$pkg"; then
+			[ "$pkg" = "$newest" ] || log "using the known-good $pkg instead of '$newest'"
+			KROOT=$CACHE/$pkg
+			return 0
+		fi
+	done
+	pkg=$(cached_kernel 'linux-binary-*')
+	[ -n "$pkg" ] || skip "cannot download a trixie-backports cloud kernel"
+	log "offline: using the cached $pkg"
+	KROOT=$CACHE/$pkg
 }
 
 # Module name (dashes as underscores) -> path of its .ko file, for this kernel.
@@ -155,17 +269,71 @@ add_module() {
 	MODORDER+=("$name")
 }
 
+# PATH as seen inside the sysroot, every symlink resolved there (absolute ones included).
+sysroot_real() {
+	local rest=${1#/} cur= part link hops=0
+	while [ -n "$rest" ]; do
+		part=${rest%%/*}
+		[ "$part" = "$rest" ] && rest= || rest=${rest#*/}
+		case $part in
+		''|.) continue ;;
+		..) cur=${cur%/*}; continue ;;
+		esac
+		if [ -L "$SYSROOT$cur/$part" ]; then
+			hops=$((hops + 1))
+			[ $hops -le 40 ] || return 1
+			link=$(readlink "$SYSROOT$cur/$part")
+			case $link in /*) cur= ;; esac
+			rest=${link#/}${rest:+/$rest}
+		else
+			cur=$cur/$part
+		fi
+	done
+	echo "$cur"
+}
+
+# "SOURCE DEST" for each shared library FILE needs and its loader: from this machine (ldd),
+# or with --sysroot found by the sysroot's own loader in its library folders, and placed in
+# the VM where that loader looks by default.
+lib_list() {
+	local src=$1 interp ld dirs d lib
+	if [ -z "$SYSROOT" ]; then
+		{ ldd "$src" 2>/dev/null || true; } |
+			awk '/=> \// { print $3, $3 } /^\t\// { print $1, $1 }'
+		return 0
+	fi
+	interp=$({ readelf -l "$src" 2>/dev/null || true; } | sed -n 's/.*interpreter: \(.*\)\]$/\1/p')
+	[ -n "$interp" ] || return 0 # statically linked
+	ld=$SYSROOT$(sysroot_real "$interp")
+	dirs=
+	for d in /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib /usr/lib; do
+		dirs=$dirs${dirs:+:}$SYSROOT$d
+	done
+	echo "$ld $interp"
+	"$ld" --inhibit-cache --library-path "$dirs" --list "$src" |
+		awk '/=> / && $2 == "=>" { print $1, $3 }' |
+	while read -r lib d; do
+		case $d in
+		"$SYSROOT"/*) d=${d#"$SYSROOT"}; echo "$SYSROOT$(sysroot_real "$d") $d" ;;
+		*) log "$src: $lib is not in $SYSROOT ($d)"; return 1 ;;
+		esac
+	done
+}
+
 # Copies a file into the staging tree at the same path, with the shared libraries it needs.
 copy_with_libs() {
-	local src=$1 dest=$2 lib
+	local src=$1 dest=$2 from to
 	mkdir -p "$STAGE$(dirname "$dest")"
 	cp -L "$src" "$STAGE$dest"
-	{ ldd "$src" 2>/dev/null || true; } | awk '/=> \// { print $3 } /^\t\// { print $1 }' |
-	while IFS= read -r lib; do
-		[ -e "$STAGE$lib" ] && continue
-		mkdir -p "$STAGE$(dirname "$lib")"
-		cp -L "$lib" "$STAGE$lib"
-	done
+	if ! lib_list "$src" > "$WORK/libs"; then
+		echo "not ok 1 - vm: the shared libraries of $src cannot be found"
+		exit 1
+	fi
+	while read -r from to; do
+		[ -e "$STAGE$to" ] && continue
+		mkdir -p "$STAGE$(dirname "$to")"
+		cp -L "$from" "$STAGE$to"
+	done < "$WORK/libs"
 }
 
 write_init() {
@@ -250,7 +418,8 @@ stage_programs() {
 		name=$(basename "$p")
 		copy_with_libs "$p" "/opt/tests/$name"
 		kind=plain
-		{ ldd "$p" 2>/dev/null || true; } | grep -q libcriterion && kind=criterion
+		# grep reads it all: with -q, lib_list could die of SIGPIPE and fail the pipeline
+		lib_list "$p" | grep libcriterion >/dev/null && kind=criterion
 		echo "$name $kind" >> "$STAGE/opt/tests/list"
 	done
 	for f in "${FILES[@]+"${FILES[@]}"}"; do
@@ -281,8 +450,9 @@ build_initramfs() {
 # Boots the VM; the programs' TAP reports come back on the second serial port.
 run_vm() {
 	local kernel rc=0
-	kernel=$(ls -1 "$KROOT"/boot/vmlinuz-* | head -n1)
-	log "booting $(basename "$kernel") (timeout ${TIMEOUT}s)"
+	kernel=$({ ls -1 "$KROOT"/boot/vmlinuz-* "$KROOT"/usr/lib/modules/*/vmlinuz 2>/dev/null ||
+		true; } | head -n1)
+	log "booting $KVER (timeout ${TIMEOUT}s)"
 	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
 		-accel tcg,thread=multi -cpu "$CPU" -smp 2 -m "$MEMORY" \
 		-display none -monitor none -no-reboot -nic none \
@@ -296,10 +466,10 @@ run_vm() {
 
 # Turns the results stream into numbered TAP on stdout; returns 1 if anything failed.
 report() {
-	awk -v total_timeout="$TIMEOUT" '
+	awk -v total_timeout="$TIMEOUT" -v kver="$KVER" '
 	function emit(status, name) {
 		n++
-		lines[n] = status " " n " - " name
+		lines[n] = status " " n " - [" kver "] " name
 		if (status == "not ok") failed = 1
 	}
 	{ sub(/\r$/, "") }
@@ -311,7 +481,7 @@ report() {
 			emit("not ok", prog ": exit status " $3)
 		else if (cases == 0)
 			emit("ok", prog)
-		printf "vmtest: %s exited %s after %ss\n", prog, $3, $4 > "/dev/stderr"
+		printf "vmtest: [%s] %s exited %s after %ss\n", kver, prog, $3, $4 > "/dev/stderr"
 		next
 	}
 	/^VMTEST-END/ { ended = 1; next }
@@ -352,8 +522,16 @@ main() {
 		flock -w 600 9 || log "cache lock busy; going on without it"
 	fi
 	ensure_tools
-	ensure_kernel
-	KMODDIR=$(ls -1d "$KROOT"/lib/modules/* | head -n1)
+	if [ "$KERNEL" = backports ]; then
+		ensure_backports_kernel
+	else
+		ensure_bookworm_kernel
+	fi
+	# Debian 12 ships lib/modules/VER/, Debian 13 usr/lib/modules/VER/ (with vmlinuz in it)
+	KMODDIR=$({ ls -1d "$KROOT"/lib/modules/*/kernel "$KROOT"/usr/lib/modules/*/kernel \
+		2>/dev/null || true; } | head -n1 | xargs -r dirname)
+	[ -n "$KMODDIR" ] || skip "no lib/modules in $KROOT"
+	KVER=$(basename "$KMODDIR")
 	index_modules
 	local m
 	for m in $WANT_MODULES; do

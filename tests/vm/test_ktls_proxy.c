@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/options.h>
+#include <openssl/crypto.h>
 
 #include "tls_stat.h"
 #include "expect.h"
@@ -818,29 +819,33 @@ Test(ktls_proxy, splice_off_keeps_ktls)
 	harness_pass();
 }
 
-/* A suite the kernel cannot take stays in user space, and the fallback is counted by why. */
+/* A suite that stays in user space, and the fallback is counted by why. OpenSSL 3.0 offloads
+ * no TLS 1.3 CCM (and the proxy installs no receive key alone for it); 3.2 and later offload
+ * it both ways themselves, and the proxy must then relay it in the kernel like any other. */
 Test(ktls_proxy, ccm_suite_falls_back_and_is_counted)
 {
 	struct fx f;
 	struct tls_stats before;
 	char global[64], *m;
 	int mport;
+	const bool by_openssl = OpenSSL_version_num() >= 0x30200000L;
 
 	need_ktls();
 	mport = harness_free_port();
 	snprintf(global, sizeof(global), "metrics = 127.0.0.1:%d\n", mport);
 	fx_start_fe(&f, global, "ciphersuites = TLS_AES_128_CCM_SHA256:TLS_AES_128_GCM_SHA256\n");
 	before = tls_stats_now();
-	echo_roundtrip(&f, TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256", 20 * KIB, "none", "userspace");
-	expect_sessions(&before, 0, 0);
+	echo_roundtrip(&f, TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256", 20 * KIB,
+		       by_openssl ? "both" : "none", by_openssl ? "splice" : "userspace");
+	expect_sessions(&before, by_openssl, by_openssl);
 	m = harness_http_get(mport, "/metrics", HARNESS_TIMEOUT_MS);
 	cr_assert(m, "no metrics");
 	cr_assert_eq(metrics_value(m, "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"cipher\"}"),
-		     1, "%s", m);
+		     !by_openssl, "%s", m);
 	cr_assert_eq(metrics_value(m, "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"kernel\"}"),
 		     0, "%s", m);
-	cr_assert_eq(metrics_value(m, "tlsplice_relay_total{frontend=\"web\",mode=\"userspace\"}"), 1,
-		     "%s", m);
+	cr_assert_eq(metrics_value(m, "tlsplice_relay_total{frontend=\"web\",mode=\"userspace\"}"),
+		     !by_openssl, "%s", m);
 	free(m);
 	harness_pass();
 }
