@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -11,11 +12,20 @@
 
 TestSuite(workers, .init = harness_setup, .fini = harness_teardown, .timeout = 60);
 
-/* Whether the proxy's stderr says text (printed to the test log when it does not). */
+/* Whether the proxy's stderr says text within the harness timeout: the line is written
+ * after the listeners are up, so a moment after proxy_start returns. */
 static bool log_has(struct proxy *p, const char *text)
 {
-	char *err = harness_read_file(proxy_stderr_path(p), NULL);
-	bool found = err && strstr(err, text);
+	int64_t end = harness_now_ms() + HARNESS_TIMEOUT_MS;
+	char *err = NULL;
+	bool found = false;
+	while (!found && harness_now_ms() < end) {
+		free(err);
+		err = harness_read_file(proxy_stderr_path(p), NULL);
+		found = err && strstr(err, text);
+		if (!found)
+			usleep(10000);
+	}
 	if (!found)
 		cr_log_error("stderr: %s", err ? err : "(none)");
 	free(err);
