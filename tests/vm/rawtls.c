@@ -30,7 +30,9 @@ static int fail(struct rawtls *r, const char *what)
 {
 	unsigned long e = ERR_get_error();
 	snprintf(r->err, sizeof(r->err), "%s: %s", what,
-		 e ? ERR_reason_error_string(e) : errno ? strerror(errno) : "failed");
+		 e       ? ERR_reason_error_string(e)
+		 : errno ? strerror(errno)
+			 : "failed");
 	ERR_clear_error();
 	return -1;
 }
@@ -173,10 +175,10 @@ static int derive12(struct rawtls *r)
 	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
 	p[3] = OSSL_PARAM_construct_end();
 	if (mlen == sizeof(master) && k && EVP_KDF_derive(k, kb, sizeof(kb), p) > 0) {
-		memcpy(r->key, kb, 16);     /* client_write_key */
-		memcpy(r->iv, kb + 32, 4);  /* client_write_IV: the implicit nonce part */
+		memcpy(r->key, kb, 16);    /* client_write_key */
+		memcpy(r->iv, kb + 32, 4); /* client_write_IV: the implicit nonce part */
 		r->key_len = 16;
-		r->seq = 1;                 /* the client Finished was record 0 of this epoch */
+		r->seq = 1; /* the client Finished was record 0 of this epoch */
 		rc = 0;
 	}
 	EVP_KDF_CTX_free(k);
@@ -188,7 +190,8 @@ static int derive12(struct rawtls *r)
 
 static int tcp_connect(struct rawtls *r, int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int one = 1;
 
@@ -405,8 +408,9 @@ void rawtls_collect(struct rawtls *r, struct rawtls_result *res, int timeout_ms)
 			break;
 		}
 		if (n < 0) {
-			res->end = errno == ECONNRESET ? RAWTLS_RST
-				 : errno == ETIMEDOUT  ? RAWTLS_TIMEOUT : RAWTLS_ERROR;
+			res->end = errno == ECONNRESET  ? RAWTLS_RST
+				   : errno == ETIMEDOUT ? RAWTLS_TIMEOUT
+							: RAWTLS_ERROR;
 			break;
 		}
 		if (!tls)

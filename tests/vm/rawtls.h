@@ -21,7 +21,7 @@ struct rawtls {
 	int fd;
 	SSL_CTX *ctx;
 	SSL *ssl;
-	BIO *in, *out;  /* what the socket delivered / what OpenSSL wrote */
+	BIO *in, *out; /* what the socket delivered / what OpenSSL wrote */
 	bool tls13;
 	unsigned char secret[64]; /* TLS 1.3 client application traffic secret */
 	size_t secret_len;
@@ -41,9 +41,9 @@ struct rawtls {
 enum rawtls_end { RAWTLS_FIN, RAWTLS_RST, RAWTLS_TIMEOUT, RAWTLS_ERROR };
 
 struct rawtls_result {
-	uint64_t bytes;         /* application data received */
-	char sha[65];           /* its SHA-256 */
-	char text[128];         /* its first bytes, NUL-terminated */
+	uint64_t bytes; /* application data received */
+	char sha[65];   /* its SHA-256 */
+	char text[128]; /* its first bytes, NUL-terminated */
 	bool close_notify;
 	enum rawtls_end end;
 };

@@ -32,7 +32,6 @@ struct tls_pair {
 	int sfd, cfd;
 };
 
-
 /* Skips the case, with the probe's reason, unless the kernel takes both directions. */
 static void need_ktls(void)
 {
@@ -55,8 +54,8 @@ static void make_cert(EVP_PKEY **key, X509 **cert)
 	X509_gmtime_adj(X509_getm_notBefore(*cert), -3600);
 	X509_gmtime_adj(X509_getm_notAfter(*cert), 86400);
 	name = X509_get_subject_name(*cert);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
-				   -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+				   -1, 0);
 	X509_set_issuer_name(*cert, name);
 	X509_set_pubkey(*cert, *key);
 	cr_assert_gt(X509_sign(*cert, *key, EVP_sha256()), 0);
@@ -65,7 +64,8 @@ static void make_cert(EVP_PKEY **key, X509 **cert)
 /* A connected loopback TCP pair: cfd is the client end, sfd the accepted server end. */
 static void tcp_pair(int *cfd, int *sfd)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t slen = sizeof(sin);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -95,7 +95,8 @@ static void set_blocking(int fd, bool blocking)
 /* Drives both handshakes over non-blocking sockets in this one thread. */
 static void handshake(struct tls_pair *p)
 {
-	struct pollfd pfd[2] = { { .fd = p->sfd, .events = POLLIN }, { .fd = p->cfd, .events = POLLIN } };
+	struct pollfd pfd[2] = { { .fd = p->sfd, .events = POLLIN },
+				 { .fd = p->cfd, .events = POLLIN } };
 	int sdone = 0, cdone = 0, round, rc;
 
 	set_blocking(p->sfd, false);
@@ -105,13 +106,15 @@ static void handshake(struct tls_pair *p)
 			rc = SSL_do_handshake(p->client);
 			cdone = rc == 1;
 			cr_assert(rc == 1 || SSL_get_error(p->client, rc) == SSL_ERROR_WANT_READ,
-				  "client handshake failed: %s", ERR_reason_error_string(ERR_peek_error()));
+				  "client handshake failed: %s",
+				  ERR_reason_error_string(ERR_peek_error()));
 		}
 		if (!sdone) {
 			rc = SSL_do_handshake(p->server);
 			sdone = rc == 1;
 			cr_assert(rc == 1 || SSL_get_error(p->server, rc) == SSL_ERROR_WANT_READ,
-				  "server handshake failed: %s", ERR_reason_error_string(ERR_peek_error()));
+				  "server handshake failed: %s",
+				  ERR_reason_error_string(ERR_peek_error()));
 		}
 		if (!(sdone && cdone))
 			poll(pfd, 2, 1000);
@@ -311,7 +314,8 @@ static size_t splice_in_until_control(int sfd, int pipe_w, int pipe_r, unsigned 
 		n = splice(sfd, NULL, pipe_w, NULL, 16384, 0);
 		if (n < 0 && errno == EINVAL)
 			return got;
-		cr_assert_gt(n, 0, "splice from socket: %zd (%s)", n, n < 0 ? strerror(errno) : "EOF");
+		cr_assert_gt(n, 0, "splice from socket: %zd (%s)", n,
+			     n < 0 ? strerror(errno) : "EOF");
 		cr_assert_leq(got + (size_t)n, cap, "more data than was sent");
 		r = read_full(pipe_r, buf + got, (size_t)n);
 		got += (size_t)r;
@@ -360,29 +364,47 @@ static void check_splice(int version, const char *cipher)
 #define TLS13_AES256 "TLS_AES_256_GCM_SHA384"
 #define TLS13_CHACHA "TLS_CHACHA20_POLY1305_SHA256"
 
-#define BOTH_VERSIONS(X) \
-	X(tls12_aes128gcm, TLS1_2_VERSION, TLS12_AES128) \
-	X(tls12_aes256gcm, TLS1_2_VERSION, TLS12_AES256) \
-	X(tls12_chacha20, TLS1_2_VERSION, TLS12_CHACHA) \
-	X(tls13_aes128gcm, TLS1_3_VERSION, TLS13_AES128) \
-	X(tls13_aes256gcm, TLS1_3_VERSION, TLS13_AES256) \
+#define BOTH_VERSIONS(X)                                                                           \
+	X(tls12_aes128gcm, TLS1_2_VERSION, TLS12_AES128)                                           \
+	X(tls12_aes256gcm, TLS1_2_VERSION, TLS12_AES256)                                           \
+	X(tls12_chacha20, TLS1_2_VERSION, TLS12_CHACHA)                                            \
+	X(tls13_aes128gcm, TLS1_3_VERSION, TLS13_AES128)                                           \
+	X(tls13_aes256gcm, TLS1_3_VERSION, TLS13_AES256)                                           \
 	X(tls13_chacha20, TLS1_3_VERSION, TLS13_CHACHA)
 
-#define DATA_TEST(name, version, cipher) \
-	Test(ktls, name##_data_both_ways, .timeout = 120) { check_data(version, cipher); }
-#define CLOSE_TEST(name, version, cipher) \
-	Test(ktls, name##_close_notify, .timeout = 120) { check_close_notify(version, cipher); }
+#define DATA_TEST(name, version, cipher)                                                           \
+	Test(ktls, name##_data_both_ways, .timeout = 120)                                          \
+	{                                                                                          \
+		check_data(version, cipher);                                                       \
+	}
+#define CLOSE_TEST(name, version, cipher)                                                          \
+	Test(ktls, name##_close_notify, .timeout = 120)                                            \
+	{                                                                                          \
+		check_close_notify(version, cipher);                                               \
+	}
 
-#define SPLICE_TEST(name, version, cipher) \
-	Test(ktls, name##_splice, .timeout = 120) { check_splice(version, cipher); }
+#define SPLICE_TEST(name, version, cipher)                                                         \
+	Test(ktls, name##_splice, .timeout = 120)                                                  \
+	{                                                                                          \
+		check_splice(version, cipher);                                                     \
+	}
 
 BOTH_VERSIONS(DATA_TEST)
 BOTH_VERSIONS(SPLICE_TEST)
 BOTH_VERSIONS(CLOSE_TEST)
 
-Test(ktls, tls13_aes128gcm_key_update, .timeout = 120) { check_key_update(TLS13_AES128); }
-Test(ktls, tls13_aes256gcm_key_update, .timeout = 120) { check_key_update(TLS13_AES256); }
-Test(ktls, tls13_chacha20_key_update, .timeout = 120) { check_key_update(TLS13_CHACHA); }
+Test(ktls, tls13_aes128gcm_key_update, .timeout = 120)
+{
+	check_key_update(TLS13_AES128);
+}
+Test(ktls, tls13_aes256gcm_key_update, .timeout = 120)
+{
+	check_key_update(TLS13_AES256);
+}
+Test(ktls, tls13_chacha20_key_update, .timeout = 120)
+{
+	check_key_update(TLS13_CHACHA);
+}
 
 /* Once OpenSSL has read an application record the receive key cannot start at sequence 0:
  * RX must stay in user space, with a reason, and SSL_read must keep working. */

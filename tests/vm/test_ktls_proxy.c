@@ -38,7 +38,6 @@ TestSuite(ktls_proxy, .init = harness_setup, .fini = harness_teardown, .timeout 
 
 /* ---- kernel TLS counters ---- */
 
-
 /* Sessions installed since `before` must be exactly tx/rx; no record ever failed to decrypt. */
 static void expect_sessions(const struct tls_stats *before, long tx, long rx)
 {
@@ -125,8 +124,11 @@ static void fx_start_fe(struct fx *f, const char *global_extra, const char *fe_e
 	f->endless = backend_start(BACKEND_SOURCE, 0, NULL, ENDLESS_BYTES);
 	cr_assert(f->echo && f->sink && f->source && f->reset && f->endless,
 		  "backends did not start");
-	cr_assert_eq(harness_cert_create("demo", "demo.test,sink.test,source.test,reset.test,"
-					 "endless.test", &crt), 0);
+	cr_assert_eq(harness_cert_create("demo",
+					 "demo.test,sink.test,source.test,reset.test,"
+					 "endless.test",
+					 &crt),
+		     0);
 	snprintf(global, sizeof(global), "workers = %d\nshutdown_timeout = 2s\n%s", WORKERS,
 		 global_extra ? global_extra : "");
 	snprintf(backends, sizeof(backends),
@@ -152,8 +154,9 @@ static void fx_start_fe(struct fx *f, const char *global_extra, const char *fe_e
 
 static struct tlsc *fx_connect(const struct fx *f, int version, const char *cipher, const char *sni)
 {
-	struct tlsc_opts o = { .min_version = version, .max_version = version, .sni = sni,
-			       .timeout_ms = 30000 };
+	struct tlsc_opts o = {
+		.min_version = version, .max_version = version, .sni = sni, .timeout_ms = 30000
+	};
 	struct tlsc *c;
 
 	if (version == TLS1_3_VERSION)
@@ -294,7 +297,8 @@ static void backend_halfclose(const struct fx *f, int version)
 	harness_pattern(0, after, sizeof(after));
 	cr_assert_eq(tlsc_write_all(c, after, sizeof(after), 10000), 0, "%s", tlsc_error(c));
 	cr_assert_eq(tlsc_shutdown(c), 0);
-	cr_assert(backend_wait_idle(f->source, HARNESS_TIMEOUT_MS), "backend connection never ended");
+	cr_assert(backend_wait_idle(f->source, HARNESS_TIMEOUT_MS),
+		  "backend connection never ended");
 	backend_get_stats(f->source, &st);
 	cr_assert_eq(st.last_in, sizeof(after), "backend got %llu bytes after its FIN",
 		     (unsigned long long)st.last_in);
@@ -322,7 +326,8 @@ static void read_exact_pattern(struct tlsc *c, size_t len)
 	cr_assert(in && exp);
 	while (got < len && harness_now_ms() < deadline) {
 		ssize_t n = tlsc_read(c, in + got, len - got, (int)(deadline - harness_now_ms()));
-		cr_assert_gt(n, 0, "stream ended after %zu of %zu bytes: %s", got, len, tlsc_error(c));
+		cr_assert_gt(n, 0, "stream ended after %zu of %zu bytes: %s", got, len,
+			     tlsc_error(c));
 		got += (size_t)n;
 	}
 	cr_assert_eq(got, len, "got %zu of %zu bytes in time", got, len);
@@ -412,7 +417,8 @@ static void client_reset_while_sending(const struct fx *f)
 	snprintf(client, sizeof(client), "%s", tlsc_local_addr(c));
 	while (sent < 2 * MIB) {
 		harness_pattern(sent, chunk, sizeof(chunk));
-		cr_assert_eq(tlsc_write_all(c, chunk, sizeof(chunk), 10000), 0, "%s", tlsc_error(c));
+		cr_assert_eq(tlsc_write_all(c, chunk, sizeof(chunk), 10000), 0, "%s",
+			     tlsc_error(c));
 		sent += sizeof(chunk);
 	}
 	client_reset(c);
@@ -466,7 +472,8 @@ struct short_job {
 
 static bool short_one(struct short_job *j, int i)
 {
-	struct tlsc_opts o = { .sni = "demo.test", .timeout_ms = 20000,
+	struct tlsc_opts o = { .sni = "demo.test",
+			       .timeout_ms = 20000,
 			       .min_version = i % 2 ? TLS1_2_VERSION : TLS1_3_VERSION,
 			       .max_version = i % 2 ? TLS1_2_VERSION : TLS1_3_VERSION };
 	unsigned char out[SHORT_BYTES], in[SHORT_BYTES + 1];
@@ -515,7 +522,8 @@ static void short_connections(const struct fx *f, int total, int threads, int li
 	lines0 = text ? harness_count_lines(text) : 0;
 	free(text);
 	for (i = 0; i < threads; i++) {
-		jobs[i] = (struct short_job){ .port = f->port, .count = total / threads,
+		jobs[i] = (struct short_job){ .port = f->port,
+					      .count = total / threads,
 					      .deadline = t0 + limit_ms };
 		cr_assert_eq(pthread_create(&th[i], NULL, short_thread, &jobs[i]), 0);
 	}
@@ -740,7 +748,10 @@ Test(ktls_proxy, thousand_short_connections, .timeout = 400)
  * files as right after start-up; only the pipe pool may have grown (FD_PIPE_ALLOWANCE). */
 Test(ktls_proxy, fds_back_to_baseline, .timeout = 400)
 {
-	static const struct { int version; const char *cipher; } suites[] = {
+	static const struct {
+		int version;
+		const char *cipher;
+	} suites[] = {
 		{ TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256" },
 		{ TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384" },
 		{ TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256" },
@@ -840,10 +851,14 @@ Test(ktls_proxy, ccm_suite_falls_back_and_is_counted)
 	expect_sessions(&before, by_openssl, by_openssl);
 	m = harness_http_get(mport, "/metrics", HARNESS_TIMEOUT_MS);
 	cr_assert(m, "no metrics");
-	cr_assert_eq(metrics_value(m, "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"cipher\"}"),
-		     !by_openssl, "%s", m);
-	cr_assert_eq(metrics_value(m, "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"kernel\"}"),
-		     0, "%s", m);
+	cr_assert_eq(
+		metrics_value(m,
+			      "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"cipher\"}"),
+		!by_openssl, "%s", m);
+	cr_assert_eq(
+		metrics_value(m,
+			      "tlsplice_ktls_fallbacks_total{frontend=\"web\",reason=\"kernel\"}"),
+		0, "%s", m);
 	cr_assert_eq(metrics_value(m, "tlsplice_relay_total{frontend=\"web\",mode=\"userspace\"}"),
 		     !by_openssl, "%s", m);
 	free(m);
