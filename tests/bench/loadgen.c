@@ -38,10 +38,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "hist.h"
+
 #define PATLEN 65521u /* prime: the pattern never lines up with records */
 #define IOBUF (64 * 1024)
-#define HIST_RES_NS 100u      /* latency histogram bucket width */
-#define HIST_BUCKETS 2000000u /* 100 ns * 2e6 = 200 ms, then overflow */
 #define MAX_ERR_PRINT 10
 #define PROBE_RETRY_NS 50000000ull
 
@@ -103,8 +103,6 @@ static volatile sig_atomic_t stop_flag;
 /* totals */
 static uint64_t started, completed, errors, active, up, dropped, resumed;
 static uint64_t bytes_total, requests, tickets, up_final;
-static uint32_t *hist;
-static uint64_t hist_over, hist_n, lat_sum_ns, lat_max_ns;
 static uint64_t t_start, t_first_req, t_ready;
 static uint64_t next_attempt;
 static char neg_cipher[64] = "", neg_version[32] = "", neg_group[32] = "";
@@ -313,32 +311,6 @@ static void record_negotiated(struct conn *c)
 	snprintf(neg_version, sizeof neg_version, "%s", SSL_get_version(c->ssl));
 	const char *g = SSL_group_to_name(c->ssl, SSL_get_negotiated_group(c->ssl));
 	snprintf(neg_group, sizeof neg_group, "%s", g ? g : "?");
-}
-
-static void hist_add(uint64_t ns)
-{
-	uint64_t b = ns / HIST_RES_NS;
-	if (b < HIST_BUCKETS)
-		hist[b]++;
-	else
-		hist_over++;
-	hist_n++;
-	lat_sum_ns += ns;
-	if (ns > lat_max_ns)
-		lat_max_ns = ns;
-}
-
-static double hist_pct(double p)
-{
-	uint64_t want = (uint64_t)(p * (double)hist_n + 0.999999), acc = 0;
-	if (hist_n == 0)
-		return 0.0;
-	for (uint64_t i = 0; i < HIST_BUCKETS; i++) {
-		acc += hist[i];
-		if (acc >= want)
-			return (double)(i * HIST_RES_NS + HIST_RES_NS / 2) / 1000.0;
-	}
-	return (double)lat_max_ns / 1000.0;
 }
 
 /* bulk: full-duplex N bytes each way, verifying what comes back. */
@@ -661,8 +633,7 @@ static void report(uint64_t t_end)
 		printf(" status=%s conns=%u requests=%" PRIu64 " secs=%.3f rps=%.1f"
 		       " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f",
 		       status, o.conc, requests, rsecs, (double)requests / rsecs, hist_pct(0.50),
-		       hist_pct(0.99), hist_pct(0.999), (double)lat_max_ns / 1000.0,
-		       hist_n ? (double)lat_sum_ns / (double)hist_n / 1000.0 : 0.0);
+		       hist_pct(0.99), hist_pct(0.999), hist_max_us(), hist_mean_us());
 		break;
 	}
 	case M_IDLE:
@@ -793,9 +764,9 @@ int main(int argc, char **argv)
 		return 2;
 	nconns = o.mode == M_IDLE ? (unsigned)o.count : o.conc;
 	conns = calloc(nconns, sizeof *conns);
-	hist = o.mode == M_RR ? calloc(HIST_BUCKETS, sizeof *hist) : NULL;
+	bool hist_ok = o.mode != M_RR || hist_init() == 0;
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!conns || ep < 0 || (o.mode == M_RR && !hist)) {
+	if (!conns || ep < 0 || !hist_ok) {
 		perror("loadgen: setup");
 		return 2;
 	}
