@@ -67,6 +67,17 @@ static void backoff(struct worker *w, const char *why)
 	evtimer_add(w->backoff, &tv);
 }
 
+/* At max_connections: marks w paused, so that the next connection to close on any worker
+ * wakes it. True if it must stay paused; false if a slot freed meanwhile (that close may have
+ * come before the mark, and woken nobody). */
+static bool stay_paused(struct worker *w)
+{
+	struct proc *p = w->proc;
+	w->paused = true;
+	atomic_store(&p->any_paused, true);
+	return atomic_load(&p->active) >= p->max_connections;
+}
+
 static void listener_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
@@ -75,10 +86,11 @@ static void listener_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		if (atomic_fetch_add(&p->active, 1) >= p->max_connections) {
 			atomic_fetch_sub(&p->active, 1);
-			w->paused = true;
-			atomic_store(&p->any_paused, true);
-			pause_all(w);
-			return;
+			if (stay_paused(w)) {
+				pause_all(w);
+				return;
+			}
+			continue; /* a slot freed meanwhile */
 		}
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
@@ -104,9 +116,13 @@ static void listener_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Accepts again unless draining or still at max_connections; then (after a back-off, say)
+ * the worker waits as paused for a close to wake it, never disarmed with nobody to wake it. */
 static void resume(struct worker *w)
 {
-	if (w->draining || atomic_load(&w->proc->active) >= w->proc->max_connections)
+	if (w->draining)
+		return;
+	if (atomic_load(&w->proc->active) >= w->proc->max_connections && stay_paused(w))
 		return;
 	w->paused = false;
 	for (size_t i = 0; i < w->nlisteners; i++)
