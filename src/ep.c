@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "tlsplice/ktls.h"
 
@@ -35,6 +36,25 @@ bool ep_pipe_get(struct ep *e, struct relay_dir *d)
 		return false;
 	}
 	return true;
+}
+
+enum io_res ep_send_all(struct ep *e, const char *buf, uint32_t *off, uint32_t len)
+{
+	while (*off < len) {
+		ssize_t n = send(e->fd, buf + *off, len - *off, MSG_NOSIGNAL);
+		if (n > 0) {
+			*off += (uint32_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && ep_again(errno)) {
+			return IO_WAIT_WRITE;
+		} else {
+			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer,
+					 strerror(errno));
+			return IO_ERROR;
+		}
+	}
+	return IO_OK;
 }
 
 enum io_res ep_pipe_send(struct ep *e, struct relay_dir *d)

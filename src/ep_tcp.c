@@ -41,21 +41,11 @@ static enum io_res tcp_recv(struct ep *e, struct relay_dir *d)
 
 static enum io_res tcp_send(struct ep *e, struct relay_dir *d)
 {
-	while (d->off < d->len) {
-		ssize_t n = send(e->fd, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
-		if (n > 0) {
-			d->off += (uint32_t)n;
-			d->bytes += (uint64_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && ep_again(errno)) {
-			return IO_WAIT_WRITE;
-		} else {
-			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer,
-					 strerror(errno));
-			return IO_ERROR;
-		}
-	}
+	uint32_t before = d->off;
+	enum io_res r = ep_send_all(e, d->buf, &d->off, d->len);
+	d->bytes += d->off - before;
+	if (r != IO_OK)
+		return r;
 	ep_buf_release(e, d);
 	return IO_OK;
 }

@@ -68,20 +68,9 @@ static void gather_init(struct ep *e)
 static enum io_res gather_flush(struct ep *e)
 {
 	struct ep_gather *g = &e->tls->gather;
-	while (g->off < g->len) {
-		ssize_t n = send(e->fd, g->buf + g->off, g->len - g->off, MSG_NOSIGNAL);
-		if (n > 0) {
-			g->off += (uint32_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && ep_again(errno)) {
-			return IO_WAIT_WRITE;
-		} else {
-			close_cause_fail(e->end, e->side, "write to %s: %s", e->peer,
-					 strerror(errno));
-			return IO_ERROR;
-		}
-	}
+	enum io_res r = ep_send_all(e, g->buf, &g->off, g->len);
+	if (r != IO_OK)
+		return r;
 	if (g->buf)
 		bufpool_buf_put(e->pool, g->buf);
 	g->buf = NULL;

@@ -108,6 +108,9 @@ static inline bool ep_again(int e)
 bool ep_buf_get(struct ep *e, struct relay_dir *d);
 void ep_buf_release(struct ep *e, struct relay_dir *d);
 bool ep_pipe_get(struct ep *e, struct relay_dir *d);
+/* Sends buf[*off..len) to e's socket, *off advancing by what went out: IO_OK once all is
+ * sent, IO_WAIT_WRITE, or IO_ERROR with the cause recorded. */
+enum io_res ep_send_all(struct ep *e, const char *buf, uint32_t *off, uint32_t len);
 /* Drains d's pipe into e (the pipe goes back to the pool once empty). */
 enum io_res ep_pipe_send(struct ep *e, struct relay_dir *d);
 /* Acts on the record policy's verdict on a record of the client that carried no data. */
