@@ -1,6 +1,8 @@
 /* Helpers shared by the abuse, soak and scale tools. */
 #include "common.h"
 
+#include "../bench/size.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -24,26 +26,7 @@ uint64_t ab_now_us(void)
 
 uint64_t ab_parse_size(const char *s)
 {
-	char *end;
-	double v = strtod(s, &end);
-
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v *= 1024.0;
-		break;
-	case 'm':
-	case 'M':
-		v *= 1048576.0;
-		break;
-	case 'g':
-	case 'G':
-		v *= 1073741824.0;
-		break;
-	default:
-		break;
-	}
-	return v < 0 ? 0 : (uint64_t)v;
+	return size_parse(s);
 }
 
 uint64_t ab_parse_secs(const char *s)

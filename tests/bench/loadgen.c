@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 
 #include "hist.h"
+#include "size.h"
 
 #define PATLEN 65521u /* prime: the pattern never lines up with records */
 #define IOBUF (64 * 1024)
@@ -131,29 +132,6 @@ __attribute__((format(printf, 1, 2))) static void err_note(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v *= 1024.0;
-		break;
-	case 'm':
-	case 'M':
-		v *= 1048576.0;
-		break;
-	case 'g':
-	case 'G':
-		v *= 1073741824.0;
-		break;
-	default:
-		break;
-	}
-	return v < 0 ? 0 : (uint64_t)v;
 }
 
 static void raise_nofile(void)
@@ -711,7 +689,7 @@ static int parse_args(int argc, char **argv)
 			o.conc = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'n':
-			o.count = parse_size(optarg);
+			o.count = size_parse(optarg);
 			break;
 		case 'd':
 			o.duration = strtod(optarg, NULL);
