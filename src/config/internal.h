@@ -38,6 +38,13 @@ struct loader {
 	struct psect *sects;
 	size_t nsects;
 	struct errlist errs; /* sorted by line before they reach the caller */
+	/* sections whose header was reported and whose keys were skipped: a backend named in
+	 * such a header is not "unknown" but unread, and its errors point there */
+	struct skipped_sect {
+		char *name;
+		int line;
+	} * skipped;
+	size_t nskipped;
 	bool oom;
 };
 
@@ -63,5 +70,9 @@ int keys_seen_line(const struct psect *ps, const char *name);
 int values_parse_long(const char *s, long *out);
 int values_split_words(char *buf, char **words, int max);
 bool values_sni_pattern_ok(const char *p);
+/* Edit distance (insert, delete, substitute; case-insensitive) of two words of at most
+ * VALUES_WORD_MAX bytes; INT_MAX for longer ones. For "did you mean" on unknown keys. */
+#define VALUES_WORD_MAX 64
+int values_edit_distance(const char *a, const char *b);
 
 #endif

@@ -560,6 +560,13 @@ static int server_options(struct cfg_server *srv, char **w, int n, char *err, si
 		long v;
 
 		if (strncmp(w[i], "weight=", 7) == 0) {
+			if (values_parse_long(w[i] + 7, &v) == 0 && v == 0) {
+				snprintf(err, errlen,
+					 "weight 0 is not supported (1..256): to stop new "
+					 "connections to a server, remove its line and reload; "
+					 "open connections finish");
+				return -1;
+			}
 			if (values_parse_long(w[i] + 7, &v) < 0 || v < 1 || v > 256) {
 				snprintf(err, errlen, "bad weight '%s' (1..256)", w[i] + 7);
 				return -1;
@@ -659,6 +666,49 @@ static const struct setting *setting_find(enum sect_kind kind, const char *name)
 	return NULL;
 }
 
+/* The key of section kind nearest to name by edit distance, if it is near enough to be a typo
+ * (one edit for short keys, two otherwise, never more than half the key). */
+static const struct setting *setting_nearest(enum sect_kind kind, const char *name)
+{
+	const struct setting *best = NULL;
+	int best_d = 3;
+
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+		const struct setting *st = &settings[i];
+		int d, len = (int)strlen(st->name);
+
+		if (st->sect != kind)
+			continue;
+		d = values_edit_distance(name, st->name);
+		if (d < best_d && d <= (len <= 4 ? 1 : 2) && 2 * d <= len) {
+			best = st;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* "unknown key", with the key meant when it looks like a typo, or the section it belongs in. */
+static void unknown_key(struct loader *ld, const struct psect *ps, const char *name)
+{
+	static const char *const where[] = { "[global]", "[frontend NAME]", "[backend NAME]" };
+	const struct setting *near = setting_nearest(ps->kind, name);
+
+	if (near != NULL) {
+		loader_error(ld, ld->line, ps->label, name, "unknown key (did you mean '%s'?)",
+			     near->name);
+		return;
+	}
+	for (int k = SECT_GLOBAL; k <= SECT_BACKEND; k++) {
+		if (k != (int)ps->kind && setting_find((enum sect_kind)k, name) != NULL) {
+			loader_error(ld, ld->line, ps->label, name,
+				     "unknown key (it belongs in %s)", where[k]);
+			return;
+		}
+	}
+	loader_error(ld, ld->line, ps->label, name, "unknown key");
+}
+
 void keys_handle(struct loader *ld, struct psect *ps, void *base, const char *name,
 		 const char *value)
 {
@@ -667,7 +717,7 @@ void keys_handle(struct loader *ld, struct psect *ps, void *base, const char *na
 	int *first;
 
 	if (st == NULL) {
-		loader_error(ld, ld->line, ps->label, name, "unknown key");
+		unknown_key(ld, ps, name);
 		return;
 	}
 	first = &ps->seen[st - settings];

@@ -152,6 +152,25 @@ static struct psect *sect_open(struct loader *ld, enum sect_kind kind, const cha
 	return &grown[ld->nsects++];
 }
 
+/* Remembers the name of a section whose header was refused (its keys are skipped). */
+static int header_skip(struct loader *ld, const char *name)
+{
+	struct skipped_sect *grown;
+	char *copy;
+
+	if (*name == '\0')
+		return RD_SKIP;
+	copy = loader_strdup(ld, name);
+	grown = copy ? loader_grow(ld, ld->skipped, ld->nskipped, sizeof(*grown)) : NULL;
+	if (grown == NULL) {
+		free(copy);
+		return RD_SKIP;
+	}
+	ld->skipped = grown;
+	grown[ld->nskipped++] = (struct skipped_sect){ copy, ld->line };
+	return RD_SKIP;
+}
+
 /* Validates a header's text (between the brackets) at its own line; returns the index of the
  * section it opens, or RD_SKIP if it is unusable. */
 static int header_open(struct loader *ld, char *inner)
@@ -170,7 +189,7 @@ static int header_open(struct loader *ld, char *inner)
 			kind = k;
 	if (kind < 0) {
 		loader_error(ld, ld->line, label, NULL, "unknown section");
-		return RD_SKIP;
+		return header_skip(ld, name);
 	}
 	if ((kind == SECT_GLOBAL) != (*name == '\0')) {
 		loader_error(ld, ld->line, label, NULL, "%s",
@@ -186,7 +205,7 @@ static int header_open(struct loader *ld, char *inner)
 	if (prev != NULL) {
 		loader_error(ld, ld->line, label, NULL, "duplicate section (first at line %d)",
 			     prev->line);
-		return RD_SKIP;
+		return header_skip(ld, name);
 	}
 	ps = sect_open(ld, (enum sect_kind)kind, name);
 	if (ps == NULL)
@@ -331,6 +350,23 @@ static int backend_find(const struct config *cfg, const char *name)
 	return -1;
 }
 
+/* A name used where a backend is expected is unknown; if a refused header named it, the
+ * error says where, so that the cause is read before this knock-on. */
+static void unknown_backend(struct loader *ld, int line, const struct psect *ps, const char *key,
+			    const char *name)
+{
+	for (size_t i = 0; i < ld->nskipped; i++) {
+		if (strcmp(ld->skipped[i].name, name) == 0) {
+			loader_error(ld, line, ps->label, key,
+				     "unknown backend '%s' (see line %d: that section was not "
+				     "read)",
+				     name, ld->skipped[i].line);
+			return;
+		}
+	}
+	loader_error(ld, line, ps->label, key, "unknown backend '%s'", name);
+}
+
 static void frontend_finish(struct loader *ld, const struct psect *ps, struct cfg_frontend *fe)
 {
 	for (size_t i = 0; i < fe->ncerts; i++)
@@ -339,27 +375,50 @@ static void frontend_finish(struct loader *ld, const struct psect *ps, struct cf
 	if (fe->backend_name != NULL) {
 		fe->backend = backend_find(ld->cfg, fe->backend_name);
 		if (fe->backend < 0)
-			loader_error(ld, fe->backend_line, ps->label, "backend",
-				     "unknown backend '%s'", fe->backend_name);
+			unknown_backend(ld, fe->backend_line, ps, "backend", fe->backend_name);
 	}
 	for (size_t i = 0; i < fe->nroutes; i++) {
 		struct cfg_route *r = &fe->routes[i];
 
 		r->backend = backend_find(ld->cfg, r->backend_name);
 		if (r->backend < 0)
-			loader_error(ld, r->line, ps->label, "route", "unknown backend '%s'",
-				     r->backend_name);
+			unknown_backend(ld, r->line, ps, "route", r->backend_name);
 	}
 	if (fe->tls_min_version > fe->tls_max_version)
 		loader_error(ld, keys_seen_line(ps, "tls_min_version"), ps->label,
 			     "tls_min_version", "TLSv1.3 is above tls_max_version TLSv1.2");
 }
 
+static const char *const check_names[] = { "tcp", "send-expect", "none" };
+
+/* check_send and check_expect belong to send-expect: set with another check they would be
+ * silently ignored while the operator believes the servers are probed with them. */
+static void check_keys_used(struct loader *ld, const struct psect *ps, const struct cfg_backend *be)
+{
+	static const char *const keys[] = { "check_send", "check_expect" };
+	const bool set[] = { be->check_send != NULL, be->check_expect != NULL };
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		int line = keys_seen_line(ps, keys[i]);
+
+		/* a value that was refused has its own error already */
+		if (line != 0 && set[i] && be->check != CHECK_SEND_EXPECT)
+			loader_error(ld, line, ps->label, keys[i],
+				     "not used by check = %s (set check = send-expect, or remove "
+				     "it)",
+				     check_names[be->check]);
+	}
+}
+
 static void backend_finish(struct loader *ld, const struct psect *ps, struct cfg_backend *be)
 {
+	if (be->check == CHECK_SEND_EXPECT && keys_seen_line(ps, "check_send") == 0)
+		loader_error(ld, keys_seen_line(ps, "check"), ps->label, "check",
+			     "send-expect requires check_send");
 	if (be->check == CHECK_SEND_EXPECT && keys_seen_line(ps, "check_expect") == 0)
 		loader_error(ld, keys_seen_line(ps, "check"), ps->label, "check",
 			     "send-expect requires check_expect");
+	check_keys_used(ld, ps, be);
 }
 
 /* An earlier listen line with the same address as frontend fi's listen li, if any. */
@@ -407,6 +466,10 @@ static void config_finish(struct loader *ld)
 			backend_finish(ld, ps, &ld->cfg->backends[ps->idx]);
 		}
 	}
+	if (ld->cfg->nfrontends == 0)
+		loader_error(ld, 0, NULL, NULL,
+			     "no [frontend NAME] section: nothing would listen (every file needs "
+			     "at least one frontend)");
 	ld->cfg->has_metrics = ld->cfg->metrics.len != 0;
 }
 
@@ -527,6 +590,9 @@ static void loader_finish(struct loader *ld)
 		free(ld->sects[i].seen);
 	}
 	free(ld->sects);
+	for (size_t i = 0; i < ld->nskipped; i++)
+		free(ld->skipped[i].name);
+	free(ld->skipped);
 	free(ld->text);
 	errlist_finish(&ld->errs);
 	config_unref(ld->cfg);

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -336,4 +337,35 @@ static bool hostname_ok(const char *s)
 bool values_sni_pattern_ok(const char *p)
 {
 	return p[0] == '*' ? p[1] == '.' && hostname_ok(p + 2) : hostname_ok(p);
+}
+
+/* Levenshtein distance of two short words; anything longer than VALUES_WORD_MAX counts as
+ * far from everything (a key line is bounded, but a suggestion is for typos, not essays). */
+int values_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int row[VALUES_WORD_MAX + 1];
+
+	if (la > VALUES_WORD_MAX || lb > VALUES_WORD_MAX)
+		return INT_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		int diag = row[0];
+
+		row[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int up = row[j];
+			int best = diag + (tolower((unsigned char)a[i - 1]) !=
+					   tolower((unsigned char)b[j - 1]));
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
 }

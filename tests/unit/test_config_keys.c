@@ -203,9 +203,9 @@ Test(config, unknown_keys_in_each_section)
 	struct config *cfg = load("[global]\nlisten = 127.0.0.1:1\n" FE "colour = red\n" BE
 				  "chek = tcp\n");
 
-	EXPECT_ERRORS(cfg, "f.ini:2: [global] listen: unknown key",
+	EXPECT_ERRORS(cfg, "f.ini:2: [global] listen: unknown key (it belongs in [frontend NAME])",
 		      "f.ini:7: [frontend web] colour: unknown key",
-		      "f.ini:10: [backend app] chek: unknown key");
+		      "f.ini:10: [backend app] chek: unknown key (did you mean 'check'?)");
 }
 
 Test(config, repeated_key_names_its_first_line)
@@ -247,7 +247,9 @@ Test(config, server_errors)
 				     "server = 127.0.0.1:9001 weight=1 backup\n");
 
 	EXPECT_ERRORS(cfg, "f.ini:6: [backend app] server: bad port '99999'",
-		      "f.ini:7: [backend app] server: bad weight '0' (1..256)",
+		      "f.ini:7: [backend app] server: weight 0 is not supported (1..256): to stop "
+		      "new connections to a server, remove its line and reload; open connections "
+		      "finish",
 		      "f.ini:8: [backend app] server: bad weight '257' (1..256)",
 		      "f.ini:9: [backend app] server: bad weight 'x' (1..256)",
 		      "f.ini:10: [backend app] server: unknown server option 'heavy' (weight=N, "
@@ -460,4 +462,66 @@ Test(config, user_and_group_must_exist)
 		  errs.msgs[0]);
 	cr_assert(strstr(errs.msgs[1], "f.ini:3: [global] group: ") == errs.msgs[1], "%s",
 		  errs.msgs[1]);
+}
+
+/* ---- mistakes that used to pass -t ---- */
+
+Test(config, check_keys_the_chosen_check_does_not_use_are_errors)
+{
+	struct config *cfg = load(FE BE "check_send = PING\\r\\n\ncheck_expect = +PONG\n"
+					"[backend b]\nserver = 127.0.0.1:9002\ncheck = none\n"
+					"check_expect = ok\n");
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini:7: [backend app] check_send: not used by check = tcp (set check = "
+		      "send-expect, or remove it)",
+		      "f.ini:8: [backend app] check_expect: not used by check = tcp (set check = "
+		      "send-expect, or remove it)",
+		      "f.ini:12: [backend b] check_expect: not used by check = none (set check = "
+		      "send-expect, or remove it)");
+}
+
+Test(config, send_expect_needs_check_send)
+{
+	struct config *cfg = load(FE BE "check = send-expect\ncheck_expect = ok\n");
+
+	EXPECT_ERRORS(cfg, "f.ini:7: [backend app] check: send-expect requires check_send");
+}
+
+Test(config, a_file_without_frontend_is_refused)
+{
+	struct config *cfg = load("[global]\nworkers = 1\n" BE);
+
+	EXPECT_ERRORS(cfg, "f.ini: no [frontend NAME] section: nothing would listen (every file "
+			   "needs at least one frontend)");
+}
+
+Test(config, unknown_keys_suggest_the_nearest)
+{
+	struct config *cfg = load("[global]\nshutdown_timout = 1s\n" FE
+				  "tls_min_versoin = TLSv1.3\n"
+				  "server = 127.0.0.1:1\n" BE "check_intervl = 1s\nchek_fall = 2\n"
+				  "weigth = 2\n");
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini:2: [global] shutdown_timout: unknown key (did you mean "
+		      "'shutdown_timeout'?)",
+		      "f.ini:7: [frontend web] tls_min_versoin: unknown key (did you mean "
+		      "'tls_min_version'?)",
+		      "f.ini:8: [frontend web] server: unknown key (it belongs in [backend NAME])",
+		      "f.ini:11: [backend app] check_intervl: unknown key (did you mean "
+		      "'check_interval'?)",
+		      "f.ini:12: [backend app] chek_fall: unknown key (did you mean 'check_fall'?)",
+		      "f.ini:13: [backend app] weigth: unknown key");
+}
+
+Test(config, a_knock_on_error_points_at_its_cause)
+{
+	struct config *cfg = load(FE "route = *.api.test api\n" BE "[backnd api]\n"
+				     "server = 127.0.0.1:9002\n");
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini:5: [frontend web] route: unknown backend 'api' (see line 8: that "
+		      "section was not read)",
+		      "f.ini:8: [backnd api] unknown section");
 }

@@ -95,7 +95,8 @@ Test(config, every_mistake_is_reported_with_its_line)
 		"f.ini:25: [frontend web] session_tickets: bad boolean 'maybe' "
 		"(on|off|yes|no|true|false)",
 		"f.ini:26: [frontend web] colour: unknown key",
-		"f.ini:28: [backend app] server: bad weight '0' (1..256)",
+		"f.ini:28: [backend app] server: weight 0 is not supported (1..256): to stop new "
+		"connections to a server, remove its line and reload; open connections finish",
 		"f.ini:29: [backend app] server: unknown server option 'heavy' (weight=N, "
 		"backup)",
 		"f.ini:30: [backend app] balance: bad value 'leastconn' (roundrobin)",
@@ -103,7 +104,7 @@ Test(config, every_mistake_is_reported_with_its_line)
 		"f.ini:32: [backend app] check: send-expect requires check_expect",
 		"f.ini:33: [backend app] check_send: bad escape '\\q'",
 		"f.ini:34: [backend app] check_rise: bad value '0' (1..1000)",
-		"f.ini:35: [backend app] chek: unknown key",
+		"f.ini:35: [backend app] chek: unknown key (did you mean 'check'?)",
 		"f.ini:36: [backend app] duplicate section (first at line 27)",
 		"f.ini:37: [backend] missing name");
 }
@@ -135,7 +136,8 @@ Test(config, long_lines_keep_their_whole_value)
 	cr_assert_eq(errs.n, 3);
 	snprintf(text, sizeof(text), "f.ini:6: [frontend web] %s: unknown key", key);
 	cr_assert_str_eq(errs.msgs[0], text);
-	cr_assert_str_eq(errs.msgs[1], "f.ini:7: [frontend web] retries: unknown key");
+	cr_assert_str_eq(errs.msgs[1], "f.ini:7: [frontend web] retries: unknown key (it belongs "
+				       "in [backend NAME])");
 	cr_assert_str_eq(errs.msgs[2], "f.ini:8: [frontend web] expected 'key = value'");
 }
 
@@ -167,6 +169,7 @@ Test(config, comments_are_skipped_wherever_inih_allows_them)
 				     "  ; indented comment\n"
 				     "[backend app]\n"
 				     "server = 127.0.0.1:9001\n"
+				     "check = send-expect\ncheck_send = x\n"
 				     "check_expect = a;b #c\n");
 
 	cr_assert_str_eq(cfg->frontends[0].listens[0].text, "127.0.0.1:8443");
@@ -334,7 +337,11 @@ Test(config, a_buffer_loads_like_the_file_it_names)
 	cr_assert_eq(cfg->workers, 2);
 	config_unref(cfg);
 	cfg = config_load_buffer("f.ini", "[oops]\n", 7, &errs, &warns);
-	EXPECT_ERRORS(cfg, "f.ini:1: [oops] unknown section");
+	EXPECT_ERRORS(
+		cfg,
+		"f.ini: no [frontend NAME] section: nothing would listen (every file needs at "
+		"least one frontend)",
+		"f.ini:1: [oops] unknown section");
 }
 
 /* ---- quoting input in messages ---- */
@@ -354,16 +361,20 @@ Test(config, control_bytes_in_keys_values_and_section_names_are_escaped)
 				  "retries = 1\r\n"              /* 11 */
 				  "connect_timeout = \0331s\n"); /* 12 */
 
-	EXPECT_ERRORS(cfg, "f.ini:2: [global] workers: bad value '\\x1b[31mred' (auto or 1..1024)",
-		      "f.ini:3: [global] wor\\x1bkers: unknown key",
-		      "f.ini:4: [global] log_level: bad value '\\x9b2J\\x01\\x7f' "
-		      "(error, warn, info, debug)",
-		      "f.ini:5: [frontend we\\x1b[2J\\x07b] bad name 'we\\x1b[2J\\x07b' "
-		      "(letters, digits, '_', '.' and '-')",
-		      "f.ini:6: [\\x1b[1mfrontend web] unknown section",
-		      "f.ini:9: [backend app] check_send: bad escape '\\\\x01'",
-		      "f.ini:10: [backend app] check: bad value '\\x1bc' (tcp, send-expect, none)",
-		      "f.ini:12: [backend app] connect_timeout: bad duration '\\x1b1s'");
+	EXPECT_ERRORS(
+		cfg,
+		"f.ini: no [frontend NAME] section: nothing would listen (every file needs at "
+		"least one frontend)",
+		"f.ini:2: [global] workers: bad value '\\x1b[31mred' (auto or 1..1024)",
+		"f.ini:3: [global] wor\\x1bkers: unknown key (did you mean 'workers'?)",
+		"f.ini:4: [global] log_level: bad value '\\x9b2J\\x01\\x7f' "
+		"(error, warn, info, debug)",
+		"f.ini:5: [frontend we\\x1b[2J\\x07b] bad name 'we\\x1b[2J\\x07b' "
+		"(letters, digits, '_', '.' and '-')",
+		"f.ini:6: [\\x1b[1mfrontend web] unknown section",
+		"f.ini:9: [backend app] check_send: bad escape '\\\\x01'",
+		"f.ini:10: [backend app] check: bad value '\\x1bc' (tcp, send-expect, none)",
+		"f.ini:12: [backend app] connect_timeout: bad duration '\\x1b1s'");
 	for (size_t i = 0; i < errs.n; i++)
 		for (const char *p = errs.msgs[i]; *p; p++)
 			cr_assert(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x in: %s",
