@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
@@ -52,6 +53,8 @@ struct runtime *app_load(const char *path, struct errlist *warns)
 	struct runtime *rt = NULL;
 	if (cfg)
 		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), &errs);
+	for (size_t i = 0; rt && warns && i < rt->cfg->nfrontends; i++)
+		tls_frontend_expiry_warn(rt->tls[i], rt->cfg, time(NULL), warns);
 	config_unref(cfg);
 	if (!rt || errs.n) {
 		errlist_sort(&errs); /* parse and certificate errors in file order */

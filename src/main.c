@@ -37,6 +37,22 @@ static void version(void)
 	printf("%s\n", ktls_probe_describe());
 }
 
+/* -t checks what start-up would refuse too: ktls = on where the kernel lacks kTLS. */
+static int check_ktls(const struct config *cfg)
+{
+	struct errlist errs;
+	if (cfg->ktls != KTLS_ON || ktls_probe() == (KTLS_TX | KTLS_RX))
+		return 0;
+	errlist_init(&errs);
+	errlist_add(&errs, cfg->path, cfg->ktls_line, "global", "ktls",
+		    "on, but %s (use ktls = auto, or load the module: modprobe tls)",
+		    ktls_probe_describe());
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	errlist_finish(&errs);
+	return -1;
+}
+
 /* Returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -107,9 +123,11 @@ int main(int argc, char **argv)
 	if (!rt)
 		return APP_EXIT_CONFIG;
 	if (o.check) {
-		printf("%s: configuration OK\n", o.config);
+		rc = check_ktls(rt->cfg) < 0 ? APP_EXIT_CONFIG : APP_EXIT_OK;
+		if (rc == APP_EXIT_OK)
+			printf("%s: configuration OK\n", o.config);
 		runtime_unref(rt);
-		return APP_EXIT_OK;
+		return rc;
 	}
 	rc = app_run(rt, o.config, o.level);
 	runtime_unref(rt);

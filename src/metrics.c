@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
@@ -120,9 +121,43 @@ static void render_server_metric(struct evbuffer *b, const struct runtime *rt, c
 	}
 }
 
+/* A label value as the exposition format wants it: backslash, quote and newline escaped. */
+static void label_value(struct evbuffer *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, s, 1);
+	}
+}
+
+/* Seconds left on each certificate, so that an alert fires before clients see it expire. */
+static void render_cert_expiry(struct evbuffer *b, const struct runtime *rt)
+{
+	static const char name[] = "tlsplice_certificate_expiry_seconds";
+	int64_t now = (int64_t)time(NULL);
+
+	head(b, name, "gauge", "Seconds until the certificate expires (negative once it has).");
+	for (size_t i = 0; rt->tls && i < rt->cfg->nfrontends; i++) {
+		const struct cfg_frontend *fe = &rt->cfg->frontends[i];
+
+		for (size_t k = 0; k < tls_frontend_ncerts(rt->tls[i]) && k < fe->ncerts; k++) {
+			evbuffer_add_printf(b, "%s{frontend=\"%s\",cert=\"", name, fe->name);
+			label_value(b, fe->certs[k].cert_path);
+			evbuffer_add_printf(
+				b, "\"} %lld\n",
+				(long long)(tls_frontend_cert_expiry(rt->tls[i], k) - now));
+		}
+	}
+}
+
 static void render(struct evbuffer *b, const struct runtime *rt)
 {
 	render_frontends(b, rt);
+	render_cert_expiry(b, rt);
 	render_server_metric(b, rt, "tlsplice_server_up", "gauge", "1 if the server counts as up.",
 			     (size_t)-1);
 	render_server_metric(b, rt, "tlsplice_server_connect_failures_total", "counter",

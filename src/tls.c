@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -17,7 +19,8 @@
 
 struct tls_cert {
 	SSL_CTX *ctx;
-	X509 *leaf; /* owned by ctx */
+	X509 *leaf;        /* owned by ctx */
+	int64_t not_after; /* the leaf's notAfter, UTC seconds since the epoch */
 };
 
 struct tls_frontend {
@@ -335,6 +338,56 @@ static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg
 	return bad;
 }
 
+enum load_failure { LOAD_NOT_FOUND, LOAD_MISMATCH, LOAD_OTHER };
+
+/* Reads why a certificate or key did not load, in the operator's terms rather than OpenSSL's
+ * ("PEM lib", "key values mismatch"); the reason text is kept for anything else. */
+static enum load_failure load_failure(char *why, size_t whylen)
+{
+	enum load_failure f = LOAD_OTHER;
+	unsigned long e, last = 0;
+	const char *r;
+
+	while ((e = ERR_get_error()) != 0) {
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+			f = LOAD_MISMATCH;
+		else if (f == LOAD_OTHER && ((ERR_GET_LIB(e) == ERR_LIB_PEM &&
+					      ERR_GET_REASON(e) == PEM_R_NO_START_LINE) ||
+					     (ERR_GET_LIB(e) == ERR_LIB_OSSL_DECODER &&
+					      ERR_GET_REASON(e) == ERR_R_UNSUPPORTED)))
+			f = LOAD_NOT_FOUND; /* no PEM block of that kind in the file */
+		last = e;
+	}
+	r = last ? ERR_reason_error_string(last) : NULL;
+	snprintf(why, whylen, "%s", r ? r : "unreadable");
+	return f;
+}
+
+/* A key that did not load: not in the file, not the certificate's, or another reason. */
+static void key_error(const struct config *cfg, const struct cfg_frontend *fe,
+		      const struct cfg_cert *c, struct errlist *errs, const char *sect)
+{
+	const char *key = c->key_line ? "key" : "cert";
+	int line = c->key_line ? c->key_line : c->line;
+	char why[256];
+
+	switch (load_failure(why, sizeof(why))) {
+	case LOAD_MISMATCH:
+		FE_ERR(key, line, "key '%s' does not match certificate '%s'", c->key_path,
+		       c->cert_path);
+		break;
+	case LOAD_NOT_FOUND:
+		FE_ERR(key, line, "no private key in '%s'%s", c->key_path,
+		       c->key_line ? ""
+				   : " (add a key line after this cert, or append the key "
+				     "to the file)");
+		break;
+	default:
+		FE_ERR(key, line, "cannot load private key '%s': %s", c->key_path, why);
+	}
+}
+
 /* Loads one cert/key pair into a fresh context; reports against the cert's lines. */
 static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *fe,
 			  const struct cfg_cert *c, struct errlist *errs, const char *sect)
@@ -351,27 +404,37 @@ static SSL_CTX *load_cert(const struct config *cfg, const struct cfg_frontend *f
 		return NULL;
 	}
 	if (!SSL_CTX_use_certificate_chain_file(ctx, c->cert_path)) {
-		ssl_reason(why, sizeof(why), "unreadable");
-		FE_ERR("cert", c->line, "cannot load certificate '%s': %s", c->cert_path, why);
+		if (load_failure(why, sizeof(why)) == LOAD_NOT_FOUND)
+			FE_ERR("cert", c->line, "no certificate in '%s'", c->cert_path);
+		else
+			FE_ERR("cert", c->line, "cannot load certificate '%s': %s", c->cert_path,
+			       why);
 		goto err;
 	}
 	if (!SSL_CTX_use_PrivateKey_file(ctx, c->key_path, SSL_FILETYPE_PEM)) {
-		ssl_reason(why, sizeof(why), "unreadable");
-		FE_ERR(c->key_line ? "key" : "cert", c->key_line ? c->key_line : c->line,
-		       "cannot load private key '%s': %s", c->key_path, why);
+		key_error(cfg, fe, c, errs, sect);
 		goto err;
 	}
 	if (!SSL_CTX_check_private_key(ctx)) {
 		ERR_clear_error();
 		FE_ERR(c->key_line ? "key" : "cert", c->key_line ? c->key_line : c->line,
-		       "private key '%s' does not match certificate '%s'", c->key_path,
-		       c->cert_path);
+		       "key '%s' does not match certificate '%s'", c->key_path, c->cert_path);
 		goto err;
 	}
 	return ctx;
 err:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* notAfter as UTC seconds; 0 if it cannot be read (then it is reported as long expired). */
+static int64_t cert_not_after(const X509 *leaf)
+{
+	struct tm tm;
+
+	if (!leaf || !ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm))
+		return 0;
+	return (int64_t)timegm(&tm);
 }
 
 struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct cfg_frontend *fe,
@@ -402,6 +465,7 @@ struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct 
 		}
 		t->certs[t->ncerts].ctx = ctx;
 		t->certs[t->ncerts].leaf = SSL_CTX_get0_certificate(ctx);
+		t->certs[t->ncerts].not_after = cert_not_after(t->certs[t->ncerts].leaf);
 		t->ncerts++;
 		/* report list errors once, not once per certificate */
 		struct errlist again;
@@ -456,4 +520,51 @@ SSL *tls_accept(struct tls_frontend *t, int fd)
 		SSL_set_default_read_buffer_len(ssl, TLS_READ_BUFFER);
 	}
 	return ssl;
+}
+
+size_t tls_frontend_ncerts(const struct tls_frontend *t)
+{
+	return t ? t->ncerts : 0;
+}
+
+int64_t tls_frontend_cert_expiry(const struct tls_frontend *t, size_t i)
+{
+	return t->certs[i].not_after;
+}
+
+char *tls_frontend_cert_subject(const struct tls_frontend *t, size_t i, char *out, size_t outlen)
+{
+	X509_NAME *name = X509_get_subject_name(t->certs[i].leaf);
+
+	out[0] = '\0';
+	if (name)
+		X509_NAME_oneline(name, out, (int)outlen);
+	return out;
+}
+
+/* Expiry is worth a line at start-up, on reload and in -t, before clients see it. */
+void tls_frontend_expiry_warn(const struct tls_frontend *t, const struct config *cfg, int64_t now,
+			      struct errlist *warns)
+{
+	const struct cfg_frontend *fe = t->fe;
+	char sect[300], date[32];
+
+	snprintf(sect, sizeof(sect), "frontend %s", fe->name);
+	for (size_t i = 0; i < t->ncerts; i++) {
+		int64_t left = t->certs[i].not_after - now;
+		time_t when = (time_t)t->certs[i].not_after;
+		struct tm tm;
+
+		if (left > (int64_t)TLS_EXPIRY_WARN_DAYS * 86400)
+			continue;
+		gmtime_r(&when, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		if (left <= 0)
+			errlist_add(warns, cfg->path, fe->certs[i].line, sect, "cert",
+				    "certificate '%s' expired on %s", fe->certs[i].cert_path, date);
+		else
+			errlist_add(warns, cfg->path, fe->certs[i].line, sect, "cert",
+				    "certificate '%s' expires on %s (in %lld days)",
+				    fe->certs[i].cert_path, date, (long long)(left / 86400));
+	}
 }

@@ -101,6 +101,7 @@ struct config {
 	enum log_level log_level;
 	char *access_log; /* "stdout", "stderr", "off" or a resolved path */
 	enum ktls_mode ktls;
+	int ktls_line; /* line of the ktls key, 0 if defaulted */
 	bool splice;
 	bool watch; /* follow certificate, key, CA and ticket key files on disk */
 	uint64_t shutdown_timeout_ms;

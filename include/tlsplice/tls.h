@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <openssl/ssl.h>
 
 #include "tlsplice/config.h"
@@ -23,6 +24,18 @@ struct tls_frontend;
 struct tls_frontend *tls_frontend_create(const struct config *cfg, const struct cfg_frontend *fe,
 					 bool ktls, struct errlist *errs);
 void tls_frontend_destroy(struct tls_frontend *t); /* NULL ok */
+
+/* Its certificates, in the order of the frontend's cert lines: how many, the leaf's notAfter
+ * (UTC seconds since the epoch) and its subject (one line, into out). */
+size_t tls_frontend_ncerts(const struct tls_frontend *t); /* NULL: 0 */
+int64_t tls_frontend_cert_expiry(const struct tls_frontend *t, size_t i);
+char *tls_frontend_cert_subject(const struct tls_frontend *t, size_t i, char *out, size_t outlen);
+
+/* Adds to warns, against each cert line, a certificate that expired or expires within
+ * TLS_EXPIRY_WARN_DAYS days of now, with the date. */
+#define TLS_EXPIRY_WARN_DAYS 14
+void tls_frontend_expiry_warn(const struct tls_frontend *t, const struct config *cfg, int64_t now,
+			      struct errlist *warns);
 
 /* A server-side SSL on an accepted socket; NULL on allocation failure. */
 SSL *tls_accept(struct tls_frontend *t, int fd);

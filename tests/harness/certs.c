@@ -38,7 +38,7 @@ out:
 }
 
 /* A self-signed certificate for pkey with CN = first SAN. */
-static X509 *cert_make(EVP_PKEY *pkey, const char *sans)
+static X509 *cert_make(EVP_PKEY *pkey, const char *sans, int days)
 {
 	X509 *x = X509_new();
 	X509_NAME *nm;
@@ -51,7 +51,7 @@ static X509 *cert_make(EVP_PKEY *pkey, const char *sans)
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(harness_now_ms() & 0x7fffffff) + 1);
 	X509_gmtime_adj(X509_getm_notBefore(x), -86400);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 30);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400L * days);
 	X509_set_pubkey(x, pkey);
 	nm = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
@@ -76,12 +76,12 @@ static int pem_write(const char *path, X509 *x, EVP_PKEY *k)
 	return ok == 1 ? 0 : -1;
 }
 
-static int cert_create(const char *name, const char *sans, bool mismatched,
+static int cert_create(const char *name, const char *sans, bool mismatched, int days,
 		       struct harness_cert *out)
 {
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 	EVP_PKEY *other = mismatched ? EVP_EC_gen("P-256") : NULL;
-	X509 *x = key ? cert_make(key, sans) : NULL;
+	X509 *x = key ? cert_make(key, sans, days) : NULL;
 	int rc = -1;
 
 	snprintf(out->cert, sizeof(out->cert), "%s/%.200s.crt", H.dir, name);
@@ -102,10 +102,15 @@ out:
 
 int harness_cert_create(const char *name, const char *sans, struct harness_cert *out)
 {
-	return cert_create(name, sans, false, out);
+	return cert_create(name, sans, false, 30, out);
+}
+
+int harness_cert_create_days(const char *name, const char *sans, int days, struct harness_cert *out)
+{
+	return cert_create(name, sans, false, days, out);
 }
 
 int harness_cert_create_mismatched(const char *name, const char *sans, struct harness_cert *out)
 {
-	return cert_create(name, sans, true, out);
+	return cert_create(name, sans, true, 30, out);
 }

@@ -103,6 +103,9 @@ struct harness_cert {
 /* Writes NAME.crt and NAME.key into the temp dir. sans is a comma-separated list of DNS
  * names ("demo.test,*.api.test"); the first one is also the subject CN. 0 or -1. */
 int harness_cert_create(const char *name, const char *sans, struct harness_cert *out);
+/* Same, valid from a day ago until days from now (days < 0: already expired). */
+int harness_cert_create_days(const char *name, const char *sans, int days,
+			     struct harness_cert *out);
 /* Same, but NAME.key holds a key that does NOT belong to NAME.crt (negative tests). */
 int harness_cert_create_mismatched(const char *name, const char *sans, struct harness_cert *out);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -588,5 +589,138 @@ Test(cli, certificate_errors_and_parse_errors_come_in_file_order)
 	cr_assert_lt(key_err, port_err, "line 4's error must come before line 8's:\n%s", out);
 	free(out);
 	run_result_finish(&r);
+	harness_pass();
+}
+
+/* ---- checks -t makes that start-up would otherwise be the first to make ---- */
+
+Test(cli, ktls_on_is_checked_by_t)
+{
+	struct harness_cert crt;
+	struct run_result r;
+	cr_assert_eq(harness_cert_create("k", "demo.test", &crt), 0);
+	const char *ini = harness_config_web("ktls.ini", 18443, &crt, "ktls = on", NULL,
+					     "[backend app]\nserver = 127.0.0.1:9001\n");
+	run(&r, "-V", NULL, NULL, NULL);
+	bool both = strstr(r.out, "kTLS: available (tx, rx)") != NULL;
+	run_result_finish(&r);
+	run(&r, "-t", "-c", ini, NULL);
+	char *out = all_output(&r);
+	if (both) {
+		cr_assert_eq(r.status, 0, "kTLS both ways here, yet:\n%s", out);
+	} else {
+		char want[4200];
+		snprintf(want, sizeof(want), "%s:2: [global] ktls: on, but kTLS: not available",
+			 ini);
+		cr_assert_eq(r.status, 1, "exit %d:\n%s", r.status, out);
+		cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+		cr_assert(strstr(out, "configuration OK") == NULL, "%s", out);
+	}
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, certificate_and_key_errors_in_operator_words)
+{
+	struct harness_cert a, mis;
+	cr_assert_eq(harness_cert_create("a", "a.test", &a), 0);
+	cr_assert_eq(harness_cert_create_mismatched("mis", "mis.test", &mis), 0);
+	const char *ini = harness_write_file(
+		"words.ini",
+		"[frontend nokey]\nlisten = 127.0.0.1:18443\ncert = a.crt\nbackend = app\n" /* 1-4 */
+		"[frontend mismatch]\nlisten = 127.0.0.1:18444\ncert = mis.crt\n" /* 5-7 */
+		"key = mis.key\nbackend = app\n"                                  /* 8-9 */
+		"[frontend swapped]\nlisten = 127.0.0.1:18445\ncert = a.key\n"    /* 10-12 */
+		"key = a.key\nbackend = app\n"                                    /* 13-14 */
+		"[backend app]\nserver = 127.0.0.1:9001\n");
+	struct run_result r;
+	run(&r, "-t", "-c", ini, NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 1, "exit %d:\n%s", r.status, out);
+	char *want[3];
+	cr_assert(asprintf(&want[0],
+			   "%s:3: [frontend nokey] cert: no private key in '%s' (add a key line "
+			   "after this cert, or append the key to the file)\n",
+			   ini, a.cert) > 0);
+	cr_assert(asprintf(&want[1],
+			   "%s:8: [frontend mismatch] key: key '%s' does not match certificate "
+			   "'%s'\n",
+			   ini, mis.key, mis.cert) > 0);
+	cr_assert(asprintf(&want[2], "%s:12: [frontend swapped] cert: no certificate in '%s'\n",
+			   ini, a.key) > 0);
+	for (int i = 0; i < 3; i++) {
+		cr_expect(strstr(out, want[i]), "no '%s' in:\n%s", want[i], out);
+		free(want[i]);
+	}
+	cr_assert(strstr(out, "PEM lib") == NULL && strstr(out, "key values mismatch") == NULL,
+		  "OpenSSL's wording leaked:\n%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+/* "YYYY-MM-DD" of now + days. */
+static void date_in(int days, char *out, size_t len)
+{
+	time_t t = time(NULL) + (time_t)days * 86400;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%d", &tm);
+}
+
+Test(cli, certificates_near_expiry_are_warned_of_with_the_date)
+{
+	struct harness_cert soon, gone, fine;
+	cr_assert_eq(harness_cert_create_days("soon", "soon.test", 5, &soon), 0);
+	cr_assert_eq(harness_cert_create_days("gone", "gone.test", -1, &gone), 0);
+	cr_assert_eq(harness_cert_create_days("fine", "fine.test", 60, &fine), 0);
+	const char *ini = harness_write_file(
+		"exp.ini",
+		"[frontend web]\nlisten = 127.0.0.1:18443\ncert = soon.crt\nkey = soon.key\n"
+		"cert = gone.crt\nkey = gone.key\ncert = fine.crt\nkey = fine.key\nbackend = app\n"
+		"[backend app]\nserver = 127.0.0.1:9001\n");
+	struct run_result r;
+	run(&r, "-t", "-c", ini, NULL);
+	char *out = all_output(&r);
+	cr_assert_eq(r.status, 0, "a warning is not an error:\n%s", out);
+	char day[16], want[4400];
+	date_in(5, day, sizeof(day));
+	snprintf(want, sizeof(want), "%s:3: [frontend web] cert: certificate '%s' expires on %s",
+		 ini, soon.cert, day);
+	cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+	/* whole days left: 5, or 4 once a second has passed since the certificate was made */
+	cr_assert(strstr(out, "(in 4 days)") || strstr(out, "(in 5 days)"), "%s", out);
+	date_in(-1, day, sizeof(day));
+	snprintf(want, sizeof(want), "%s:5: [frontend web] cert: certificate '%s' expired on %s",
+		 ini, gone.cert, day);
+	cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+	cr_assert(strstr(out, "fine.crt") == NULL, "60 days left is no news:\n%s", out);
+	free(out);
+	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(cli, certificate_expiry_is_a_metric)
+{
+	struct harness_cert soon;
+	int port = harness_free_port(), mport = harness_free_port();
+	cr_assert_eq(harness_cert_create_days("soon", "soon.test", 5, &soon), 0);
+	char global[64];
+	snprintf(global, sizeof(global), "metrics = 127.0.0.1:%d", mport);
+	const char *ini = harness_config_web(
+		"m.ini", port, &soon, global, NULL,
+		"[backend app]\nserver = 127.0.0.1:9001\ncheck = none\n");
+	struct proxy *p = proxy_start(ini, port);
+	cr_assert(p);
+	char *m = harness_http_get(mport, "/metrics", HARNESS_TIMEOUT_MS);
+	cr_assert(m);
+	char series[4400];
+	snprintf(series, sizeof(series),
+		 "tlsplice_certificate_expiry_seconds{frontend=\"web\",cert=\"%s\"}", soon.cert);
+	double v = metrics_value(m, series);
+	cr_assert(v > 5 * 86400 - 600 && v <= 5 * 86400, "%s = %f in:\n%s", series, v, m);
+	free(m);
+	proxy_stop(p, HARNESS_TIMEOUT_MS);
 	harness_pass();
 }
