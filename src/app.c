@@ -33,6 +33,7 @@ struct app {
 	struct event_base *base;
 	struct event *sig[4];
 	struct event *force;
+	struct event *grace; /* shutdown_grace: the drain starts when it fires */
 	struct event *reload_retry;
 	struct metrics *metrics;
 	struct watch *watch; /* NULL: watch = off, or inotify failed */
@@ -150,6 +151,18 @@ static void on_reload_retry(evutil_socket_t fd, short what, void *arg)
 		reload(a, "SIGHUP");
 }
 
+/* Listeners close, open connections finish until shutdown_timeout. */
+static void drain_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
+	log_info("draining %ld connections for up to %llu ms", atomic_load(&a->proc.active),
+		 (unsigned long long)ms);
+	proc_command(&a->proc, WORKER_CMD_DRAIN);
+	struct timeval tv = clock_ms_to_tv(ms);
+	evtimer_add(a->force, &tv);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct app *a = arg;
@@ -168,13 +181,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (a->stopping)
 		return;
 	a->stopping = true;
-	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
-	log_info("%s: stopping; draining %ld connections for up to %llu ms", strsignal((int)sig),
-		 atomic_load(&a->proc.active), (unsigned long long)ms);
 	metrics_set_draining(a->metrics);
-	proc_command(&a->proc, WORKER_CMD_DRAIN);
-	struct timeval tv = clock_ms_to_tv(ms);
-	evtimer_add(a->force, &tv);
+	uint64_t grace = a->proc.rt->cfg->shutdown_grace_ms;
+	if (grace > 0) {
+		/* the balancer in front needs time to see /healthz fail before we refuse */
+		log_info("%s: stopping; /healthz answers 503, still accepting for %llu ms",
+			 strsignal((int)sig), (unsigned long long)grace);
+		struct timeval tv = clock_ms_to_tv(grace);
+		evtimer_add(a->grace, &tv);
+		return;
+	}
+	log_info("%s: stopping", strsignal((int)sig));
+	drain_start(-1, 0, a);
 }
 
 static void on_worker_done(evutil_socket_t fd, short what, void *arg)
@@ -196,9 +214,10 @@ static int app_events(struct app *a)
 			return -1;
 	}
 	a->force = evtimer_new(a->base, on_force, a);
+	a->grace = evtimer_new(a->base, drain_start, a);
 	a->reload_retry = evtimer_new(a->base, on_reload_retry, a);
 	a->proc.worker_done = event_new(a->base, -1, 0, on_worker_done, a);
-	return a->force && a->reload_retry && a->proc.worker_done ? 0 : -1;
+	return a->force && a->grace && a->reload_retry && a->proc.worker_done ? 0 : -1;
 }
 
 static void app_free(struct app *a)
@@ -208,6 +227,8 @@ static void app_free(struct app *a)
 			event_free(a->sig[i]);
 	if (a->force)
 		event_free(a->force);
+	if (a->grace)
+		event_free(a->grace);
 	if (a->reload_retry)
 		event_free(a->reload_retry);
 	if (a->proc.worker_done)

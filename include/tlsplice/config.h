@@ -105,7 +105,8 @@ struct config {
 	bool splice;
 	bool watch; /* follow certificate, key, CA and ticket key files on disk */
 	uint64_t shutdown_timeout_ms;
-	struct cfg_addr metrics; /* metrics.len == 0: none */
+	uint64_t shutdown_grace_ms; /* after SIGTERM: /healthz 503, listeners still accepting */
+	struct cfg_addr metrics;    /* metrics.len == 0: none */
 	bool has_metrics;
 	char *user;
 	char *group;

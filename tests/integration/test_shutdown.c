@@ -199,3 +199,51 @@ Test(shutdown, forced_close_while_clients_keep_sockets_full)
 	free(line);
 	harness_pass();
 }
+
+/* Whether GET /healthz answers with status (200, 503). */
+static bool healthz_is(int mport, const char *status)
+{
+	char *r = harness_http_get(mport, "/healthz", HARNESS_TIMEOUT_MS);
+	bool is = r && strncmp(r + strcspn(r, " ") + 1, status, 3) == 0;
+	free(r);
+	return is;
+}
+
+/* Behind an L4 balancer: on SIGTERM /healthz turns 503 at once, but the listeners keep
+ * accepting for shutdown_grace, until the balancer has seen it; only then does the drain
+ * begin. */
+Test(shutdown, grace_keeps_accepting_while_healthz_answers_503)
+{
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	int port, mport = harness_free_port();
+	char global[160], buf[8];
+	snprintf(global, sizeof(global),
+		 "shutdown_grace = 5s\nshutdown_timeout = 5s\nmetrics = 127.0.0.1:%d\n", mport);
+	struct proxy *p = start(b, global, &port);
+	cr_assert(p);
+	cr_assert(healthz_is(mport, "200"));
+
+	int64_t t0 = harness_now_ms();
+	cr_assert_eq(proxy_signal(p, SIGTERM), 0);
+	bool draining = false;
+	while (!draining && harness_now_ms() - t0 < HARNESS_TIMEOUT_MS)
+		draining = healthz_is(mport, "503");
+	cr_assert(draining, "/healthz did not turn 503 after SIGTERM");
+
+	/* a client that comes while the balancer still sends is served */
+	struct tlsc_opts o = { .sni = "demo.test" };
+	struct tlsc *c = tlsc_connect("127.0.0.1", port, &o);
+	cr_assert(c, "connect during shutdown_grace failed");
+	cr_assert_eq(tlsc_write_all(c, "ping", 4, HARNESS_TIMEOUT_MS), 0);
+	cr_assert_eq(tlsc_read(c, buf, sizeof(buf), HARNESS_TIMEOUT_MS), 4);
+	tlsc_close(c);
+	cr_assert_lt(harness_now_ms() - t0, 5000,
+		     "served after the grace: the test proves nothing");
+	cr_assert(proxy_running(p));
+
+	/* then the listeners close and, with nothing open, it exits */
+	cr_assert_eq(proxy_wait(p, 5000 + HARNESS_TIMEOUT_MS), 0);
+	cr_assert_geq(harness_now_ms() - t0, 4900, "exited before shutdown_grace was over");
+	cr_assert_eq(alog_wait_lines(proxy_access_log(p), 1, 1000), 1);
+	harness_pass();
+}

@@ -525,3 +525,14 @@ Test(config, a_knock_on_error_points_at_its_cause)
 		      "section was not read)",
 		      "f.ini:8: [backnd api] unknown section");
 }
+
+Test(config, shutdown_grace_defaults_to_zero_and_takes_a_duration)
+{
+	struct config *cfg = load_ok(FE BE);
+
+	cr_assert_eq(cfg->shutdown_grace_ms, 0);
+	config_unref(cfg);
+	cfg = load_ok("[global]\nshutdown_grace = 5s\n" FE BE);
+	cr_assert_eq(cfg->shutdown_grace_ms, 5000);
+	config_unref(cfg);
+}
