@@ -15,15 +15,17 @@
 struct opts {
 	const char *config;
 	bool check;
+	bool dump; /* -T: print the effective configuration */
 	const char *level;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tlsplice [-c FILE] [-t] [-V] [-h] [-l LEVEL]\n"
+	fprintf(f, "usage: tlsplice [-c FILE] [-t] [-T] [-V] [-h] [-l LEVEL]\n"
 		   "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
 		   "  -t, --check           validate the configuration and exit\n"
-		   "  -V, --version         print versions and kernel TLS support\n"
+		   "  -T, --dump            validate, print the effective configuration and exit\n"
+		   "  -V, -v, --version     print versions and kernel TLS support\n"
 		   "  -l, --log-level LEVEL error, warn, info or debug (overrides log_level)\n"
 		   "  -h, --help            this help\n");
 }
@@ -57,15 +59,19 @@ static int check_ktls(const struct config *cfg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },    { "check", no_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },         { "help", no_argument, NULL, 'h' },
-		{ "log-level", required_argument, NULL, 'l' }, { NULL, 0, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "dump", no_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
 	};
 	enum log_level lvl;
 	char safe[256]; /* an argument quoted back, its control bytes escaped */
 	int ch;
 	o->config = DEFAULT_CONFIG;
-	while ((ch = getopt_long(argc, argv, "c:tVhl:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tTVvhl:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
@@ -73,7 +79,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 't':
 			o->check = true;
 			break;
+		case 'T':
+			o->check = o->dump = true;
+			break;
 		case 'V':
+		case 'v':
 			version();
 			return 0;
 		case 'h':
@@ -124,7 +134,9 @@ int main(int argc, char **argv)
 		return APP_EXIT_CONFIG;
 	if (o.check) {
 		rc = check_ktls(rt->cfg) < 0 ? APP_EXIT_CONFIG : APP_EXIT_OK;
-		if (rc == APP_EXIT_OK)
+		if (rc == APP_EXIT_OK && o.dump)
+			config_dump(rt->cfg, stdout);
+		else if (rc == APP_EXIT_OK)
 			printf("%s: configuration OK\n", o.config);
 		runtime_unref(rt);
 		return rc;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "tlsplice/errlist.h"
@@ -130,6 +131,11 @@ struct config *config_load_buffer(const char *path, const char *text, size_t len
 				  struct errlist *errs, struct errlist *warns);
 struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg); /* NULL is a no-op */
+
+/* Writes cfg as INI text (tlsplice -T): every key with its effective value (defaults filled
+ * in, paths resolved), what a check sends elided (it may hold a password), in a fixed order
+ * so that two outputs diff line by line. */
+void config_dump(const struct config *cfg, FILE *f);
 
 /* Finds a frontend's backend for an SNI name (NULL sni: default backend). */
 int config_route(const struct cfg_frontend *fe, const char *sni);

@@ -65,6 +65,8 @@ void keys_handle(struct loader *ld, struct psect *ps, void *base, const char *na
 		 const char *value);
 void keys_required(struct loader *ld, const struct psect *ps);
 int keys_seen_line(const struct psect *ps, const char *name);
+/* The name and section kind of row i (< keys_count()) of the table, for tests. */
+const char *keys_name(size_t i, enum sect_kind *kind);
 
 /* values.c: pure helpers the setters share. */
 int values_parse_long(const char *s, long *out);

@@ -417,6 +417,20 @@ static int set_listen(struct loader *ld, const struct setting *st, void *base, c
 	return 0;
 }
 
+/* The shipped config/tlsplice.ini names demo.pem, which the demo script makes: on a fresh
+ * checkout -t says so instead of leaving the operator to find out. */
+static void demo_cert_hint(const char *val, char *err, size_t errlen)
+{
+	const char *slash = strrchr(val, '/');
+	size_t used = strlen(err);
+
+	if (strcmp(slash ? slash + 1 : val, "demo.pem") == 0 && strstr(err, "No such file") &&
+	    used < errlen)
+		snprintf(err + used, errlen - used,
+			 " (scripts/demo.sh makes the demo certificate, or see \"Building by "
+			 "hand\" in README.md)");
+}
+
 static int set_cert(struct loader *ld, const struct setting *st, void *base, const char *val,
 		    char *err, size_t errlen)
 {
@@ -426,8 +440,10 @@ static int set_cert(struct loader *ld, const struct setting *st, void *base, con
 
 	ld->cur->cert_bad = true;
 	path = path_load(ld, val, err, errlen);
-	if (path == NULL)
+	if (path == NULL) {
+		demo_cert_hint(val, err, errlen);
 		return -1;
+	}
 	grown = loader_grow(ld, fe->certs, fe->ncerts, sizeof(*grown));
 	if (grown == NULL) {
 		free(path);
@@ -760,4 +776,10 @@ int keys_seen_line(const struct psect *ps, const char *name)
 	const struct setting *st = setting_find(ps->kind, name);
 
 	return st ? ps->seen[st - settings] : 0;
+}
+
+const char *keys_name(size_t i, enum sect_kind *kind)
+{
+	*kind = settings[i].sect;
+	return settings[i].name;
 }

@@ -724,3 +724,61 @@ Test(cli, certificate_expiry_is_a_metric)
 	proxy_stop(p, HARNESS_TIMEOUT_MS);
 	harness_pass();
 }
+
+/* ---- -v and -T ---- */
+
+Test(cli, lower_case_v_is_version)
+{
+	struct run_result r, R;
+	run(&r, "-v", NULL, NULL, NULL);
+	run(&R, "-V", NULL, NULL, NULL);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert_str_eq(r.out, R.out);
+	run_result_finish(&r);
+	run_result_finish(&R);
+	harness_pass();
+}
+
+Test(cli, dump_prints_the_effective_configuration)
+{
+	struct harness_cert crt;
+	cr_assert_eq(harness_cert_create("d", "demo.test", &crt), 0);
+	const char *ini = harness_write_file(
+		"dump.ini",
+		"[global]\nshutdown_timeout = 90s\n[frontend web]\nlisten = 127.0.0.1:18443\n"
+		"cert = d.crt\nkey = d.key\nbackend = app\nalpn = h2, http/1.1\n"
+		"[backend app]\nserver = 127.0.0.1:9001 weight=3\ncheck = send-expect\n"
+		"check_send = AUTH hunter2\\r\\n\ncheck_expect = +OK\n");
+	struct run_result r;
+	run(&r, "-T", "-c", ini, NULL);
+	cr_assert_eq(r.status, 0, "exit %d:\n%s%s", r.status, r.out, r.err);
+	static const char *const want[] = {
+		"[global]\n",
+		"\nshutdown_timeout = 90s\n",  /* as set, in its largest unit */
+		"\nshutdown_grace = 0\n",      /* defaults filled in */
+		"\nmax_connections = 10000\n", /* */
+		"\n[frontend web]\n",          /* */
+		"\nhandshake_timeout = 10s\n", /* */
+		"\nalpn = h2,http/1.1\n",      /* */
+		"\n[backend app]\n",           /* */
+		"\nserver = 127.0.0.1:9001 weight=3\n",
+		"\nretries = 2\n", /* */
+		"\ncheck_send = (elided: 14 bytes)\n",
+		"\ncheck_expect = +OK\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect(strstr(r.out, want[i]), "no '%s' in:\n%s", want[i], r.out);
+	char line[8400];
+	snprintf(line, sizeof(line), "\ncert = %s\nkey = %s\n", crt.cert, crt.key);
+	cr_assert(strstr(r.out, line), "paths are not resolved: no '%s' in:\n%s", line, r.out);
+	cr_assert(strstr(r.out, "hunter2") == NULL, "a secret leaked:\n%s", r.out);
+	run_result_finish(&r);
+
+	/* a file that does not pass -t prints its errors and no configuration */
+	ini = harness_write_file("dump-bad.ini", "[frontend web]\nlisten = x\n");
+	run(&r, "-T", "-c", ini, NULL);
+	cr_assert_eq(r.status, 1, "exit %d", r.status);
+	cr_assert(strstr(r.out, "[global]") == NULL, "%s", r.out);
+	run_result_finish(&r);
+	harness_pass();
+}

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../src/config/internal.h" /* keys_name: the table the dump must cover */
 #include "config_fixture.h"
 
 TestSuite(config, .init = setup, .fini = teardown);
@@ -534,5 +535,30 @@ Test(config, shutdown_grace_defaults_to_zero_and_takes_a_duration)
 	config_unref(cfg);
 	cfg = load_ok("[global]\nshutdown_grace = 5s\n" FE BE);
 	cr_assert_eq(cfg->shutdown_grace_ms, 5000);
+	config_unref(cfg);
+}
+
+/* -T prints every key of the table: a key added without its line in dump.c fails here. */
+Test(config, dump_names_every_key)
+{
+	struct config *cfg = load_ok(FE BE);
+	char *text = NULL, want[128];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	cr_assert_not_null(f);
+	config_dump(cfg, f);
+	cr_assert_eq(fclose(f), 0);
+	for (size_t i = 0; i < keys_count(); i++) {
+		enum sect_kind kind;
+		const char *name = keys_name(i, &kind);
+
+		snprintf(want, sizeof(want), "\n%s = ", name);
+		if (strstr(text, want) == NULL) {
+			snprintf(want, sizeof(want), "\n; %s = ", name);
+			cr_expect_not_null(strstr(text, want), "no '%s' in:\n%s", name, text);
+		}
+	}
+	free(text);
 	config_unref(cfg);
 }

@@ -435,3 +435,17 @@ Test(config, file_reads_are_whole_and_bounded)
 	cr_assert_eq(config_file_read("absent", &text, &len, why, sizeof(why)), -1);
 	cr_assert_eq(errno, ENOENT);
 }
+
+Test(config, the_demo_config_says_how_to_make_its_certificate)
+{
+	char src[PATH_MAX], cmd[PATH_MAX * 2];
+	struct config *cfg;
+
+	snprintf(src, sizeof(src), "%s/config/tlsplice.ini", TLSPLICE_SOURCE_DIR);
+	snprintf(cmd, sizeof(cmd), "cp '%s' f.ini", src);
+	cr_assert_eq(system(cmd), 0);
+	cfg = config_load("f.ini", &errs, &warns);
+	EXPECT_ERRORS(cfg, "f.ini:23: [frontend demo] cert: cannot read 'demo.pem': No such file "
+			   "or directory (scripts/demo.sh makes the demo certificate, or see "
+			   "\"Building by hand\" in README.md)");
+}
