@@ -9,6 +9,8 @@
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
+#include "tlsplice/pool.h"
+#include "tlsplice/server.h"
 
 size_t access_json_str(char *out, size_t len, size_t cap, const char *s)
 {
@@ -61,6 +63,23 @@ static const char *ktls_name(int k)
 	return names[k & (KTLS_TX | KTLS_RX)];
 }
 
+/* "HOST:PORT,HOST:PORT" of the servers a retried connection tried, in the backend's order;
+ * "" without a retry. */
+static void servers_tried(const struct access_record *a, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (a->attempts < 2 || a->pool == NULL || a->tried == NULL)
+		return;
+	for (unsigned i = 0; i < a->pool->nservers; i++) {
+		const struct server *s = &a->pool->servers[i];
+
+		if (pool_tried_has(a->tried, s))
+			n = put(out, n, cap, "%s%s", n ? "," : "", s->cfg->addr.text);
+	}
+}
+
 void access_log_conn(const struct access_record *a)
 {
 	if (!access_log_enabled())
@@ -92,6 +111,10 @@ void access_log_conn(const struct access_record *a)
 		(double)a->handshake_us / 1000.0, (double)a->duration_us / 1000.0);
 	len = put_field(line, len, sizeof(line), "close", close_reason_name(a->close));
 	len = put_field(line, len, sizeof(line), "error", a->error);
+	char tried[1024];
+	servers_tried(a, tried, sizeof(tried));
+	len = put(line, len, sizeof(line), ",\"attempts\":%d", a->attempts);
+	len = put_field(line, len, sizeof(line), "servers_tried", tried);
 	if (len + 2 >= sizeof(line))
 		len = sizeof(line) - 3;
 	line[len++] = '}';

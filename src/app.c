@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
@@ -237,8 +238,45 @@ static void app_free(struct app *a)
 		event_base_free(a->base);
 }
 
-static void log_started(const struct app *a, const struct config *cfg)
+/* One line per listener: what it serves and until when its certificates are valid. */
+static void log_listeners(const struct runtime *rt)
 {
+	for (size_t i = 0; i < rt->cfg->nfrontends; i++) {
+		const struct cfg_frontend *fe = &rt->cfg->frontends[i];
+		char certs[1024] = "", subject[256], day[16];
+		for (size_t k = 0, n = 0; k < tls_frontend_ncerts(rt->tls[i]) && n < sizeof(certs);
+		     k++) {
+			time_t t = (time_t)tls_frontend_cert_expiry(rt->tls[i], k);
+			struct tm tm;
+			strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
+			tls_frontend_cert_subject(rt->tls[i], k, subject, sizeof(subject));
+			n += (size_t)snprintf(certs + n, sizeof(certs) - n, "%s%s (expires %s)",
+					      k ? ", " : "", subject, day);
+		}
+		for (size_t l = 0; l < fe->nlistens; l++)
+			log_info("listening on %s: frontend %s, backend %s, certificates %s",
+				 fe->listens[l].text, fe->name, fe->backend_name, certs);
+	}
+}
+
+static void log_started(const struct app *a, const struct runtime *rt)
+{
+	const struct config *cfg = rt->cfg;
+	log_listeners(rt);
+	log_info("metrics: %s; access log: %s", cfg->has_metrics ? cfg->metrics.text : "off",
+		 cfg->access_log);
+	log_info("%s; ktls = %s, splice = %s", ktls_probe_describe(),
+		 cfg->ktls == KTLS_OFF  ? "off"
+		 : cfg->ktls == KTLS_ON ? "on"
+					: "auto",
+		 cfg->splice ? "on" : "off");
+	if (cfg->user || cfg->group)
+		log_info("privileges dropped: running as uid %u gid %u (user %s, group %s)",
+			 (unsigned)getuid(), (unsigned)getgid(), cfg->user ? cfg->user : "-",
+			 cfg->group ? cfg->group : "-");
+	else
+		log_info("privileges: running as uid %u gid %u (no user or group set)",
+			 (unsigned)getuid(), (unsigned)getgid());
 	log_info("tlsplice %s started: %u workers%s%s%s, %zu frontends, %zu backends; %s",
 		 TLSPLICE_VERSION, a->proc.nworkers, cfg->workers_auto[0] ? " (auto: " : "",
 		 cfg->workers_auto, cfg->workers_auto[0] ? ")" : "", cfg->nfrontends,
@@ -262,7 +300,7 @@ static int app_serve(struct app *a, struct runtime *rt)
 		log_error("cannot start workers: %s", strerror(errno));
 		proc_command(&a->proc, WORKER_CMD_FORCE);
 	} else {
-		log_started(a, rt->cfg);
+		log_started(a, rt);
 		event_base_dispatch(a->base);
 	}
 	proc_join(&a->proc);

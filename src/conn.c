@@ -156,6 +156,9 @@ static void log_access(const struct conn *c, uint64_t now_us)
 		.duration_us = now_us - c->t_accept_us,
 		.close = c->close.reason,
 		.error = c->close.error,
+		.attempts = c->attempts,
+		.pool = c->pool,
+		.tried = &c->tried,
 	};
 	access_log_conn(&a);
 }

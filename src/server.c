@@ -32,6 +32,32 @@ static const char *server_name(const struct server *s)
 	return s->cfg ? s->cfg->addr.text : "?";
 }
 
+static unsigned servers_up(const struct pool *p)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->nservers; i++)
+		n += atomic_load(&p->servers[i].up);
+	return n;
+}
+
+/* One line when a backend is left with no server up, and one when it has one again: the
+ * exchange on none_up lets only one of several concurrent reporters log each. */
+static void log_availability(struct server *s, bool to_up)
+{
+	struct pool *p = s->pool;
+
+	if (to_up) {
+		if (atomic_exchange(&p->none_up, false))
+			log_info("backend %s has a server available again: %s", backend_name(s),
+				 server_name(s));
+	} else if (servers_up(p) == 0 && !atomic_exchange(&p->none_up, true)) {
+		log_error("backend %s has no server available: its clients are closed after the "
+			  "handshake (close = no_server)",
+			  backend_name(s));
+	}
+}
+
 /* Flips s to to_up. Only the thread whose CAS flips the flag logs and resets the streaks,
  * so concurrent reporters change (and log) each state exactly once. */
 static bool transition(struct server *s, bool to_up, const char *reason, int n, int of,
@@ -54,9 +80,12 @@ static bool transition(struct server *s, bool to_up, const char *reason, int n, 
 			 reason, n, of);
 	} else {
 		atomic_store(&s->ok_streak, 0);
-		log_warn("backend %s server %s is DOWN: %s (%d/%d)", backend_name(s),
-			 server_name(s), reason, n, of);
+		log_warn("backend %s server %s is DOWN: %s (%d/%d); %u of %u servers of backend "
+			 "%s up",
+			 backend_name(s), server_name(s), reason, n, of, servers_up(s->pool),
+			 s->pool->nservers, backend_name(s));
 	}
+	log_availability(s, to_up);
 	return true;
 }
 

@@ -10,6 +10,9 @@
 
 #include "tlsplice/close.h"
 
+struct pool;
+struct pool_tried;
+
 /* What the line says of one connection; strings may be NULL (logged as ""). */
 struct access_record {
 	struct timeval accepted; /* wall clock of the accept */
@@ -25,6 +28,10 @@ struct access_record {
 	uint64_t duration_us;  /* accept to close */
 	enum close_reason close;
 	const char *error;
+	int attempts; /* connects started (1 + retries); 0: none */
+	/* with attempts > 1: the pool and the servers tried in it (servers_tried) */
+	const struct pool *pool;
+	const struct pool_tried *tried;
 };
 
 /* Writes a's JSON line (when the access log is on). */

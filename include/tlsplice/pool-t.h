@@ -19,6 +19,7 @@ struct pool {
 	unsigned *seq_primary, nseq_primary;
 	unsigned *seq_backup, nseq_backup;
 	atomic_uint_fast64_t rr_primary, rr_backup; /* positions in the sequences */
+	atomic_bool none_up; /* "no server available" was logged: the next UP logs recovery */
 };
 
 #endif

@@ -496,3 +496,38 @@ Test(health, reload_to_check_none_probes_a_server_checks_took_down)
 	cr_assert(log_wait(p, state_line(b, "UP"), 1, 2000) >= 0, "a successful probe marks up");
 	harness_pass();
 }
+
+/* A DOWN line says how many servers of its backend remain up; a backend left with none logs
+ * one line saying so, and one when a server is back. */
+Test(health, down_lines_count_what_remains_and_an_empty_backend_is_logged_once)
+{
+	struct backend *a, *b;
+	int port, mport;
+	const int wait = 100 + 200 + SLACK_MS;
+	struct proxy *p = start_two(&a, &b, false, &port, &mport,
+				    "check = tcp\ncheck_interval = 100ms\ncheck_timeout = 200ms\n"
+				    "check_rise = 1\ncheck_fall = 1\n");
+	char line[256];
+
+	backend_stop(a);
+	cr_assert(log_wait(p, state_line(a, "DOWN"), 1, wait) >= 0);
+	cr_assert(log_wait(p, "; 1 of 2 servers of backend app up", 1, wait) >= 0,
+		  "the DOWN line does not say what remains");
+	cr_assert_eq(log_count(p, "backend app has no server available"), 0);
+
+	backend_stop(b);
+	cr_assert(log_wait(p, state_line(b, "DOWN"), 1, wait) >= 0);
+	cr_assert(log_wait(p, "; 0 of 2 servers of backend app up", 1, wait) >= 0);
+	cr_assert(log_wait(p, "backend app has no server available", 1, wait) >= 0);
+
+	cr_assert_eq(backend_restart(a), 0);
+	cr_assert(log_wait(p, state_line(a, "UP"), 1, wait) >= 0);
+	snprintf(line, sizeof(line), "backend app has a server available again: %s",
+		 backend_addr(a));
+	cr_assert(log_wait(p, line, 1, wait) >= 0, "no recovery line");
+	cr_assert_eq(backend_restart(b), 0);
+	cr_assert(log_wait(p, state_line(b, "UP"), 1, wait) >= 0);
+	cr_assert_eq(log_count(p, "has no server available"), 1, "one line, not one per check");
+	cr_assert_eq(log_count(p, "has a server available again"), 1);
+	harness_pass();
+}

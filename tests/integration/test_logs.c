@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -92,6 +93,98 @@ Test(logs, reload_to_off_stops_the_access_log)
 	cr_assert_eq(alog_wait_lines(log1, 2, 0), 1,
 		     "a connection was logged while access_log = off");
 	cr_assert_eq(alog_wait_lines(log2, 2, 0), 1, "the new file has more than its one line");
+	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}
+
+/* A connection that needed a retry says so: attempts, and which servers it tried. */
+Test(logs, a_retried_connection_logs_attempts_and_servers_tried)
+{
+	struct backend *good = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct backend *dead = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	cr_assert(good && dead);
+	char dead_addr[64], be[256], want[256];
+	snprintf(dead_addr, sizeof(dead_addr), "%s", backend_addr(dead));
+	backend_stop(dead); /* its port now refuses */
+	int port = harness_free_port();
+	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
+	/* check = none and the default check_fall = 3: the dead server stays in the rotation.
+	 * Weights 1 and 2 give the order good, dead, good: the first connection goes straight
+	 * to good, the second tries dead first and is retried on good */
+	snprintf(be, sizeof(be), "[backend app]\nserver = %s\nserver = %s weight=2\ncheck = none\n",
+		 dead_addr, backend_addr(good));
+	const char *ini = harness_config_web("r.ini", port, &crt, "workers = 1\n", NULL, be);
+	struct proxy *p = proxy_start(ini, port);
+	cr_assert(p);
+	int nsock = proc_count_sockets(proxy_pid(p));
+	echo_and_close(p, nsock, port, good);
+	echo_and_close(p, nsock, port, good);
+	cr_assert_eq(alog_wait_lines(proxy_access_log(p), 2, HARNESS_TIMEOUT_MS), 2);
+	int retried = 0, direct = 0;
+	for (int i = 0; i < 2; i++) {
+		char *line = alog_line(proxy_access_log(p), i);
+		double attempts;
+		cr_assert(line && json_num(line, "attempts", &attempts) == 0, "%s", line);
+		if (attempts == 2) {
+			snprintf(want, sizeof(want), "\"servers_tried\":\"%s,%s\"", dead_addr,
+				 backend_addr(good));
+			cr_assert(strstr(line, want), "no '%s' in %s", want, line);
+			retried++;
+		} else {
+			cr_assert_eq(attempts, 1, "%s", line);
+			cr_assert(strstr(line, "\"servers_tried\":\"\""), "%s", line);
+			direct++;
+		}
+		free(line);
+	}
+	cr_assert(retried == 1 && direct == 1, "retried %d, direct %d", retried, direct);
+	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}
+
+/* Whether the proxy's stderr has a line containing needle. */
+static bool stderr_has(struct proxy *p, const char *needle)
+{
+	char *err = harness_read_file(proxy_stderr_path(p), NULL);
+	bool has = err && strstr(err, needle);
+	free(err);
+	return has;
+}
+
+/* What an operator reads first: each listener with its frontend and certificates, where
+ * metrics and the access log go, kernel TLS, workers, and the privileges it runs with. */
+Test(logs, start_up_says_what_runs_where)
+{
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	int port = harness_free_port(), mport = harness_free_port();
+	char global[4300], want[4400], day[16];
+	const char *alog = harness_path("startup.log");
+	cr_assert_eq(harness_cert_create_days("demo", "demo.test", 20, &crt), 0);
+	snprintf(global, sizeof(global), "workers = 2\nmetrics = 127.0.0.1:%d\naccess_log = %s\n",
+		 mport, alog);
+	char be[256];
+	snprintf(be, sizeof(be), "[backend app]\nserver = %s\ncheck = none\n", backend_addr(b));
+	struct proxy *p = proxy_start(harness_config_web("s.ini", port, &crt, global, NULL, be),
+				      port);
+	cr_assert(p);
+	time_t t = time(NULL) + 20 * 86400;
+	struct tm tm;
+	strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
+	int64_t end = harness_now_ms() + HARNESS_TIMEOUT_MS;
+	while (!stderr_has(p, "started:") && harness_now_ms() < end)
+		usleep(10000);
+	snprintf(want, sizeof(want),
+		 "listening on 127.0.0.1:%d: frontend web, backend app, certificates "
+		 "/CN=demo.test (expires %s)",
+		 port, day);
+	cr_assert(stderr_has(p, want), "no '%s'", want);
+	snprintf(want, sizeof(want), "metrics: 127.0.0.1:%d; access log: %s", mport, alog);
+	cr_assert(stderr_has(p, want), "no '%s'", want);
+	cr_assert(stderr_has(p, "kTLS: "), "kTLS availability");
+	cr_assert(stderr_has(p, "started: 2 workers"));
+	snprintf(want, sizeof(want), "running as uid %u gid %u", (unsigned)getuid(),
+		 (unsigned)getgid());
+	cr_assert(stderr_has(p, want), "no '%s'", want);
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();
 }
