@@ -37,7 +37,8 @@ struct app {
 	struct event *grace; /* shutdown_grace: the drain starts when it fires */
 	struct event *reload_retry;
 	struct metrics *metrics;
-	struct watch *watch; /* NULL: watch = off, or inotify failed */
+	struct watch *watch;   /* NULL: watch = off, or inotify failed */
+	char metrics_run[128]; /* address the metrics endpoint serves on; "" if none */
 	bool stopping;
 };
 
@@ -78,6 +79,17 @@ static void on_force(evutil_socket_t fd, short what, void *arg)
 
 static void follow_files(struct app *a, const struct config *cfg);
 
+/* The reload's summary: what changed in listeners, servers, weights, checks, certificates. */
+static void log_changes(const struct config *old, const struct config *cfg)
+{
+	struct errlist changes;
+	errlist_init(&changes);
+	config_diff(old, cfg, &changes);
+	for (size_t i = 0; i < changes.n; i++)
+		log_info("%s", changes.msgs[i]);
+	errlist_finish(&changes);
+}
+
 /* SIGHUP, or a changed certificate: a valid file replaces the running generation for new
  * connections; open ones keep theirs. An invalid one is reported and changes nothing. */
 static void reload(struct app *a, const char *why)
@@ -103,8 +115,9 @@ static void reload(struct app *a, const char *why)
 	/* the old generation stays alive until this function is done with it */
 	struct runtime *old_rt = runtime_ref(a->proc.rt);
 	const struct config *old = old_rt->cfg, *cfg = rt->cfg;
-	if (cfg->workers != old->workers || cfg->has_metrics != old->has_metrics ||
-	    (cfg->has_metrics && strcmp(cfg->metrics.text, old->metrics.text) != 0))
+	/* against what runs, not the previous file: those two are set at start only */
+	if ((unsigned)cfg->workers != a->proc.nworkers ||
+	    strcmp(cfg->has_metrics ? cfg->metrics.text : "", a->metrics_run) != 0)
 		log_warn("reload: changes to workers and metrics take effect at the next restart");
 	/* stop the old checks first, so no state change is lost between inherit and swap */
 	health_destroy(a->health);
@@ -123,6 +136,7 @@ static void reload(struct app *a, const char *why)
 	if (strcmp(cfg->access_log, old->access_log) != 0 && access_log_open(cfg->access_log) < 0)
 		log_error("cannot open access log '%s': %s", cfg->access_log, strerror(errno));
 	follow_files(a, cfg);
+	log_changes(old, cfg);
 	runtime_unref(rt);
 	runtime_unref(old_rt);
 	log_info("configuration reloaded");
@@ -350,6 +364,8 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		log_error("%s", err);
 		goto err_proc;
 	}
+	if (rt->cfg->has_metrics)
+		snprintf(a.metrics_run, sizeof(a.metrics_run), "%s", rt->cfg->metrics.text);
 	if (privs_drop(rt->cfg->user, rt->cfg->group, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto err_metrics;

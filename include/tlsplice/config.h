@@ -136,6 +136,10 @@ void config_unref(struct config *cfg); /* NULL is a no-op */
  * in, paths resolved), what a check sends elided (it may hold a password), in a fixed order
  * so that two outputs diff line by line. */
 void config_dump(const struct config *cfg, FILE *f);
+/* What a reload from old to cfg changes, one message per line in out (no file or line):
+ * listeners, frontends and backends added or removed, servers added or removed, weights and
+ * check settings changed, and the certificates read again. */
+void config_diff(const struct config *old, const struct config *cfg, struct errlist *out);
 
 /* Finds a frontend's backend for an SNI name (NULL sni: default backend). */
 int config_route(const struct cfg_frontend *fe, const char *sni);

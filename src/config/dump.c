@@ -5,6 +5,7 @@
 
 #include <openssl/tls1.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -147,4 +148,142 @@ void config_dump(const struct config *cfg, FILE *f)
 		dump_frontend(f, &cfg->frontends[i]);
 	for (size_t i = 0; i < cfg->nbackends; i++)
 		dump_backend(f, &cfg->backends[i]);
+}
+
+/* ---- what a reload changes ---- */
+
+static const struct cfg_frontend *fe_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		if (strcmp(cfg->frontends[i].name, name) == 0)
+			return &cfg->frontends[i];
+	return NULL;
+}
+
+static const struct cfg_backend *be_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		if (strcmp(cfg->backends[i].name, name) == 0)
+			return &cfg->backends[i];
+	return NULL;
+}
+
+static bool listen_in(const struct config *cfg, const char *text)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		for (size_t l = 0; l < cfg->frontends[i].nlistens; l++)
+			if (strcmp(cfg->frontends[i].listens[l].text, text) == 0)
+				return true;
+	return false;
+}
+
+static const struct cfg_server *server_in(const struct cfg_backend *be, const char *text)
+{
+	for (size_t i = 0; be && i < be->nservers; i++)
+		if (strcmp(be->servers[i].addr.text, text) == 0)
+			return &be->servers[i];
+	return NULL;
+}
+
+/* Listeners in a and not in b, as "verb LISTEN (frontend F)" lines. */
+static void listens_only_in(const struct config *a, const struct config *b, const char *verb,
+			    struct errlist *out)
+{
+	for (size_t i = 0; i < a->nfrontends; i++)
+		for (size_t l = 0; l < a->frontends[i].nlistens; l++)
+			if (!listen_in(b, a->frontends[i].listens[l].text))
+				errlist_add(out, "reload", 0, NULL, NULL,
+					    "listener %s: %s (frontend %s)", verb,
+					    a->frontends[i].listens[l].text, a->frontends[i].name);
+}
+
+/* Servers of a's backends that b's backend of the same name lacks. */
+static void servers_only_in(const struct config *a, const struct config *b, const char *verb,
+			    struct errlist *out)
+{
+	for (size_t i = 0; i < a->nbackends; i++) {
+		const struct cfg_backend *be = &a->backends[i];
+
+		for (size_t k = 0; k < be->nservers; k++)
+			if (!server_in(be_find(b, be->name), be->servers[k].addr.text))
+				errlist_add(out, "reload", 0, NULL, NULL,
+					    "server %s: %s (backend %s)", verb,
+					    be->servers[k].addr.text, be->name);
+	}
+}
+
+static bool check_differs(const struct cfg_backend *a, const struct cfg_backend *b)
+{
+	bool send_differs = (a->check_send == NULL) != (b->check_send == NULL) ||
+			    a->check_send_len != b->check_send_len ||
+			    (a->check_send &&
+			     memcmp(a->check_send, b->check_send, a->check_send_len));
+	bool expect_differs = (a->check_expect == NULL) != (b->check_expect == NULL) ||
+			      (a->check_expect && strcmp(a->check_expect, b->check_expect));
+
+	return a->check != b->check || a->check_interval_ms != b->check_interval_ms ||
+	       a->check_timeout_ms != b->check_timeout_ms || a->check_rise != b->check_rise ||
+	       a->check_fall != b->check_fall || send_differs || expect_differs;
+}
+
+/* Weights and check settings of the backends both generations have. */
+static void backends_changed(const struct config *old, const struct config *cfg,
+			     struct errlist *out)
+{
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		const struct cfg_backend *be = &cfg->backends[i], *was = be_find(old, be->name);
+
+		if (was == NULL) {
+			errlist_add(out, "reload", 0, NULL, NULL, "backend added: %s", be->name);
+			continue;
+		}
+		for (size_t k = 0; k < be->nservers; k++) {
+			const struct cfg_server *s = &be->servers[k];
+			const struct cfg_server *o = server_in(was, s->addr.text);
+
+			if (o && (o->weight != s->weight || o->backup != s->backup))
+				errlist_add(out, "reload", 0, NULL, NULL,
+					    "server %s (backend %s): weight %d%s -> %d%s",
+					    s->addr.text, be->name, o->weight,
+					    o->backup ? " backup" : "", s->weight,
+					    s->backup ? " backup" : "");
+		}
+		if (check_differs(was, be))
+			errlist_add(out, "reload", 0, NULL, NULL,
+				    "backend %s: check settings changed", be->name);
+	}
+	for (size_t i = 0; i < old->nbackends; i++)
+		if (be_find(cfg, old->backends[i].name) == NULL)
+			errlist_add(out, "reload", 0, NULL, NULL, "backend removed: %s",
+				    old->backends[i].name);
+}
+
+/* Frontends come and go by name; every remaining one had its certificates read again. */
+static void frontends_changed(const struct config *old, const struct config *cfg,
+			      struct errlist *out)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		const struct cfg_frontend *fe = &cfg->frontends[i];
+
+		if (fe_find(old, fe->name) == NULL)
+			errlist_add(out, "reload", 0, NULL, NULL, "frontend added: %s", fe->name);
+		else
+			errlist_add(out, "reload", 0, NULL, NULL,
+				    "frontend %s: %zu certificate%s read again", fe->name,
+				    fe->ncerts, fe->ncerts == 1 ? "" : "s");
+	}
+	for (size_t i = 0; i < old->nfrontends; i++)
+		if (fe_find(cfg, old->frontends[i].name) == NULL)
+			errlist_add(out, "reload", 0, NULL, NULL, "frontend removed: %s",
+				    old->frontends[i].name);
+}
+
+void config_diff(const struct config *old, const struct config *cfg, struct errlist *out)
+{
+	listens_only_in(cfg, old, "added", out);
+	listens_only_in(old, cfg, "removed", out);
+	frontends_changed(old, cfg, out);
+	servers_only_in(cfg, old, "added", out);
+	servers_only_in(old, cfg, "removed", out);
+	backends_changed(old, cfg, out);
 }

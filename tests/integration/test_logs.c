@@ -188,3 +188,62 @@ Test(logs, start_up_says_what_runs_where)
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();
 }
+
+/* Counts the proxy's stderr lines containing needle. */
+static int stderr_count(struct proxy *p, const char *needle)
+{
+	char *err = harness_read_file(proxy_stderr_path(p), NULL);
+	int n = 0;
+	for (const char *s = err; s && (s = strstr(s, needle)); s++)
+		n++;
+	free(err);
+	return n;
+}
+
+/* Writes rl.ini: workers as given, backend app with the servers given. */
+static const char *write_reload_config(int port, int workers, const char *servers)
+{
+	char global[64], be[512];
+	snprintf(global, sizeof(global), "workers = %d\n", workers);
+	snprintf(be, sizeof(be), "[backend app]\n%scheck = none\n", servers);
+	return harness_config_web("rl.ini", port, &crt, global, NULL, be);
+}
+
+/* A reload says what it changed, and warns about workers only while the file differs from
+ * what runs (not from the file before). */
+Test(logs, reload_summarises_what_changed)
+{
+	struct backend *a = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	int port = harness_free_port();
+	char one[128], two[256], want[256];
+	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
+	snprintf(one, sizeof(one), "server = %s\n", backend_addr(a));
+	snprintf(two, sizeof(two), "server = %s weight=3\nserver = %s\n", backend_addr(a),
+		 backend_addr(b));
+	struct proxy *p = proxy_start(write_reload_config(port, 1, one), port);
+	cr_assert(p);
+
+	write_reload_config(port, 1, two);
+	reload(p, 1);
+	snprintf(want, sizeof(want), "reload: server added: %s (backend app)", backend_addr(b));
+	cr_assert_eq(stderr_count(p, want), 1, "no '%s'", want);
+	snprintf(want, sizeof(want), "reload: server %s (backend app): weight 1 -> 3",
+		 backend_addr(a));
+	cr_assert_eq(stderr_count(p, want), 1, "no '%s'", want);
+	cr_assert_eq(stderr_count(p, "reload: frontend web: 1 certificate read again"), 1);
+	cr_assert_eq(stderr_count(p, "take effect at the next restart"), 0, "workers unchanged");
+
+	write_reload_config(port, 2, two);
+	reload(p, 2);
+	cr_assert_eq(stderr_count(p, "take effect at the next restart"), 1);
+	/* back to what runs: nothing waits for a restart any more */
+	write_reload_config(port, 1, one);
+	reload(p, 3);
+	cr_assert_eq(stderr_count(p, "take effect at the next restart"), 1,
+		     "warned although the file matches what runs");
+	snprintf(want, sizeof(want), "reload: server removed: %s (backend app)", backend_addr(b));
+	cr_assert_eq(stderr_count(p, want), 1, "no '%s'", want);
+	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}
