@@ -198,7 +198,7 @@ static char *path_load(struct loader *ld, const char *val, char *err, size_t err
 		oom_reason(err, errlen);
 		return NULL;
 	}
-	if (path_check(path, val, err, errlen) < 0) {
+	if (path_check(path, path, err, errlen) < 0) { /* as resolved: the file it tried */
 		free(path);
 		return NULL;
 	}

@@ -270,7 +270,7 @@ Test(config, cert_and_key_errors)
 		cfg,
 		"f.ini:3: [frontend web] key: no cert line before it (a key belongs to the "
 		"cert above it)",
-		"f.ini:4: [frontend web] cert: cannot read 'x.pem': No such file or directory",
+		"f.ini:4: [frontend web] cert: cannot read '@/x.pem': No such file or directory",
 		"f.ini:8: [frontend web] key: the cert at line 6 already has a key (line 7)",
 		"f.ini:9: [frontend web] key: the cert at line 6 already has a key (line 7)");
 }
@@ -281,8 +281,9 @@ Test(config, key_after_a_failed_cert_has_its_path_checked)
 				  "key = y.pem\nbackend = app\n" BE);
 
 	EXPECT_ERRORS(
-		cfg, "f.ini:3: [frontend web] cert: cannot read 'x.pem': No such file or directory",
-		"f.ini:4: [frontend web] key: cannot read 'y.pem': No such file or directory");
+		cfg,
+		"f.ini:3: [frontend web] cert: cannot read '@/x.pem': No such file or directory",
+		"f.ini:4: [frontend web] key: cannot read '@/y.pem': No such file or directory");
 }
 
 Test(config, certs_take_their_keys)
@@ -379,7 +380,7 @@ Test(config, frontend_value_errors)
 		"f.ini:12: [frontend web] idle_timeout: bad duration '-1'",
 		"f.ini:13: [frontend web] session_tickets: bad boolean 'sometimes' "
 		"(on|off|yes|no|true|false)",
-		"f.ini:14: [frontend web] client_ca: cannot read 'ca.pem': No such file or "
+		"f.ini:14: [frontend web] client_ca: cannot read '@/ca.pem': No such file or "
 		"directory");
 }
 

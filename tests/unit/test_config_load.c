@@ -78,7 +78,7 @@ Test(config, every_mistake_is_reported_with_its_line)
 		"f.ini:14: [frontend web] listen: bad address '127.0.0.1' (expected HOST:PORT)",
 		"f.ini:15: [frontend web] key: no cert line before it (a key belongs to the "
 		"cert above it)",
-		"f.ini:16: [frontend web] cert: cannot read 'missing.pem': No such file or "
+		"f.ini:16: [frontend web] cert: cannot read '@/missing.pem': No such file or "
 		"directory",
 		"f.ini:17: [frontend web] backend: unknown backend 'nowhere'",
 		"f.ini:18: [frontend web] backend: duplicate key (first at line 17)",
@@ -206,7 +206,7 @@ Test(config, quoted_check_values_keep_their_spaces)
 
 Test(config, relative_paths_resolve_against_the_config_folder)
 {
-	char want[PATH_MAX + 32];
+	char want[PATH_MAX + 128];
 	struct config *cfg;
 
 	cr_assert_eq(mkdir("sub", 0700), 0);
@@ -235,8 +235,11 @@ Test(config, relative_paths_resolve_against_the_config_folder)
 	cfg = config_load("sub/f.ini", &errs, &warns);
 	cr_assert_null(cfg);
 	cr_assert_eq(errs.n, 1);
-	cr_assert_str_eq(errs.msgs[0], "sub/f.ini:3: [frontend web] cert: cannot read 'c.pem': "
-				       "No such file or directory");
+	snprintf(want, sizeof(want),
+		 "sub/f.ini:3: [frontend web] cert: cannot read '%s/sub/c.pem': No such file or "
+		 "directory",
+		 realdir);
+	cr_assert_str_eq(errs.msgs[0], want);
 }
 
 Test(config, absolute_paths_are_kept)
@@ -258,7 +261,7 @@ Test(config, a_folder_is_not_a_certificate)
 
 	cr_assert_eq(mkdir("dir.pem", 0700), 0);
 	cfg = load("[frontend web]\nlisten = 127.0.0.1:8443\ncert = dir.pem\nbackend = app\n" BE);
-	EXPECT_ERRORS(cfg, "f.ini:3: [frontend web] cert: cannot read 'dir.pem': Is a directory");
+	EXPECT_ERRORS(cfg, "f.ini:3: [frontend web] cert: cannot read '@/dir.pem': Is a directory");
 }
 
 /* ---- lifetime ---- */
@@ -398,11 +401,12 @@ Test(config, named_files_must_be_regular_and_bounded)
 				  "ticket_keys = /dev/zero\n" /* 7 */
 				  "backend = app\n" BE);
 
-	EXPECT_ERRORS(cfg, "f.ini:3: [frontend web] cert: cannot read 'c.fifo': not a regular file",
-		      "f.ini:5: [frontend web] key: cannot read '/dev/null': not a regular file",
-		      "f.ini:6: [frontend web] client_ca: cannot read 'big.pem': larger than 4 MiB",
-		      "f.ini:7: [frontend web] ticket_keys: cannot read '/dev/zero': not a regular "
-		      "file");
+	EXPECT_ERRORS(
+		cfg, "f.ini:3: [frontend web] cert: cannot read '@/c.fifo': not a regular file",
+		"f.ini:5: [frontend web] key: cannot read '/dev/null': not a regular file",
+		"f.ini:6: [frontend web] client_ca: cannot read '@/big.pem': larger than 4 MiB",
+		"f.ini:7: [frontend web] ticket_keys: cannot read '/dev/zero': not a regular "
+		"file");
 }
 
 Test(config, the_config_file_itself_must_be_regular)
@@ -445,7 +449,7 @@ Test(config, the_demo_config_says_how_to_make_its_certificate)
 	snprintf(cmd, sizeof(cmd), "cp '%s' f.ini", src);
 	cr_assert_eq(system(cmd), 0);
 	cfg = config_load("f.ini", &errs, &warns);
-	EXPECT_ERRORS(cfg, "f.ini:23: [frontend demo] cert: cannot read 'demo.pem': No such file "
+	EXPECT_ERRORS(cfg, "f.ini:23: [frontend demo] cert: cannot read '@/demo.pem': No such file "
 			   "or directory (scripts/demo.sh makes the demo certificate, or see "
 			   "\"Building by hand\" in README.md)");
 }
