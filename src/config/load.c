@@ -152,14 +152,13 @@ static struct psect *sect_open(struct loader *ld, enum sect_kind kind, const cha
 	return &grown[ld->nsects++];
 }
 
-/* Remembers the name of a section whose header was refused (its keys are skipped). */
+/* Remembers the name of a section whose header was refused (its keys are skipped), so that
+ * errors it causes can point at it. */
 static int header_skip(struct loader *ld, const char *name)
 {
 	struct skipped_sect *grown;
 	char *copy;
 
-	if (*name == '\0')
-		return RD_SKIP;
 	copy = loader_strdup(ld, name);
 	grown = copy ? loader_grow(ld, ld->skipped, ld->nskipped, sizeof(*grown)) : NULL;
 	if (grown == NULL) {
@@ -199,7 +198,7 @@ static int header_open(struct loader *ld, char *inner)
 	if (kind != SECT_GLOBAL && !sect_name_ok(name)) {
 		loader_error(ld, ld->line, label, NULL,
 			     "bad name '%s' (letters, digits, '_', '.' and '-')", name);
-		return RD_SKIP;
+		return header_skip(ld, name);
 	}
 	prev = sect_find(ld, (enum sect_kind)kind, name);
 	if (prev != NULL) {
@@ -466,10 +465,15 @@ static void config_finish(struct loader *ld)
 			backend_finish(ld, ps, &ld->cfg->backends[ps->idx]);
 		}
 	}
-	if (ld->cfg->nfrontends == 0)
+	if (ld->cfg->nfrontends == 0 && ld->nskipped == 0)
 		loader_error(ld, 0, NULL, NULL,
 			     "no [frontend NAME] section: nothing would listen (every file needs "
 			     "at least one frontend)");
+	else if (ld->cfg->nfrontends == 0) /* a misspelt header is the likely cause */
+		loader_error(ld, 0, NULL, NULL,
+			     "no [frontend NAME] section: nothing would listen (see line %d: that "
+			     "section was not read)",
+			     ld->skipped[0].line);
 	ld->cfg->has_metrics = ld->cfg->metrics.len != 0;
 }
 

@@ -517,6 +517,16 @@ Test(config, unknown_keys_suggest_the_nearest)
 		      "f.ini:13: [backend app] weigth: unknown key");
 }
 
+Test(config, no_frontend_points_at_a_header_that_was_not_read)
+{
+	struct config *cfg = load("[frontnd web]\nlisten = 127.0.0.1:8443\n" BE);
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini: no [frontend NAME] section: nothing would listen (see line 1: that "
+		      "section was not read)",
+		      "f.ini:1: [frontnd web] unknown section");
+}
+
 Test(config, a_knock_on_error_points_at_its_cause)
 {
 	struct config *cfg = load(FE "route = *.api.test api\n" BE "[backnd api]\n"

@@ -342,8 +342,8 @@ Test(config, a_buffer_loads_like_the_file_it_names)
 	cfg = config_load_buffer("f.ini", "[oops]\n", 7, &errs, &warns);
 	EXPECT_ERRORS(
 		cfg,
-		"f.ini: no [frontend NAME] section: nothing would listen (every file needs at "
-		"least one frontend)",
+		"f.ini: no [frontend NAME] section: nothing would listen (see line 1: that section "
+		"was not read)",
 		"f.ini:1: [oops] unknown section");
 }
 
@@ -366,8 +366,8 @@ Test(config, control_bytes_in_keys_values_and_section_names_are_escaped)
 
 	EXPECT_ERRORS(
 		cfg,
-		"f.ini: no [frontend NAME] section: nothing would listen (every file needs at "
-		"least one frontend)",
+		"f.ini: no [frontend NAME] section: nothing would listen (see line 5: that section "
+		"was not read)",
 		"f.ini:2: [global] workers: bad value '\\x1b[31mred' (auto or 1..1024)",
 		"f.ini:3: [global] wor\\x1bkers: unknown key (did you mean 'workers'?)",
 		"f.ini:4: [global] log_level: bad value '\\x9b2J\\x01\\x7f' "
