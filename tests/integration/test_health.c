@@ -531,3 +531,53 @@ Test(health, down_lines_count_what_remains_and_an_empty_backend_is_logged_once)
 	cr_assert_eq(log_count(p, "has a server available again"), 1);
 	harness_pass();
 }
+
+/* The "no server available" state lives with the backend's pool, which a reload builds
+ * anew: it must carry over as health state does, or the recovery line never comes. */
+Test(health, an_empty_backend_recovers_in_the_log_after_a_reload)
+{
+	struct backend *a, *b;
+	int port, mport;
+	const int wait = 100 + 200 + SLACK_MS;
+	struct proxy *p = start_two(&a, &b, false, &port, &mport,
+				    "check = tcp\ncheck_interval = 100ms\ncheck_timeout = 200ms\n"
+				    "check_rise = 1\ncheck_fall = 1\n");
+	char line[256];
+
+	backend_stop(a);
+	backend_stop(b);
+	cr_assert(log_wait(p, "backend app has no server available", 1, 2 * wait) >= 0);
+	cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+	cr_assert(log_wait(p, "configuration reloaded", 1, 5000) >= 0);
+
+	cr_assert_eq(backend_restart(a), 0);
+	cr_assert(log_wait(p, state_line(a, "UP"), 1, wait) >= 0);
+	snprintf(line, sizeof(line), "backend app has a server available again: %s",
+		 backend_addr(a));
+	cr_assert(log_wait(p, line, 1, wait) >= 0, "no recovery line after the reload");
+	cr_assert_eq(log_count(p, "has no server available"), 1, "logged again by the reload");
+	harness_pass();
+}
+
+/* A reload that removes the last server up leaves the backend empty without any server
+ * changing state: the reload itself says so, once. */
+Test(health, a_reload_that_removes_the_last_server_up_logs_the_empty_backend)
+{
+	struct backend *a, *b;
+	int port, mport;
+	const int wait = 100 + 200 + SLACK_MS;
+	const char *checks = "check = tcp\ncheck_interval = 100ms\ncheck_timeout = 200ms\n"
+			     "check_rise = 1\ncheck_fall = 1\n";
+	struct proxy *p = start_two(&a, &b, false, &port, &mport, "%s", checks);
+	char body[512];
+
+	backend_stop(a);
+	cr_assert(log_wait(p, state_line(a, "DOWN"), 1, wait) >= 0);
+	snprintf(body, sizeof(body), "server = %s\n%s", backend_addr(a), checks);
+	write_config(port, mport, body);
+	cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+	cr_assert(log_wait(p, "configuration reloaded", 1, 5000) >= 0);
+	cr_assert_eq(log_count(p, "backend app has no server available"), 1,
+		     "the reload left no server up and did not say so");
+	harness_pass();
+}
