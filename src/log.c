@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/errlist.h"
 
 enum log_level log_current_level = LOG_INFO;
@@ -86,6 +87,46 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 	buf[len++] = '\n';
 	write_all(STDERR_FILENO, buf, len);
 	errno = saved;
+}
+
+bool log_bucket_take(struct log_bucket *b, uint64_t now_ms, uint64_t *missed)
+{
+	const uint64_t cap = (uint64_t)LOG_DEBUG_BURST * 1000u;
+
+	*missed = 0;
+	if (!b->started) {
+		b->started = true;
+		b->milli = cap;
+		b->last_ms = now_ms;
+	} else if (now_ms > b->last_ms) {
+		/* bounded before multiplying: a bucket idle for ages is simply full */
+		uint64_t idle = now_ms - b->last_ms;
+		uint64_t add = idle >= cap ? cap : idle * LOG_DEBUG_RATE;
+		b->milli = add >= cap - b->milli ? cap : b->milli + add;
+		b->last_ms = now_ms;
+	}
+	if (b->milli < 1000u) {
+		b->suppressed++;
+		return false;
+	}
+	b->milli -= 1000u;
+	*missed = b->suppressed;
+	b->suppressed = 0;
+	return true;
+}
+
+bool log_debug_admit(void)
+{
+	static _Thread_local struct log_bucket bucket;
+	uint64_t missed;
+
+	if (!log_bucket_take(&bucket, clock_coarse_ms(), &missed))
+		return false;
+	if (missed)
+		log_msg(LOG_DEBUG, __FILE__, __LINE__,
+			"%llu debug lines suppressed (at most %d a second per thread, bursts of %d)",
+			(unsigned long long)missed, LOG_DEBUG_RATE, LOG_DEBUG_BURST);
+	return true;
 }
 
 static int open_target(const char *target)
