@@ -180,6 +180,7 @@ static void conn_destroy(struct conn *c)
 		break;
 	}
 	log_access(c, clock_mono_us());
+	conn_debug(c, CONN_DEBUG_CLOSE);
 	/* every event, whatever the flags say: a queued activation must not outlive c */
 	drop(&c->cr, &c->cr_on);
 	drop(&c->cw, &c->cw_on);
@@ -267,6 +268,7 @@ static int send_proxy_header(struct conn *c)
 static void start_relay(struct conn *c)
 {
 	const struct cfg_frontend *fe = conn_fe(c);
+	conn_debug(c, CONN_DEBUG_CONNECTED);
 	pool_report_connect_ok(c->server);
 	net_set_nodelay(c->bfd);
 	c->state = CONN_RELAY;
@@ -301,6 +303,7 @@ static void connect_next(struct conn *c)
 		c->server = s;
 		c->attempts++;
 		pool_tried_add(&c->tried, s);
+		conn_debug(c, CONN_DEBUG_SERVER);
 		const struct cfg_addr *a = &s->cfg->addr;
 		if (net_connect((const struct sockaddr *)&a->ss, a->len, &c->bfd, err,
 				sizeof(err)) < 0) {
@@ -394,6 +397,7 @@ static void enable_ktls(struct conn *c, const struct cfg_frontend *fe)
 		r = KTLS_FALLBACK_KERNEL;
 	atomic_fetch_add(&st->ktls_fallbacks[r], 1);
 	log_debug("frontend %s: kTLS fallback: %s", fe->name, why);
+	conn_debug_ktls(c, why);
 }
 
 static void handshake_done(struct conn *c)
@@ -406,6 +410,7 @@ static void handshake_done(struct conn *c)
 	bool tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;
 	bool kernel_only = relay_init(&c->relay, c->cfd, c->ssl, c->ktls, tls13,
 				      c->rt->cfg->splice);
+	conn_debug(c, CONN_DEBUG_HANDSHAKE);
 	/* no read-ahead during the handshake (a buffered record would keep the receive key out
 	 * of the kernel); where receive stays in user space, reading ahead halves the reads */
 	if (!(c->ktls & KTLS_RX)) {
@@ -574,6 +579,7 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 		h->conns->prev = c;
 	h->conns = c;
 	timer_in(c, conn_fe(c)->handshake_timeout_ms);
+	conn_debug(c, CONN_DEBUG_ACCEPT);
 	on_event(fd, EV_READ, c);
 	return;
 err:

@@ -59,8 +59,20 @@ static void check_close(struct check *c)
 	c->sent = 0;
 }
 
+/* Milliseconds since the check in flight started (its deadline is check_timeout after). */
+static unsigned long long check_elapsed_ms(const struct check *c)
+{
+	uint64_t timeout = c->b->check_timeout_ms ? c->b->check_timeout_ms : 1;
+	uint64_t start = c->deadline_ms - timeout, now = clock_mono_ms();
+
+	return now > start ? (unsigned long long)(now - start) : 0;
+}
+
 static void check_finish(struct check *c, bool ok, const char *reason)
 {
+	log_debug("check backend %s server %s: %s%s after %llu ms", c->b->name,
+		  c->s->cfg->addr.text, ok ? "ok" : "failed: ", ok ? "" : reason,
+		  check_elapsed_ms(c));
 	check_close(c);
 	server_report(c->s, ok, false, reason, clock_mono_ms());
 }

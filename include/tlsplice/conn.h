@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "tlsplice/close.h"
+#include "tlsplice/log.h"
 #include "tlsplice/pool.h"
 #include "tlsplice/relay.h"
 
@@ -81,5 +82,43 @@ void conn_end(struct conn *c, enum close_reason reason);
  * connection has none yet). */
 void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* A connection's life at log level debug (conn_debug.c), one line per event, each naming the
+ * frontend and the client ("frontend web client 127.0.0.1:53422: ...") so that one
+ * connection's lines can be picked out of many: accepted; the handshake's result (version,
+ * cipher, SNI, ALPN, or why it failed); the path each direction takes and why; each server
+ * chosen, with its attempt number; the connect that succeeded; the close (reason, bytes,
+ * duration). Above level debug a call costs one comparison (the macros test the level before
+ * anything is evaluated); at debug each line is rate-limited as log_debug's are (log.h).
+ * From the connection's own thread; conn_debug.c keeps nothing but a per-thread note of why
+ * kernel TLS was refused, from ktls_enable to the handshake line of the same connection. */
+enum conn_debug_event {
+	CONN_DEBUG_ACCEPT,    /* conn_accept: the connection exists */
+	CONN_DEBUG_HANDSHAKE, /* handshake done, relay paths chosen (after relay_init) */
+	CONN_DEBUG_SERVER,    /* a server was picked for the next connect attempt */
+	CONN_DEBUG_CONNECTED, /* the connect to c->server completed */
+	CONN_DEBUG_CLOSE,     /* teardown: a failed handshake, then the close */
+};
+
+#define conn_debug(c, ev)                                                                          \
+	do {                                                                                       \
+		if (log_current_level >= LOG_DEBUG)                                                \
+			conn_debug_event((c), (ev));                                               \
+	} while (0)
+
+/* Keeps ktls_enable's reasons (why) for the next CONN_DEBUG_HANDSHAKE line of c. */
+#define conn_debug_ktls(c, why)                                                                    \
+	do {                                                                                       \
+		if (log_current_level >= LOG_DEBUG)                                                \
+			conn_debug_ktls_note((c), (why));                                          \
+	} while (0)
+
+void conn_debug_event(const struct conn *c, enum conn_debug_event ev);
+void conn_debug_ktls_note(const struct conn *c, const char *why);
+
+/* The parts of ktls_enable's "; "-separated reasons that concern dir (KTLS_TX or KTLS_RX:
+ * segments "tx: ...", or "rx: ..." and "tls13-rx: ..."), joined by "; " into out. False
+ * (out empty) if there are none. Exposed for tests. */
+bool conn_debug_why_for(const char *why, int dir, char *out, size_t outlen);
 
 #endif

@@ -1,7 +1,9 @@
-/* log: the debug rate limit (a token bucket per thread) and that debug lines cost nothing
- * above level debug. */
+/* log: the debug rate limit (a token bucket per thread), that debug lines cost nothing above
+ * level debug, and the kTLS reasons a connection's debug lines quote (conn_debug.c). */
 #include <criterion/criterion.h>
 
+#include "tlsplice/conn.h"
+#include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
 
 Test(log, a_bucket_lets_a_burst_through_then_refuses_and_counts)
@@ -64,4 +66,26 @@ Test(log, debug_lines_are_not_even_formatted_above_debug)
 	log_debug("shown %d", count_evaluation());
 	cr_assert_eq(evaluated, 1);
 	log_set_level(LOG_INFO);
+}
+
+/* The debug line of each direction's path quotes ktls_enable's reasons for that direction. */
+Test(log, the_ktls_reasons_of_each_direction_are_picked_out)
+{
+	char out[192];
+	const char *why = "tx: cipher TLS_AES_128_CCM_SHA256 unsupported; "
+			  "tls13-rx: openssl holds unread data";
+
+	cr_assert(conn_debug_why_for(why, KTLS_TX, out, sizeof(out)));
+	cr_assert_str_eq(out, "tx: cipher TLS_AES_128_CCM_SHA256 unsupported");
+	cr_assert(conn_debug_why_for(why, KTLS_RX, out, sizeof(out)));
+	cr_assert_str_eq(out, "tls13-rx: openssl holds unread data");
+	cr_assert(conn_debug_why_for("rx: no kTLS in this kernel; rx: again", KTLS_RX, out,
+				     sizeof(out)));
+	cr_assert_str_eq(out, "rx: no kTLS in this kernel; rx: again");
+	cr_assert_not(conn_debug_why_for("rx: no kTLS in this kernel", KTLS_TX, out, sizeof(out)));
+	cr_assert_str_eq(out, "");
+	cr_assert_not(conn_debug_why_for("", KTLS_RX, out, sizeof(out)));
+	/* a reason too long for out is cut, never overrun */
+	cr_assert(conn_debug_why_for(why, KTLS_TX, out, 8));
+	cr_assert_str_eq(out, "tx: cip");
 }
