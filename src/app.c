@@ -17,6 +17,7 @@
 #include "tlsplice/config.h"
 #include "tlsplice/health.h"
 #include "tlsplice/ktls.h"
+#include "tlsplice/ktls_suites.h"
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
 #include "tlsplice/privs.h"
@@ -279,7 +280,7 @@ static void log_started(const struct app *a, const struct runtime *rt)
 	log_listeners(rt);
 	log_info("metrics: %s; access log: %s", cfg->has_metrics ? cfg->metrics.text : "off",
 		 cfg->access_log);
-	log_info("%s; ktls = %s, splice = %s", ktls_probe_describe(),
+	log_info("%s; ktls = %s, splice = %s", ktls_suites_describe(),
 		 cfg->ktls == KTLS_OFF  ? "off"
 		 : cfg->ktls == KTLS_ON ? "on"
 					: "auto",

@@ -8,6 +8,7 @@
 #include "tlsplice/app.h"
 #include "tlsplice/errlist.h"
 #include "tlsplice/ktls.h"
+#include "tlsplice/ktls_suites.h"
 #include "tlsplice/log.h"
 
 #define DEFAULT_CONFIG "/etc/tlsplice/tlsplice.ini"
@@ -36,7 +37,7 @@ static void version(void)
 	printf("OpenSSL %s (built with %s)\n", OpenSSL_version(OPENSSL_FULL_VERSION_STRING),
 	       OPENSSL_FULL_VERSION_STR);
 	printf("libevent %s\n", event_get_version());
-	printf("%s\n", ktls_probe_describe());
+	printf("%s\n", ktls_suites_describe());
 }
 
 /* -t checks what start-up would refuse too: ktls = on where the kernel lacks kTLS. */
