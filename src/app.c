@@ -280,7 +280,8 @@ static void log_started(const struct app *a, const struct runtime *rt)
 	log_listeners(rt);
 	log_info("metrics: %s; access log: %s", cfg->has_metrics ? cfg->metrics.text : "off",
 		 cfg->access_log);
-	log_info("%s; ktls = %s, splice = %s", ktls_suites_describe(),
+	log_info("%s; cipher suites offloaded: %s; ktls = %s, splice = %s", ktls_probe_describe(),
+		 ktls_suites_describe(),
 		 cfg->ktls == KTLS_OFF  ? "off"
 		 : cfg->ktls == KTLS_ON ? "on"
 					: "auto",

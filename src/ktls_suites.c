@@ -100,14 +100,14 @@ static void probe_all(void)
 	struct ktls_suites s;
 
 	if (!ktls_probe()) {
-		ktls_suites_format(ktls_probe_describe(), NULL, text, sizeof(text));
+		ktls_suites_format(NULL, text, sizeof(text));
 		return;
 	}
 	for (int a = 0; a < KTLS_AEAD_N; a++) {
 		s.dirs[0][a] = probe_one(TLS_1_2_VERSION, a);
 		s.dirs[1][a] = probe_one(TLS_1_3_VERSION, a);
 	}
-	ktls_suites_format(ktls_probe_describe(), &s, text, sizeof(text));
+	ktls_suites_format(&s, text, sizeof(text));
 }
 
 const char *ktls_suites_describe(void)
@@ -138,22 +138,19 @@ static size_t list_version(const struct ktls_suites *s, int v, char *out, size_t
 	return n;
 }
 
-void ktls_suites_format(const char *available, const struct ktls_suites *s, char *out,
-			size_t outlen)
+void ktls_suites_format(const struct ktls_suites *s, char *out, size_t outlen)
 {
-	size_t n = (size_t)snprintf(out, outlen, "%s; ", available);
 	bool none = true;
+	size_t n;
 
 	for (int v = 0; s && v < 2; v++)
 		for (int a = 0; a < KTLS_AEAD_N; a++)
 			none = none && !s->dirs[v][a];
 	if (none) {
-		if (n < outlen)
-			snprintf(out + n, outlen - n, "no cipher suite is offloaded");
+		snprintf(out, outlen, "none");
 		return;
 	}
-	if (n < outlen)
-		n += (size_t)snprintf(out + n, outlen - n, "offloads TLS 1.3 ");
+	n = (size_t)snprintf(out, outlen, "TLS 1.3 ");
 	if (n < outlen)
 		n += list_version(s, 1, out + n, outlen - n);
 	if (n < outlen)

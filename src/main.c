@@ -37,7 +37,8 @@ static void version(void)
 	printf("OpenSSL %s (built with %s)\n", OpenSSL_version(OPENSSL_FULL_VERSION_STRING),
 	       OPENSSL_FULL_VERSION_STR);
 	printf("libevent %s\n", event_get_version());
-	printf("%s\n", ktls_suites_describe());
+	printf("%s\n", ktls_probe_describe());
+	printf("kTLS cipher suites offloaded: %s\n", ktls_suites_describe());
 }
 
 /* -t checks what start-up would refuse too: ktls = on where the kernel lacks kTLS. */

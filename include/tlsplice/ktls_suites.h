@@ -19,14 +19,13 @@ struct ktls_suites {
 	int dirs[2][KTLS_AEAD_N];
 };
 
-/* ktls_probe_describe()'s text, then the suites the kernel offloads, e.g. "kTLS: available
- * (tx, rx); offloads TLS 1.3 TLS_AES_128_GCM_SHA256, ...; TLS 1.2 with AES-128-GCM, ...",
- * or "kTLS: not available (...); no cipher suite is offloaded". */
+/* The suites the kernel offloads, e.g. "TLS 1.3 TLS_AES_128_GCM_SHA256, ...; TLS 1.2 with
+ * AES-128-GCM, ...", a suite that goes one way only marked "(send only)" or "(receive
+ * only)"; "none" where the kernel takes no key (or has no kTLS at all). */
 const char *ktls_suites_describe(void);
 
-/* The text above for a given probe result (available: ktls_probe_describe()'s text, s:
- * NULL where the kernel has no kTLS at all); exposed for tests. */
-void ktls_suites_format(const char *available, const struct ktls_suites *s, char *out,
-			size_t outlen);
+/* The text above for a given probe result (NULL: the kernel has no kTLS at all); exposed
+ * for tests. */
+void ktls_suites_format(const struct ktls_suites *s, char *out, size_t outlen);
 
 #endif
