@@ -581,3 +581,29 @@ Test(health, a_reload_that_removes_the_last_server_up_logs_the_empty_backend)
 		     "the reload left no server up and did not say so");
 	harness_pass();
 }
+
+/* A reload that adds a server that is up ends an outage at once: it says so. */
+Test(health, a_reload_that_adds_a_server_up_ends_the_outage_in_the_log)
+{
+	struct backend *a, *b;
+	int port, mport;
+	const int wait = 100 + 200 + SLACK_MS;
+	const char *checks = "check = tcp\ncheck_interval = 100ms\ncheck_timeout = 200ms\n"
+			     "check_rise = 1\ncheck_fall = 1\n";
+	struct proxy *p = start_two(&a, &b, true, &port, &mport, "%s", checks);
+	struct backend *c = backend_start(BACKEND_HELLO, 0, "c", 0);
+	char body[512], line[256];
+
+	cr_assert(c);
+	backend_stop(a);
+	cr_assert(log_wait(p, "backend app has no server available", 1, 2 * wait) >= 0);
+	snprintf(body, sizeof(body), "server = %s\nserver = %s\nserver = %s\n%s", backend_addr(a),
+		 backend_addr(b), backend_addr(c), checks);
+	write_config(port, mport, body);
+	cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+	cr_assert(log_wait(p, "configuration reloaded", 1, 5000) >= 0);
+	snprintf(line, sizeof(line), "backend app has a server available again: %s",
+		 backend_addr(c));
+	cr_assert_eq(log_count(p, line), 1, "the reload ended the outage and did not say so");
+	harness_pass();
+}
