@@ -21,6 +21,7 @@
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
 #include "tlsplice/net.h"
+#include "tlsplice/proxy_in.h"
 #include "tlsplice/tls.h"
 #include "tlsplice/runtime.h"
 
@@ -187,6 +188,8 @@ static void conn_destroy(struct conn *c)
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
 	free(c->sni);
+	free(c->pin_buf);
+	free(c->pin_dst);
 	close(c->cfd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -207,7 +210,11 @@ static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned ch
 					       0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	if (v == PROXY_OFF || getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
+	if (v == PROXY_OFF)
+		return 0;
+	if (c->pin_dst) /* the address the client reached, as the balancer in front told it */
+		local = *c->pin_dst;
+	else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
 		return 0;
 	bool v6 = c->peer.ss_family == AF_INET6;
 	const struct sockaddr_in *s4 = (const void *)&c->peer, *d4 = (const void *)&local;
@@ -446,12 +453,87 @@ static int handshake_step(struct conn *c)
 	return 0;
 }
 
+/* What a complete PROXY header says of the client replaces what the socket says. */
+static int proxy_in_apply(struct conn *c, const struct proxy_in_info *in)
+{
+	free(c->pin_buf);
+	c->pin_buf = NULL;
+	if (!in->has_addr) /* v2 LOCAL (the balancer's own check), UNKNOWN: keep the socket's */
+		return 0;
+	c->pin_dst = malloc(sizeof(*c->pin_dst));
+	if (!c->pin_dst) {
+		conn_fail(c, CLOSE_ERROR, "out of memory");
+		return -1;
+	}
+	*c->pin_dst = in->dst;
+	c->peer = in->src;
+	return 0;
+}
+
+/* Keeps the bytes of a header that has not ended yet (all of them are header bytes). */
+static int proxy_in_keep(struct conn *c, const unsigned char *buf, size_t len)
+{
+	if (!c->pin_buf && !(c->pin_buf = malloc(PROXY_IN_MAX))) {
+		conn_fail(c, CLOSE_ERROR, "out of memory");
+		return -1;
+	}
+	memcpy(c->pin_buf, buf, len);
+	c->pin_len = len;
+	return 0;
+}
+
+/* Reads the PROXY header before the TLS handshake. It is peeked first and then exactly its
+ * own bytes are read, so that no byte of the client's hello is taken with it. */
+static int proxy_in_step(struct conn *c)
+{
+	const struct cfg_frontend *fe = conn_fe(c);
+	unsigned char buf[PROXY_IN_MAX];
+	struct proxy_in_info info;
+	char err[128], peer[INET6_ADDRSTRLEN + 8];
+	size_t have = c->pin_len;
+	if (!proxy_in_peer_allowed(fe->accept_proxy_from, fe->naccept_proxy_from, &c->peer)) {
+		net_addr_text((const struct sockaddr *)&c->peer, peer, sizeof(peer));
+		conn_fail(c, CLOSE_PROXY_HEADER, "peer %s not in accept_proxy_from", peer);
+		return 0;
+	}
+	if (have)
+		memcpy(buf, c->pin_buf, have);
+	ssize_t n = recv(c->cfd, buf + have, sizeof(buf) - have, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return RELAY_CREAD;
+	if (n <= 0) {
+		conn_fail(c, CLOSE_PROXY_HEADER, "connection %s before the PROXY header ended",
+			  n == 0 ? "closed" : strerror(errno));
+		return 0;
+	}
+	int r = proxy_in_parse(buf, have + (size_t)n, (unsigned)fe->accept_proxy, &info, err,
+			       sizeof(err));
+	if (r < 0) {
+		conn_fail(c, CLOSE_PROXY_HEADER, "%s", err);
+		return 0;
+	}
+	size_t take = r == 0 ? (size_t)n : (size_t)r - have;
+	if (recv(c->cfd, buf + have, take, 0) != (ssize_t)take) {
+		conn_fail(c, CLOSE_PROXY_HEADER, "cannot read the PROXY header");
+		return 0;
+	}
+	if (r == 0)
+		return proxy_in_keep(c, buf, have + take) < 0 ? 0 : RELAY_CREAD;
+	if (proxy_in_apply(c, &info) < 0)
+		return 0;
+	c->state = CONN_HANDSHAKE;
+	return handshake_step(c);
+}
+
 /* One step of whatever the connection is doing, then the events it waits for. */
 static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 {
 	int want = 0;
 	enum conn_state state_before = c->state;
 	switch (c->state) {
+	case CONN_PROXY:
+		want = proxy_in_step(c);
+		break;
 	case CONN_HANDSHAKE:
 		want = handshake_step(c);
 		break;
@@ -504,6 +586,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	const struct cfg_frontend *fe = conn_fe(c);
 	switch (c->state) {
+	case CONN_PROXY:
+		conn_fail(c, CLOSE_PROXY_HEADER, "no complete PROXY header within %llu ms",
+			  (unsigned long long)fe->handshake_timeout_ms);
+		break;
 	case CONN_HANDSHAKE:
 		conn_fail(c, CLOSE_HANDSHAKE_TIMEOUT, "no handshake within %llu ms",
 			  (unsigned long long)fe->handshake_timeout_ms);
@@ -571,6 +657,8 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 		h->conns->prev = c;
 	h->conns = c;
 	timer_in(c, conn_fe(c)->handshake_timeout_ms);
+	if (conn_fe(c)->accept_proxy != ACCEPT_PROXY_OFF)
+		c->state = CONN_PROXY;
 	on_event(fd, EV_READ, c);
 	return;
 err:

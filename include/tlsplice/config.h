@@ -9,11 +9,19 @@
 #include <sys/socket.h>
 
 #include "tlsplice/errlist.h"
+#include "tlsplice/proxy_in.h"
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum ktls_mode { KTLS_AUTO = 0, KTLS_OFF, KTLS_ON };
 enum check_kind { CHECK_TCP = 0, CHECK_SEND_EXPECT, CHECK_NONE };
 enum proxy_proto { PROXY_OFF = 0, PROXY_V1, PROXY_V2 };
+/* A bit set of the PROXY versions a frontend takes (PROXY_IN_V1, PROXY_IN_V2). */
+enum accept_proxy {
+	ACCEPT_PROXY_OFF = 0,
+	ACCEPT_PROXY_V1 = 1,
+	ACCEPT_PROXY_V2 = 2,
+	ACCEPT_PROXY_ANY = 3
+};
 
 /* A resolved socket address plus the text the user wrote ("HOST:PORT"). */
 struct cfg_addr {
@@ -87,6 +95,9 @@ struct cfg_frontend {
 	char *ticket_keys;
 	/* lines of keys that later stages (TLS set-up) report errors against; 0 if unset */
 	int ciphers_line, ciphersuites_line, client_ca_line, ticket_keys_line;
+	enum accept_proxy accept_proxy;          /* a PROXY header before the TLS handshake */
+	struct proxy_in_cidr *accept_proxy_from; /* the peers that may send one */
+	size_t naccept_proxy_from;
 };
 
 struct config {

@@ -30,6 +30,7 @@ struct conn_home {
 
 enum conn_state {
 	CONN_HANDSHAKE,  /* TLS handshake with the client in progress */
+	CONN_PROXY,      /* before the handshake: reading the PROXY header of a trusted balancer */
 	CONN_CONNECTING, /* handshake done; a connect to a backend server is in flight */
 	CONN_RELAY,      /* bytes flow both ways (each direction ends on its own) */
 	CONN_CLOSED,     /* finished: torn down at the end of the current callback */
@@ -69,6 +70,11 @@ struct conn {
 	unsigned alpn_len;
 	struct close_cause close; /* why it ends (the access log's close and error) */
 	bool hs_closed;           /* the client closed during the handshake */
+	/* accept_proxy: a header that came in pieces so far (NULL once whole), and the
+	 * destination it named (NULL if it named none: the socket's own address stands) */
+	unsigned char *pin_buf;
+	size_t pin_len;
+	struct sockaddr_storage *pin_dst;
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);

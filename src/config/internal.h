@@ -63,5 +63,6 @@ int keys_seen_line(const struct psect *ps, const char *name);
 int values_parse_long(const char *s, long *out);
 int values_split_words(char *buf, char **words, int max);
 bool values_sni_pattern_ok(const char *p);
+int values_split_list(char *buf, char **items, int max);
 
 #endif

@@ -48,7 +48,7 @@ struct setting {
 };
 
 static set_fn set_workers, set_access_log, set_listen, set_cert, set_key, set_route, set_alpn,
-	set_server, set_check_send, set_check_expect;
+	set_server, set_check_send, set_check_expect, set_accept_proxy_from;
 static int check_user(const char *val, char *err, size_t errlen);
 static int check_group(const char *val, char *err, size_t errlen);
 
@@ -71,6 +71,13 @@ static const struct enum_name proxy_protos[] = {
 	{ "off", PROXY_OFF },
 	{ "v1", PROXY_V1 },
 	{ "v2", PROXY_V2 },
+	{ NULL, 0 },
+};
+static const struct enum_name accept_proxies[] = {
+	{ "off", ACCEPT_PROXY_OFF },
+	{ "v1", ACCEPT_PROXY_V1 },
+	{ "v2", ACCEPT_PROXY_V2 },
+	{ "any", ACCEPT_PROXY_ANY },
 	{ NULL, 0 },
 };
 static const struct enum_name balances[] = { { "roundrobin", 0 }, { NULL, 0 } };
@@ -126,6 +133,10 @@ static const struct setting settings[] = {
 	{ F(client_ca), .name = "client_ca", .kind = V_PATH, F_LINE(client_ca_line) },
 	{ F(session_tickets), .name = "session_tickets", .kind = V_BOOL, .def = "on" },
 	{ F(ticket_keys), .name = "ticket_keys", .kind = V_PATH, F_LINE(ticket_keys_line) },
+	{ F(accept_proxy), .name = "accept_proxy", .kind = V_ENUM, .def = "off",
+	  .names = accept_proxies },
+	{ F(accept_proxy_from), .name = "accept_proxy_from", .kind = V_CUSTOM,
+	  .custom = set_accept_proxy_from },
 
 	{ B(servers), .name = "server", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_server },
@@ -151,6 +162,7 @@ static const struct setting settings[] = {
 /* Ints and enums are stored through memcpy by field size; enums must be int-sized for that. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum proxy_proto) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum accept_proxy) == sizeof(int), "enum fields are stored as int");
 
 /* ---- loader helpers the setters share ---- */
 
@@ -642,6 +654,36 @@ static int set_check_expect(struct loader *ld, const struct setting *st, void *b
 	free(be->check_expect);
 	be->check_expect = text;
 	return 0;
+}
+
+/* "10.0.0.0/8, ::1": the networks whose peers may send a PROXY header. */
+static int set_accept_proxy_from(struct loader *ld, const struct setting *st, void *base,
+				 const char *val, char *err, size_t errlen)
+{
+	struct cfg_frontend *fe = base;
+	char *buf = loader_strdup(ld, val), *w[64];
+	int n = buf ? values_split_list(buf, w, 64) : -1;
+	struct proxy_in_cidr *nets = n > 0 ? calloc((size_t)n, sizeof(*nets)) : NULL;
+	int rc = -1;
+
+	if (buf == NULL || (n > 0 && nets == NULL))
+		oom_reason(err, errlen);
+	else if (n < 0)
+		snprintf(err, errlen, "expected 'CIDR[, CIDR...]' (at most 64), got '%s'", val);
+	for (int i = 0; nets && i < n; i++)
+		if (proxy_in_cidr_parse(w[i], &nets[i], err, errlen) < 0)
+			goto done;
+	if (nets) {
+		free(fe->accept_proxy_from);
+		fe->accept_proxy_from = nets;
+		fe->naccept_proxy_from = (size_t)n;
+		nets = NULL;
+		rc = 0;
+	}
+done:
+	free(nets);
+	free(buf);
+	return rc;
 }
 
 /* ---- the handler's side: one key line, defaults, required keys ---- */

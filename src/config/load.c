@@ -331,6 +331,21 @@ static int backend_find(const struct config *cfg, const char *name)
 	return -1;
 }
 
+/* A PROXY header names any address it likes: only listed peers may send one. */
+static void accept_proxy_check(struct loader *ld, const struct psect *ps,
+			       const struct cfg_frontend *fe)
+{
+	int from = keys_seen_line(ps, "accept_proxy_from");
+
+	if (fe->accept_proxy != ACCEPT_PROXY_OFF && from == 0)
+		loader_error(ld, keys_seen_line(ps, "accept_proxy"), ps->label, "accept_proxy",
+			     "requires accept_proxy_from (the peers trusted to send a PROXY "
+			     "header, e.g. 10.0.0.0/8)");
+	else if (fe->accept_proxy == ACCEPT_PROXY_OFF && fe->naccept_proxy_from > 0)
+		loader_error(ld, from, ps->label, "accept_proxy_from",
+			     "has no effect while accept_proxy is off");
+}
+
 static void frontend_finish(struct loader *ld, const struct psect *ps, struct cfg_frontend *fe)
 {
 	for (size_t i = 0; i < fe->ncerts; i++)
@@ -353,6 +368,7 @@ static void frontend_finish(struct loader *ld, const struct psect *ps, struct cf
 	if (fe->tls_min_version > fe->tls_max_version)
 		loader_error(ld, keys_seen_line(ps, "tls_min_version"), ps->label,
 			     "tls_min_version", "TLSv1.3 is above tls_max_version TLSv1.2");
+	accept_proxy_check(ld, ps, fe);
 }
 
 static void backend_finish(struct loader *ld, const struct psect *ps, struct cfg_backend *be)
@@ -432,6 +448,7 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->alpn);
 	free(fe->client_ca);
 	free(fe->ticket_keys);
+	free(fe->accept_proxy_from);
 }
 
 static void backend_free(struct cfg_backend *be)

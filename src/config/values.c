@@ -337,3 +337,29 @@ bool values_sni_pattern_ok(const char *p)
 {
 	return p[0] == '*' ? p[1] == '.' && hostname_ok(p + 2) : hostname_ok(p);
 }
+
+/* Splits buf (a copy of a value) at commas, trimming each item; the item count, or -1 for an
+ * empty item or past max items. */
+int values_split_list(char *buf, char **items, int max)
+{
+	int n = 0;
+
+	for (char *p = buf;;) {
+		char *end = strchr(p, ',');
+		size_t len;
+
+		if (end != NULL)
+			*end = '\0';
+		while (isspace((unsigned char)*p))
+			p++;
+		len = strlen(p);
+		while (len > 0 && isspace((unsigned char)p[len - 1]))
+			p[--len] = '\0';
+		if (len == 0 || n == max)
+			return -1;
+		items[n++] = p;
+		if (end == NULL)
+			return n;
+		p = end + 1;
+	}
+}

@@ -134,6 +134,8 @@ static const struct bad_line bad_lines[] = {
 	{ "handshake_timeout = 2s", "[frontend web] handshake_timeout:", 0 }, /* duplicate */
 	{ "route = *.api.test nowhere", "[frontend web] route:", 0 },
 	{ "proxy_protocol = v3", "[frontend web] proxy_protocol:", 0 },
+	{ "accept_proxy = v3", "[frontend web] accept_proxy:", 0 },
+	{ "accept_proxy_from = 10.0.0.1/8", "[frontend web] accept_proxy_from:", 0 },
 	{ "idle_timeout = fast", "[frontend web] idle_timeout:", 0 },
 	{ "", NULL, 0 },
 	{ "[frontend nolisten]", "[frontend nolisten] listen:", 0 },

@@ -416,6 +416,42 @@ Test(config, backend_value_errors)
 		      "f.ini:16: [backend app] check_fall: bad value '1001' (1..1000)");
 }
 
+Test(config, accept_proxy_errors)
+{
+	struct config *cfg = load(FE "accept_proxy = v3\naccept_proxy_from = 10.0.0.1/8, ::1\n"
+				     "[frontend b]\nlisten = 127.0.0.1:8444\ncert = c.pem\n"
+				     "backend = app\naccept_proxy = v1\n"
+				     "[frontend c]\nlisten = 127.0.0.1:8445\ncert = c.pem\n"
+				     "backend = app\naccept_proxy_from = 10.0.0.0/8\n" BE);
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini:5: [frontend web] accept_proxy: bad value 'v3' (off, v1, v2, any)",
+		      "f.ini:6: [frontend web] accept_proxy_from: '10.0.0.1/8' has host bits set "
+		      "(a network is e.g. 10.0.0.0/8)",
+		      "f.ini:11: [frontend b] accept_proxy: requires accept_proxy_from (the peers "
+		      "trusted to send a PROXY header, e.g. 10.0.0.0/8)",
+		      "f.ini:16: [frontend c] accept_proxy_from: has no effect while accept_proxy "
+		      "is off");
+}
+
+Test(config, accept_proxy_is_read)
+{
+	struct config *cfg = load_ok(
+		FE "accept_proxy = any\n"
+		   "accept_proxy_from = 10.0.0.0/8 , 2001:db8::/32,127.0.0.1\n" BE);
+	const struct cfg_frontend *fe = &cfg->frontends[0];
+
+	cr_assert_eq(fe->accept_proxy, ACCEPT_PROXY_ANY);
+	cr_assert_eq(fe->naccept_proxy_from, 3);
+	cr_assert_eq(fe->accept_proxy_from[0].bits, 8);
+	cr_assert_eq(fe->accept_proxy_from[1].family, AF_INET6);
+	cr_assert_eq(fe->accept_proxy_from[2].bits, 32);
+	config_unref(cfg);
+	cfg = load(FE "accept_proxy = v2\naccept_proxy_from = 10.0.0.0/8,,::1\n" BE);
+	EXPECT_ERRORS(cfg, "f.ini:6: [frontend web] accept_proxy_from: expected 'CIDR[, CIDR...]' "
+			   "(at most 64), got '10.0.0.0/8,,::1'");
+}
+
 Test(config, the_same_listen_address_twice_is_refused)
 {
 	struct config *cfg = load(FE "listen = 127.0.0.1:8444\n[frontend two]\n"
