@@ -98,6 +98,8 @@ struct cfg_frontend {
 	enum accept_proxy accept_proxy;          /* a PROXY header before the TLS handshake */
 	struct proxy_in_cidr *accept_proxy_from; /* the peers that may send one */
 	size_t naccept_proxy_from;
+	char *client_crl; /* PEM file of CRLs checked against the whole client chain */
+	int client_crl_line;
 };
 
 struct config {

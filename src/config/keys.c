@@ -133,6 +133,7 @@ static const struct setting settings[] = {
 	{ F(client_ca), .name = "client_ca", .kind = V_PATH, F_LINE(client_ca_line) },
 	{ F(session_tickets), .name = "session_tickets", .kind = V_BOOL, .def = "on" },
 	{ F(ticket_keys), .name = "ticket_keys", .kind = V_PATH, F_LINE(ticket_keys_line) },
+	{ F(client_crl), .name = "client_crl", .kind = V_PATH, F_LINE(client_crl_line) },
 	{ F(accept_proxy), .name = "accept_proxy", .kind = V_ENUM, .def = "off",
 	  .names = accept_proxies },
 	{ F(accept_proxy_from), .name = "accept_proxy_from", .kind = V_CUSTOM,

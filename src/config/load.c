@@ -369,6 +369,10 @@ static void frontend_finish(struct loader *ld, const struct psect *ps, struct cf
 		loader_error(ld, keys_seen_line(ps, "tls_min_version"), ps->label,
 			     "tls_min_version", "TLSv1.3 is above tls_max_version TLSv1.2");
 	accept_proxy_check(ld, ps, fe);
+	if (fe->client_crl && !fe->client_ca)
+		loader_error(
+			ld, fe->client_crl_line, ps->label, "client_crl",
+			"requires client_ca (CRLs only apply to verified client certificates)");
 }
 
 static void backend_finish(struct loader *ld, const struct psect *ps, struct cfg_backend *be)
@@ -449,6 +453,7 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->client_ca);
 	free(fe->ticket_keys);
 	free(fe->accept_proxy_from);
+	free(fe->client_crl);
 }
 
 static void backend_free(struct cfg_backend *be)

@@ -434,6 +434,23 @@ Test(config, accept_proxy_errors)
 		      "is off");
 }
 
+Test(config, client_crl_needs_client_ca)
+{
+	struct config *cfg;
+
+	write_file("ca.pem", "x\n");
+	write_file("crl.pem", "x\n");
+	cfg = load(FE "client_crl = crl.pem\n" BE);
+	EXPECT_ERRORS(cfg, "f.ini:5: [frontend web] client_crl: requires client_ca (CRLs only "
+			   "apply to verified client certificates)");
+	errlist_finish(&errs);
+	errlist_init(&errs);
+	cfg = load_ok(FE "client_ca = ca.pem\nclient_crl = crl.pem\n" BE);
+	cr_assert(strstr(cfg->frontends[0].client_crl, "/crl.pem"));
+	cr_assert_eq(cfg->frontends[0].client_crl_line, 6);
+	config_unref(cfg);
+}
+
 Test(config, accept_proxy_is_read)
 {
 	struct config *cfg = load_ok(
