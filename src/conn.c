@@ -22,6 +22,7 @@
 #include "tlsplice/metrics.h"
 #include "tlsplice/net.h"
 #include "tlsplice/proxy_in.h"
+#include "tlsplice/proxy_tlv.h"
 #include "tlsplice/tls.h"
 #include "tlsplice/runtime.h"
 
@@ -190,6 +191,7 @@ static void conn_destroy(struct conn *c)
 	free(c->sni);
 	free(c->pin_buf);
 	free(c->pin_dst);
+	free(c->peer_cert);
 	close(c->cfd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -253,12 +255,55 @@ static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned ch
 	return 16 + alen;
 }
 
+/* What the SSL TLV tells of a client certificate, kept while the SSL object lives. */
+struct conn_peer_cert {
+	long verify;
+	bool in_conn;
+	char cn[256];
+};
+
+static void keep_peer_cert(struct conn *c)
+{
+	X509 *x = SSL_get0_peer_certificate(c->ssl);
+	if (!x || !(c->peer_cert = calloc(1, sizeof(*c->peer_cert))))
+		return;
+	c->peer_cert->verify = SSL_get_verify_result(c->ssl);
+	c->peer_cert->in_conn = !SSL_session_reused(c->ssl);
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, c->peer_cert->cn,
+				      sizeof(c->peer_cert->cn)) < 0)
+		c->peer_cert->cn[0] = '\0';
+}
+
+/* proxy_protocol_tlvs and proxy_protocol_crc32c on a v2 header of n bytes: its new length
+ * (the header without them if they cannot fit, which the bounds rule out). */
+static size_t proxy_tlvs_add(const struct conn *c, const struct cfg_frontend *fe,
+			     unsigned char *hdr, size_t n, size_t cap)
+{
+	const struct conn_peer_cert *pc = c->peer_cert;
+	struct proxy_tlv_facts f = {
+		.alpn = c->alpn,
+		.alpn_len = c->alpn_len,
+		.authority = c->sni,
+		.version = c->tls_version,
+		.cipher = c->cipher,
+		.cn = pc ? pc->cn : NULL,
+		.cert = pc != NULL,
+		.cert_in_conn = pc && pc->in_conn,
+		.verify = pc ? pc->verify : 0,
+	};
+	size_t m = proxy_tlv_append(hdr, n, cap, fe->proxy_tlvs, fe->proxy_crc32c, &f);
+	return m ? m : n;
+}
+
 /* The connect just completed, so the socket's send buffer is empty and the header (at most
- * 108 bytes) goes out whole in one send. */
+ * 1536 bytes with every TLV) goes out whole in one send. */
 static int send_proxy_header(struct conn *c)
 {
-	unsigned char hdr[128];
-	size_t n = proxy_header(c, conn_fe(c)->proxy_protocol, hdr, sizeof(hdr));
+	const struct cfg_frontend *fe = conn_fe(c);
+	unsigned char hdr[PROXY_TLV_HEADER_MAX];
+	size_t n = proxy_header(c, fe->proxy_protocol, hdr, sizeof(hdr));
+	if (n && fe->proxy_protocol == PROXY_V2 && (fe->proxy_tlvs || fe->proxy_crc32c))
+		n = proxy_tlvs_add(c, fe, hdr, n, sizeof(hdr));
 	if (n == 0)
 		return 0;
 	if (send(c->bfd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
@@ -405,6 +450,8 @@ static void handshake_done(struct conn *c)
 	const struct cfg_frontend *fe = conn_fe(c);
 	c->t_handshake_us = clock_mono_us();
 	keep_session_facts(c, fe);
+	if (fe->proxy_protocol == PROXY_V2 && (fe->proxy_tlvs & PROXY_TLV_SSL))
+		keep_peer_cert(c);
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
 		enable_ktls(c, fe);
 	bool tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;

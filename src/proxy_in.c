@@ -1,6 +1,7 @@
 /* The PROXY protocol header a balancer in front sends (haproxy.org's proxy-protocol.txt):
  * strict parsing, every length bounded, nothing read past the header's own bytes. */
 #include "tlsplice/proxy_in.h"
+#include "tlsplice/proxy_tlv.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -129,15 +130,31 @@ static int parse_v1(const unsigned char *buf, size_t len, struct proxy_in_info *
 	return 0;
 }
 
-/* The TLVs after the addresses must tile the rest of the header exactly. */
-static int v2_tlvs_ok(const unsigned char *p, size_t n)
+/* A CRC32c TLV (at sum, in the header hdr of len bytes) must match the header's checksum
+ * computed with that field zero. */
+static bool v2_crc_ok(const unsigned char *hdr, size_t len, const unsigned char *sum)
+{
+	unsigned char copy[PROXY_IN_MAX];
+	memcpy(copy, hdr, len);
+	memset(copy + (sum - hdr), 0, 4);
+	uint32_t c = proxy_tlv_crc32c(copy, len);
+	return sum[0] == (c >> 24) && sum[1] == ((c >> 16) & 0xff) && sum[2] == ((c >> 8) & 0xff) &&
+	       sum[3] == (c & 0xff);
+}
+
+/* The TLVs after the addresses (n bytes at p, ending the header hdr of len bytes) must tile
+ * the rest of the header exactly; a CRC32c among them must match. */
+static int v2_tlvs_ok(const unsigned char *hdr, size_t len, const unsigned char *p, size_t n,
+		      char *err, size_t errlen)
 {
 	while (n > 0) {
 		if (n < 3)
-			return -1;
+			return fail(err, errlen, "bad PROXY v2 header (malformed TLV)");
 		size_t l = 3u + (((size_t)p[1] << 8) | p[2]);
 		if (l > n)
-			return -1;
+			return fail(err, errlen, "bad PROXY v2 header (malformed TLV)");
+		if (p[0] == 0x03 && (l != 7 || !v2_crc_ok(hdr, len, p + 3)))
+			return fail(err, errlen, "bad PROXY v2 header (CRC32c mismatch)");
 		p += l;
 		n -= l;
 	}
@@ -189,8 +206,8 @@ static int v2_addresses(const unsigned char *buf, size_t blen, struct proxy_in_i
 	}
 	if (blen < alen)
 		return fail(err, errlen, "bad PROXY v2 header (address block too short)");
-	if (v2_tlvs_ok(buf + 16 + alen, blen - alen) < 0)
-		return fail(err, errlen, "bad PROXY v2 header (malformed TLV)");
+	if (v2_tlvs_ok(buf, 16 + blen, buf + 16 + alen, blen - alen, err, errlen) < 0)
+		return -1;
 	info->has_addr = buf[13] == 0x11 || buf[13] == 0x21;
 	if (buf[13] == 0x11)
 		v2_inet(buf + 16, info);

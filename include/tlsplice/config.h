@@ -10,6 +10,7 @@
 
 #include "tlsplice/errlist.h"
 #include "tlsplice/proxy_in.h"
+#include "tlsplice/proxy_tlv.h"
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum ktls_mode { KTLS_AUTO = 0, KTLS_OFF, KTLS_ON };
@@ -100,6 +101,8 @@ struct cfg_frontend {
 	size_t naccept_proxy_from;
 	char *client_crl; /* PEM file of CRLs checked against the whole client chain */
 	int client_crl_line;
+	unsigned proxy_tlvs; /* PROXY_TLV_* sent after a v2 header's addresses */
+	bool proxy_crc32c;   /* a CRC32c TLV seals the v2 header */
 };
 
 struct config {

@@ -15,6 +15,7 @@
 #include "tlsplice/relay.h"
 
 struct bufpool;
+struct conn_peer_cert;
 
 /* What a connection needs of the thread that runs it. The worker embeds one and hands it to
  * conn_accept: conn.c knows nothing else of workers, so they may call into it freely. All of
@@ -75,6 +76,8 @@ struct conn {
 	unsigned char *pin_buf;
 	size_t pin_len;
 	struct sockaddr_storage *pin_dst;
+	/* proxy_protocol_tlvs = ssl: the client certificate's facts (NULL: none presented) */
+	struct conn_peer_cert *peer_cert;
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);

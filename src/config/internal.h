@@ -64,5 +64,6 @@ int values_parse_long(const char *s, long *out);
 int values_split_words(char *buf, char **words, int max);
 bool values_sni_pattern_ok(const char *p);
 int values_split_list(char *buf, char **items, int max);
+int values_parse_flags(char *buf, const char *const *names, unsigned *out, const char **bad);
 
 #endif

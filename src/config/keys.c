@@ -48,7 +48,7 @@ struct setting {
 };
 
 static set_fn set_workers, set_access_log, set_listen, set_cert, set_key, set_route, set_alpn,
-	set_server, set_check_send, set_check_expect, set_accept_proxy_from;
+	set_server, set_check_send, set_check_expect, set_accept_proxy_from, set_proxy_tlvs;
 static int check_user(const char *val, char *err, size_t errlen);
 static int check_group(const char *val, char *err, size_t errlen);
 
@@ -133,6 +133,9 @@ static const struct setting settings[] = {
 	{ F(client_ca), .name = "client_ca", .kind = V_PATH, F_LINE(client_ca_line) },
 	{ F(session_tickets), .name = "session_tickets", .kind = V_BOOL, .def = "on" },
 	{ F(ticket_keys), .name = "ticket_keys", .kind = V_PATH, F_LINE(ticket_keys_line) },
+	{ F(proxy_tlvs), .name = "proxy_protocol_tlvs", .kind = V_CUSTOM,
+	  .custom = set_proxy_tlvs },
+	{ F(proxy_crc32c), .name = "proxy_protocol_crc32c", .kind = V_BOOL, .def = "off" },
 	{ F(client_crl), .name = "client_crl", .kind = V_PATH, F_LINE(client_crl_line) },
 	{ F(accept_proxy), .name = "accept_proxy", .kind = V_ENUM, .def = "off",
 	  .names = accept_proxies },
@@ -164,6 +167,8 @@ static const struct setting settings[] = {
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum proxy_proto) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum accept_proxy) == sizeof(int), "enum fields are stored as int");
+_Static_assert(PROXY_TLV_ALPN == 1 && PROXY_TLV_AUTHORITY == 2 && PROXY_TLV_SSL == 4,
+	       "proxy_protocol_tlvs names are in bit order");
 
 /* ---- loader helpers the setters share ---- */
 
@@ -683,6 +688,24 @@ static int set_accept_proxy_from(struct loader *ld, const struct setting *st, vo
 	}
 done:
 	free(nets);
+	free(buf);
+	return rc;
+}
+
+/* "alpn, authority, ssl": the order of the names is the bit order of PROXY_TLV_*. */
+static int set_proxy_tlvs(struct loader *ld, const struct setting *st, void *base, const char *val,
+			  char *err, size_t errlen)
+{
+	static const char *const names[] = { "alpn", "authority", "ssl", NULL };
+	char *buf = loader_strdup(ld, val);
+	const char *bad = NULL;
+	unsigned mask;
+	int rc = buf ? values_parse_flags(buf, names, &mask, &bad) : oom_reason(err, errlen);
+
+	if (buf && rc < 0)
+		snprintf(err, errlen, "bad TLV '%s' (alpn, authority, ssl)", bad ? bad : "");
+	else if (rc == 0)
+		((struct cfg_frontend *)base)->proxy_tlvs = mask;
 	free(buf);
 	return rc;
 }

@@ -369,6 +369,13 @@ static void frontend_finish(struct loader *ld, const struct psect *ps, struct cf
 		loader_error(ld, keys_seen_line(ps, "tls_min_version"), ps->label,
 			     "tls_min_version", "TLSv1.3 is above tls_max_version TLSv1.2");
 	accept_proxy_check(ld, ps, fe);
+	if ((fe->proxy_tlvs || fe->proxy_crc32c) && fe->proxy_protocol != PROXY_V2)
+		loader_error(ld,
+			     keys_seen_line(ps, fe->proxy_tlvs ? "proxy_protocol_tlvs"
+							       : "proxy_protocol_crc32c"),
+			     ps->label,
+			     fe->proxy_tlvs ? "proxy_protocol_tlvs" : "proxy_protocol_crc32c",
+			     "requires proxy_protocol = v2 (TLVs exist only in v2 headers)");
 	if (fe->client_crl && !fe->client_ca)
 		loader_error(
 			ld, fe->client_crl_line, ps->label, "client_crl",

@@ -363,3 +363,29 @@ int values_split_list(char *buf, char **items, int max)
 		p = end + 1;
 	}
 }
+
+/* A comma list of names (each one of names[], NULL-terminated) as a bit set, bit i for
+ * names[i]; -1 with the first unknown or empty item in *bad (NULL: an empty item). */
+int values_parse_flags(char *buf, const char *const *names, unsigned *out, const char **bad)
+{
+	char *items[32];
+	int n = values_split_list(buf, items, 32);
+
+	*out = 0;
+	*bad = NULL;
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		unsigned bit = 0;
+
+		for (unsigned k = 0; names[k] != NULL && bit == 0; k++)
+			if (strcasecmp(items[i], names[k]) == 0)
+				bit = 1u << k;
+		if (bit == 0) {
+			*bad = items[i];
+			return -1;
+		}
+		*out |= bit;
+	}
+	return 0;
+}

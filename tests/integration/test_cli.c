@@ -135,6 +135,7 @@ static const struct bad_line bad_lines[] = {
 	{ "route = *.api.test nowhere", "[frontend web] route:", 0 },
 	{ "proxy_protocol = v3", "[frontend web] proxy_protocol:", 0 },
 	{ "accept_proxy = v3", "[frontend web] accept_proxy:", 0 },
+	{ "proxy_protocol_tlvs = alpn, sni", "[frontend web] proxy_protocol_tlvs:", 0 },
 	{ "accept_proxy_from = 10.0.0.1/8", "[frontend web] accept_proxy_from:", 0 },
 	{ "idle_timeout = fast", "[frontend web] idle_timeout:", 0 },
 	{ "", NULL, 0 },

@@ -17,6 +17,7 @@
 
 #include "expect.h"
 #include "harness.h"
+#include "pki.h"
 
 TestSuite(proxy_in, .init = harness_setup, .fini = harness_teardown, .timeout = 120);
 
@@ -273,6 +274,115 @@ Test(proxy_in, a_slow_header_is_closed_at_the_handshake_timeout)
 	harness_pass();
 }
 
+/* ---- PROXY v2 TLVs sent on ---- */
+
+/* CRC32c written out here, apart from the proxy's. */
+static uint32_t crc32c(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+	}
+	return ~c;
+}
+
+/* The value of the first TLV of type t in the n bytes at p (*len its length); NULL if none. */
+static const unsigned char *tlv_find(const unsigned char *p, size_t n, unsigned t, size_t *len)
+{
+	while (n >= 3) {
+		size_t l = ((size_t)p[1] << 8) | p[2];
+		cr_assert_leq(3 + l, n, "a TLV runs past the header");
+		if (p[0] == t) {
+			*len = l;
+			return p + 3;
+		}
+		p += 3 + l;
+		n -= 3 + l;
+	}
+	cr_assert_eq(n, 0, "bytes after the last TLV");
+	return NULL;
+}
+
+static void expect_tlv(const unsigned char *p, size_t n, unsigned t, const char *want)
+{
+	size_t len = 0;
+	const unsigned char *v = tlv_find(p, n, t, &len);
+	cr_assert(v, "no TLV 0x%02x", t);
+	cr_assert_eq(len, strlen(want), "TLV 0x%02x: length %zu, want '%s'", t, len, want);
+	cr_assert_eq(memcmp(v, want, len), 0, "TLV 0x%02x: '%.*s', want '%s'", t, (int)len, v,
+		     want);
+}
+
+/* With mTLS and ALPN, the backend learns the ALPN, the SNI, the TLS version and cipher, that
+ * the client certificate was verified and its CN; the CRC32c covers the whole header. */
+Test(proxy_in, tlvs_tell_the_backend_what_the_handshake_said)
+{
+	struct pki_ca ca;
+	struct harness_cert cl;
+	struct catcher k;
+	char server[32], fe[9000];
+	int port = harness_free_port();
+	cr_assert_eq(pki_ca_create(&ca, "ca", NULL, 1), 0);
+	cr_assert_eq(pki_client_create(&ca, "client.test", 2, &cl), 0);
+	catcher_start(&k);
+	snprintf(server, sizeof(server), "127.0.0.1:%d", k.port);
+	snprintf(fe, sizeof(fe),
+		 "alpn = h2\nclient_ca = %s\nproxy_protocol = v2\n"
+		 "proxy_protocol_tlvs = alpn, authority, ssl\nproxy_protocol_crc32c = on\n",
+		 ca.path);
+	struct proxy *p = start("a.ini", port, fe, server);
+	struct tlsc_opts o = { .sni = "demo.test", .alpn = "h2" };
+	struct tlsc *c = tlsc_open("127.0.0.1", port, &o);
+	cr_assert(c);
+	cr_assert(SSL_use_certificate_file(tlsc_ssl(c), cl.cert, SSL_FILETYPE_PEM) == 1 &&
+		  SSL_use_PrivateKey_file(tlsc_ssl(c), cl.key, SSL_FILETYPE_PEM) == 1);
+	ping_pong(c);
+	catcher_join(&k);
+
+	const unsigned char *g = (const unsigned char *)k.got;
+	cr_assert_geq(k.len, 16u + 12u + 4u);
+	size_t hl = 16 + (((size_t)g[14] << 8) | g[15]);
+	cr_assert_eq(k.len, hl + 4, "header %zu bytes, then ping: got %zu", hl, k.len);
+	cr_assert_eq(memcmp(g + hl, "ping", 4), 0);
+	const unsigned char *tlvs = g + 28;
+	size_t n = hl - 28, len;
+	expect_tlv(tlvs, n, 0x01, "h2");
+	expect_tlv(tlvs, n, 0x02, "demo.test");
+	const unsigned char *ssl = tlv_find(tlvs, n, 0x20, &len);
+	cr_assert(ssl && len > 5, "no SSL TLV");
+	cr_assert_eq(ssl[0], 0x07, "client: SSL, certificate on this connection and session");
+	cr_assert_eq(ssl[1] | ssl[2] | ssl[3] | ssl[4], 0, "verify: 0 is verified");
+	expect_tlv(ssl + 5, len - 5, 0x21, tlsc_version(c));
+	expect_tlv(ssl + 5, len - 5, 0x23, tlsc_cipher(c));
+	expect_tlv(ssl + 5, len - 5, 0x22, "client.test");
+	const unsigned char *sum = tlv_find(tlvs, n, 0x03, &len);
+	cr_assert(sum && len == 4, "no CRC32c TLV");
+	uint32_t got = ((uint32_t)sum[0] << 24) | ((uint32_t)sum[1] << 16) | (sum[2] << 8) | sum[3];
+	unsigned char copy[2048];
+	memcpy(copy, g, hl);
+	memset(copy + (sum - g), 0, 4);
+	cr_assert_eq(got, crc32c(copy, hl), "CRC32c");
+	tlsc_close(c);
+	char *line = one_line(p);
+	expect_num(line, "bytes_in", 4);
+	free(line);
+	pki_ca_finish(&ca);
+	cr_assert_eq(proxy_stop(p, T), 0);
+	harness_pass();
+}
+
+Test(proxy_in, a_wrong_crc32c_is_refused)
+{
+	unsigned char h[16 + 12 + 7] = { 0 };
+	memcpy(h, sig, 12);
+	memcpy(h + 12, "\x21\x11\x00\x13", 4); /* 12 address bytes, a CRC32c TLV */
+	memcpy(h + 28, "\x03\x00\x04\x01\x02\x03\x04", 7);
+	expect_refused("accept_proxy = v2\n" FROM_LOCAL, h, sizeof(h),
+		       "bad PROXY v2 header (CRC32c mismatch)");
+}
+
 /* ---- one tlsplice behind another ---- */
 
 /* A TLS session to the inner proxy, carried inside the client's session with the outer one
@@ -352,7 +462,7 @@ static void inner_close(struct inner *in)
 	SSL_CTX_free(in->ctx);
 }
 
-/* client -> outer tlsplice (proxy_protocol = v2) -> inner tlsplice (accept_proxy = v2,
+/* client -> outer tlsplice (proxy_protocol = v2 with TLVs and CRC32c) -> inner tlsplice (accept_proxy = v2,
  * proxy_protocol = v1) -> backend: the backend and both access logs see the client's own
  * address and port, and the address the client reached. */
 Test(proxy_in, a_tlsplice_behind_a_tlsplice_keeps_the_client_address)
@@ -367,7 +477,10 @@ Test(proxy_in, a_tlsplice_behind_a_tlsplice_keeps_the_client_address)
 				    "proxy_protocol = v1\n",
 				    server);
 	snprintf(server, sizeof(server), "127.0.0.1:%d", inner_port);
-	struct proxy *outer = start("outer.ini", outer_port, "proxy_protocol = v2\n", server);
+	struct proxy *outer = start("outer.ini", outer_port,
+				    "proxy_protocol = v2\nproxy_protocol_tlvs = authority, ssl\n"
+				    "proxy_protocol_crc32c = on\n",
+				    server);
 
 	struct tlsc_opts o = { .sni = "demo.test" };
 	struct tlsc *c = tlsc_connect("127.0.0.1", outer_port, &o);

@@ -451,6 +451,26 @@ Test(config, client_crl_needs_client_ca)
 	config_unref(cfg);
 }
 
+Test(config, proxy_protocol_tlvs)
+{
+	struct config *cfg = load_ok(FE "proxy_protocol = v2\nproxy_protocol_tlvs = SSL,alpn\n"
+					"proxy_protocol_crc32c = yes\n" BE);
+
+	cr_assert_eq(cfg->frontends[0].proxy_tlvs, PROXY_TLV_ALPN | PROXY_TLV_SSL);
+	cr_assert(cfg->frontends[0].proxy_crc32c);
+	config_unref(cfg);
+	cfg = load(FE "proxy_protocol_tlvs = alpn, sni\nproxy_protocol_crc32c = maybe\n"
+		      "[frontend b]\nlisten = 127.0.0.1:8444\ncert = c.pem\nbackend = app\n"
+		      "proxy_protocol = v1\nproxy_protocol_crc32c = on\n" BE);
+	EXPECT_ERRORS(cfg,
+		      "f.ini:5: [frontend web] proxy_protocol_tlvs: bad TLV 'sni' (alpn, "
+		      "authority, ssl)",
+		      "f.ini:6: [frontend web] proxy_protocol_crc32c: bad boolean 'maybe' "
+		      "(on|off|yes|no|true|false)",
+		      "f.ini:12: [frontend b] proxy_protocol_crc32c: requires proxy_protocol = v2 "
+		      "(TLVs exist only in v2 headers)");
+}
+
 Test(config, accept_proxy_is_read)
 {
 	struct config *cfg = load_ok(
