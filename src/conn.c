@@ -168,6 +168,8 @@ static void conn_destroy(struct conn *c)
 	if (c->close.reason == CLOSE_NONE)
 		c->close.reason = CLOSE_ERROR;
 	count_close(c);
+	if (c->server_held)
+		pool_release(c->server);
 	switch (c->close.reason) {
 	case CLOSE_IDLE_TIMEOUT:
 	case CLOSE_SHUTDOWN:
@@ -338,7 +340,16 @@ static void connect_next(struct conn *c)
 				  c->close.error[0] ? c->close.error : err);
 			return;
 		}
+		if (c->server_held) { /* the slot of the server that failed goes back */
+			pool_release(c->server);
+			c->server_held = false;
+		}
 		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
+		if (!s && c->attempts == 0 && errno == EBUSY) {
+			conn_fail(c, CLOSE_NO_SERVER,
+				  "every server up in backend %s is at its maxconn", be->name);
+			return;
+		}
 		if (!s) {
 			if (c->attempts == 0)
 				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s",
@@ -348,6 +359,7 @@ static void connect_next(struct conn *c)
 			return;
 		}
 		c->server = s;
+		c->server_held = true;
 		c->attempts++;
 		pool_tried_add(&c->tried, s);
 		const struct cfg_addr *a = &s->cfg->addr;

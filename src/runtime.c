@@ -101,6 +101,7 @@ void runtime_inherit(struct runtime *rt, const struct runtime *old)
 			if (!o)
 				continue;
 			server_inherit(s, o, now_ms);
+			pool_share_load(p, k, o->pool, o->idx);
 		}
 	}
 }

@@ -16,6 +16,7 @@ enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum ktls_mode { KTLS_AUTO = 0, KTLS_OFF, KTLS_ON };
 enum check_kind { CHECK_TCP = 0, CHECK_SEND_EXPECT, CHECK_NONE };
 enum proxy_proto { PROXY_OFF = 0, PROXY_V1, PROXY_V2 };
+enum balance_kind { BALANCE_ROUNDROBIN = 0, BALANCE_LEASTCONN };
 /* A bit set of the PROXY versions a frontend takes (PROXY_IN_V1, PROXY_IN_V2). */
 enum accept_proxy {
 	ACCEPT_PROXY_OFF = 0,
@@ -36,6 +37,7 @@ struct cfg_server {
 	struct cfg_addr addr; /* addr.text is the metrics/log label HOST:PORT */
 	int weight;           /* 1..256 */
 	bool backup;
+	unsigned maxconn; /* connections open at once at most; 0: no limit */
 };
 
 struct cfg_cert {
@@ -58,6 +60,7 @@ struct cfg_backend {
 	int line; /* header line */
 	struct cfg_server *servers;
 	size_t nservers;
+	enum balance_kind balance;
 	uint64_t connect_timeout_ms;
 	int retries;
 	enum check_kind check;

@@ -54,6 +54,7 @@ struct conn {
 	struct server *server;
 	struct pool_tried tried;
 	int attempts;
+	bool server_held; /* holds one of server's connection slots (pool_release) */
 
 	struct relay relay;
 

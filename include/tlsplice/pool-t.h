@@ -9,6 +9,7 @@
 #include "tlsplice/config.h"
 
 struct server;
+struct pool_load;
 
 struct pool {
 	const struct cfg_backend *cfg;
@@ -19,6 +20,11 @@ struct pool {
 	unsigned *seq_primary, nseq_primary;
 	unsigned *seq_backup, nseq_backup;
 	atomic_uint_fast64_t rr_primary, rr_backup; /* positions in the sequences */
+	/* per server: its connections open now (connecting or relaying), shared with the same
+	 * server of the generations before and after a reload, so leastconn and maxconn count
+	 * every connection whatever generation it started in */
+	struct pool_load **load;
+	atomic_uint_fast64_t lc_next; /* leastconn: where the scan starts, so ties rotate */
 };
 
 #endif

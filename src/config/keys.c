@@ -80,7 +80,9 @@ static const struct enum_name accept_proxies[] = {
 	{ "any", ACCEPT_PROXY_ANY },
 	{ NULL, 0 },
 };
-static const struct enum_name balances[] = { { "roundrobin", 0 }, { NULL, 0 } };
+static const struct enum_name balances[] = { { "roundrobin", BALANCE_ROUNDROBIN },
+					     { "leastconn", BALANCE_LEASTCONN },
+					     { NULL, 0 } };
 static const struct enum_name check_kinds[] = {
 	{ "tcp", CHECK_TCP },
 	{ "send-expect", CHECK_SEND_EXPECT },
@@ -144,12 +146,7 @@ static const struct setting settings[] = {
 
 	{ B(servers), .name = "server", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_server },
-	{ .sect = SECT_BACKEND,
-	  .off = NO_FIELD,
-	  .name = "balance",
-	  .kind = V_ENUM,
-	  .def = "roundrobin",
-	  .names = balances },
+	{ B(balance), .name = "balance", .kind = V_ENUM, .def = "roundrobin", .names = balances },
 	{ B(connect_timeout_ms), .name = "connect_timeout", .kind = V_DURATION, .def = "3s",
 	  .lo = 1 },
 	{ B(retries), .name = "retries", .kind = V_INT, .def = "2", .lo = 0, .hi = 100 },
@@ -167,6 +164,7 @@ static const struct setting settings[] = {
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum proxy_proto) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum accept_proxy) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum balance_kind) == sizeof(int), "enum fields are stored as int");
 _Static_assert(PROXY_TLV_ALPN == 1 && PROXY_TLV_AUTHORITY == 2 && PROXY_TLV_SSL == 4,
 	       "proxy_protocol_tlvs names are in bit order");
 
@@ -571,7 +569,7 @@ static int set_alpn(struct loader *ld, const struct setting *st, void *base, con
 	return 0;
 }
 
-/* Reads the words after HOST:PORT: weight=N and backup. */
+/* Reads the words after HOST:PORT: weight=N, maxconn=N and backup. */
 static int server_options(struct cfg_server *srv, char **w, int n, char *err, size_t errlen)
 {
 	for (int i = 1; i < n; i++) {
@@ -583,11 +581,17 @@ static int server_options(struct cfg_server *srv, char **w, int n, char *err, si
 				return -1;
 			}
 			srv->weight = (int)v;
+		} else if (strncmp(w[i], "maxconn=", 8) == 0) {
+			if (values_parse_long(w[i] + 8, &v) < 0 || v < 1 || v > 10000000) {
+				snprintf(err, errlen, "bad maxconn '%s' (1..10000000)", w[i] + 8);
+				return -1;
+			}
+			srv->maxconn = (unsigned)v;
 		} else if (strcmp(w[i], "backup") == 0) {
 			srv->backup = true;
 		} else {
-			snprintf(err, errlen, "unknown server option '%s' (weight=N, backup)",
-				 w[i]);
+			snprintf(err, errlen,
+				 "unknown server option '%s' (weight=N, maxconn=N, backup)", w[i]);
 			return -1;
 		}
 	}
@@ -601,14 +605,14 @@ static int set_server(struct loader *ld, const struct setting *st, void *base, c
 	struct cfg_server srv = { .weight = 1, .addr.line = ld->line };
 	struct cfg_server *grown;
 	char *buf = loader_strdup(ld, val);
-	char *w[4];
+	char *w[5];
 	int n, rc = -1;
 
 	if (buf == NULL)
 		return oom_reason(err, errlen);
-	n = values_split_words(buf, w, 4);
+	n = values_split_words(buf, w, 5);
 	if (n < 1)
-		snprintf(err, errlen, "expected 'HOST:PORT [weight=N] [backup]'");
+		snprintf(err, errlen, "expected 'HOST:PORT [weight=N] [maxconn=N] [backup]'");
 	else if (config_parse_addr(w[0], false, &srv.addr, err, errlen) == 0 &&
 		 server_options(&srv, w, n, err, errlen) == 0)
 		rc = 0;

@@ -171,6 +171,7 @@ static const struct bad_line bad_lines[] = {
 	{ "server = 127.0.0.1:9002 weight=0", "[backend app] server:", 0 },
 	{ "server = 127.0.0.1:9003 weight=999", "[backend app] server:", 0 },
 	{ "server = 127.0.0.1:70000", "[backend app] server:", 0 },
+	{ "server = 127.0.0.1:9004 maxconn=0", "[backend app] server:", 0 },
 	{ "balance = random", "[backend app] balance:", 0 },
 	{ "retries = many", "[backend app] retries:", 0 },
 	{ "check = ping", "[backend app] check:", 0 },

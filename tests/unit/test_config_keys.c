@@ -251,7 +251,7 @@ Test(config, server_errors)
 		      "f.ini:8: [backend app] server: bad weight '257' (1..256)",
 		      "f.ini:9: [backend app] server: bad weight 'x' (1..256)",
 		      "f.ini:10: [backend app] server: unknown server option 'heavy' (weight=N, "
-		      "backup)",
+		      "maxconn=N, backup)",
 		      "f.ini:11: [backend app] server: bad address '*:9001' (a host is required)");
 }
 
@@ -397,12 +397,13 @@ Test(config, alpn_protocol_longer_than_255_bytes)
 
 Test(config, backend_value_errors)
 {
-	struct config *cfg = load(FE BE "balance = leastconn\nconnect_timeout = 0\nretries = 101\n"
+	struct config *cfg = load(FE BE "balance = random\nconnect_timeout = 0\nretries = 101\n"
 					"check = http\ncheck_send = PING\\q\ncheck_expect = \"\"\n"
 					"check_interval = 0\ncheck_timeout = 1.5s\ncheck_rise = 0\n"
 					"check_fall = 1001\n");
 
-	EXPECT_ERRORS(cfg, "f.ini:7: [backend app] balance: bad value 'leastconn' (roundrobin)",
+	EXPECT_ERRORS(cfg,
+		      "f.ini:7: [backend app] balance: bad value 'random' (roundrobin, leastconn)",
 		      "f.ini:8: [backend app] connect_timeout: bad duration '0' (must be greater "
 		      "than 0)",
 		      "f.ini:9: [backend app] retries: bad value '101' (0..100)",
