@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #include "internal.h"
 
@@ -152,6 +154,33 @@ static void addr_set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
+/* "unix:/run/app.sock": a Unix stream socket, for servers; its text is its name in the log
+ * and the metrics. The path is absolute: a socket's place does not follow the config file. */
+static int addr_unix(const char *s, bool passive, struct cfg_addr *out, char *err, size_t errlen)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
+	const char *path = s + 5;
+	size_t n = strlen(path);
+
+	if (passive) {
+		snprintf(err, errlen, "bad address '%s' (HOST:PORT here; unix: is for servers)", s);
+		return -1;
+	}
+	if (path[0] != '/' || n >= sizeof(un->sun_path)) {
+		snprintf(err, errlen,
+			 "bad address '%s' (unix: and an absolute path of at most %zu "
+			 "bytes)",
+			 s, sizeof(un->sun_path) - 1);
+		return -1;
+	}
+	memset(&out->ss, 0, sizeof(out->ss));
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, n + 1);
+	out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	snprintf(out->text, sizeof(out->text), "%s", s);
+	return 0;
+}
+
 int config_parse_addr(const char *s, bool passive, struct cfg_addr *out, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss = { 0 };
@@ -165,6 +194,8 @@ int config_parse_addr(const char *s, bool passive, struct cfg_addr *out, char *e
 		snprintf(err, errlen, "bad address '%.40s...' (too long)", s);
 		return -1;
 	}
+	if (strncmp(s, "unix:", 5) == 0)
+		return addr_unix(s, passive, out, err, errlen);
 	if (addr_split(s, host, sizeof(host), &port_text, &v6, err, errlen) < 0)
 		return -1;
 	if (port_parse(port_text, &port) < 0) {

@@ -472,6 +472,43 @@ Test(config, proxy_protocol_tlvs)
 		      "(TLVs exist only in v2 headers)");
 }
 
+Test(config, unix_servers)
+{
+	char text[512], longpath[120];
+	struct config *cfg = load_ok(FE "[backend app]\nserver = unix:/run/app.sock weight=3 "
+					"maxconn=9 backup\n");
+	const struct cfg_server *s = &cfg->backends[0].servers[0];
+
+	cr_assert_eq(s->addr.ss.ss_family, AF_UNIX);
+	cr_assert_str_eq(s->addr.text, "unix:/run/app.sock");
+	cr_assert_eq(s->weight, 3);
+	cr_assert_eq(s->maxconn, 9);
+	cr_assert(s->backup);
+	config_unref(cfg);
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	longpath[0] = '/';
+	snprintf(text, sizeof(text),
+		 "[frontend web]\nlisten = unix:/run/web.sock\nlisten = 127.0.0.1:8443\n"
+		 "cert = c.pem\nbackend = app\n[backend app]\nserver = unix:app.sock\n"
+		 "server = unix:%s\n",
+		 longpath);
+	cfg = load(text);
+	char third[400];
+	snprintf(third, sizeof(third),
+		 "f.ini:8: [backend app] server: bad address 'unix:%s' (unix: and an absolute "
+		 "path of at most 107 bytes)",
+		 longpath);
+	const char *const want[] = {
+		"f.ini:2: [frontend web] listen: bad address 'unix:/run/web.sock' (HOST:PORT here; "
+		"unix: is for servers)",
+		"f.ini:7: [backend app] server: bad address 'unix:app.sock' (unix: and an absolute "
+		"path of at most 107 bytes)",
+		third,
+	};
+	expect_errors(cfg, want, 3);
+}
+
 Test(config, accept_proxy_is_read)
 {
 	struct config *cfg = load_ok(
