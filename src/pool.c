@@ -18,6 +18,7 @@
 struct pool_load {
 	atomic_uint active;
 	atomic_int refs;
+	atomic_uint_fast64_t ramp_slots; /* round-robin slots met while it ramps up */
 };
 
 static void load_unref(struct pool_load *l)
@@ -68,6 +69,26 @@ static bool slot_take(struct pool *p, const struct server *s)
 			return false;
 	} while (!atomic_compare_exchange_weak(a, &cur, cur + 1));
 	return true;
+}
+
+/* slowstart: the share of its weight (of 1024) a server that came up recently carries,
+ * growing linearly from 0 when it came up to all of it slowstart later. */
+static unsigned ramp_q(const struct pool *p, const struct server *s, uint64_t now_ms)
+{
+	uint64_t ss = p->cfg->slowstart_ms, since = atomic_load(&s->up_since_ms);
+	if (!ss || since == 0 || now_ms >= since + ss)
+		return 1024;
+	return now_ms > since ? (unsigned)((now_ms - since) * 1024 / ss) : 0;
+}
+
+/* Round-robin while s ramps: takes q of every 1024 of its slots, spread evenly. */
+static bool ramp_take_slot(struct pool *p, const struct server *s, uint64_t now_ms)
+{
+	unsigned q = ramp_q(p, s, now_ms);
+	if (q >= 1024 || !atomic_load(&s->up))
+		return true;
+	uint64_t v = atomic_fetch_add(&p->load[s->idx]->ramp_slots, 1);
+	return ((v + 1) * q) / 1024 > (v * q) / 1024;
 }
 
 void pool_release(struct server *s)
@@ -179,6 +200,7 @@ static struct server *pick_from(struct pool *p, const unsigned *seq, unsigned ns
 				atomic_uint_fast64_t *pos, const struct pool_tried *tried,
 				uint64_t now_ms, bool *full)
 {
+	struct server *ramping = NULL; /* a slot slowstart passed over: better than none */
 	for (unsigned k = 0; k < nseq; k++) {
 		struct server *s = &p->servers[seq[atomic_fetch_add(pos, 1) % nseq]];
 		if (pool_tried_has(tried, s))
@@ -187,23 +209,28 @@ static struct server *pick_from(struct pool *p, const unsigned *seq, unsigned ns
 			*full = true;
 			continue;
 		}
+		if (!ramp_take_slot(p, s, now_ms)) {
+			ramping = ramping ? ramping : s;
+			continue;
+		}
 		if (server_usable(s, now_ms)) {
 			if (slot_take(p, s))
 				return s;
 			*full = true;
 		}
 	}
-	return NULL;
+	return ramping && slot_take(p, ramping) ? ramping : NULL;
 }
 
-/* The server of this kind that is up, untried and below its maxconn with the fewest open
- * connections per weight; the scan starts one further on each pick, so ties rotate. */
+/* The server of this kind that is up, untried and below its maxconn that would have the
+ * fewest open connections per weight with one more (as HAProxy's leastconn; slowstart scales
+ * the weight); the scan starts one further on each pick, so ties rotate. */
 static struct server *lc_scan(struct pool *p, bool backup, const struct pool_tried *tried,
-			      bool *full)
+			      uint64_t now_ms, bool *full)
 {
 	unsigned n = p->nservers, start = (unsigned)(atomic_fetch_add(&p->lc_next, 1) % n);
 	struct server *best = NULL;
-	uint64_t best_a = 0;
+	uint64_t best_a = 0, best_w = 1;
 	for (unsigned j = 0; j < n; j++) {
 		struct server *s = &p->servers[(start + j) % n];
 		if (s->cfg->backup != backup || pool_tried_has(tried, s) || !atomic_load(&s->up))
@@ -212,11 +239,14 @@ static struct server *lc_scan(struct pool *p, bool backup, const struct pool_tri
 			*full = true;
 			continue;
 		}
-		uint64_t a = atomic_load(&p->load[s->idx]->active);
-		/* a / weight < best_a / best_weight, in integers */
-		if (!best || a * (uint64_t)best->cfg->weight < best_a * (uint64_t)s->cfg->weight) {
+		uint64_t a = atomic_load(&p->load[s->idx]->active) + 1;
+		unsigned q = ramp_q(p, s, now_ms);
+		uint64_t w = (uint64_t)s->cfg->weight * (q ? q : 1);
+		/* a / w < best_a / best_w, in integers */
+		if (!best || a * best_w < best_a * w) {
 			best = s;
 			best_a = a;
+			best_w = w;
 		}
 	}
 	return best;
@@ -228,7 +258,7 @@ static struct server *lc_pick(struct pool *p, bool backup, const struct pool_tri
 			      uint64_t now_ms, bool *full)
 {
 	for (unsigned tries = 0; p->nservers && tries <= p->nservers; tries++) {
-		struct server *s = lc_scan(p, backup, tried, full);
+		struct server *s = lc_scan(p, backup, tried, now_ms, full);
 		if (!s)
 			break;
 		if (slot_take(p, s))

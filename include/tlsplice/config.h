@@ -61,6 +61,7 @@ struct cfg_backend {
 	struct cfg_server *servers;
 	size_t nservers;
 	enum balance_kind balance;
+	uint64_t slowstart_ms; /* a server that comes up ramps its weight over this; 0: off */
 	uint64_t connect_timeout_ms;
 	int retries;
 	enum check_kind check;

@@ -147,6 +147,7 @@ static const struct setting settings[] = {
 	{ B(servers), .name = "server", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_server },
 	{ B(balance), .name = "balance", .kind = V_ENUM, .def = "roundrobin", .names = balances },
+	{ B(slowstart_ms), .name = "slowstart", .kind = V_DURATION, .def = "0" },
 	{ B(connect_timeout_ms), .name = "connect_timeout", .kind = V_DURATION, .def = "3s",
 	  .lo = 1 },
 	{ B(retries), .name = "retries", .kind = V_INT, .def = "2", .lo = 0, .hi = 100 },

@@ -175,6 +175,7 @@ static const struct bad_line bad_lines[] = {
 	{ "server = 127.0.0.1:9004 maxconn=0", "[backend app] server:", 0 },
 	{ "server = unix:app.sock", "[backend app] server:", 0 },
 	{ "balance = random", "[backend app] balance:", 0 },
+	{ "slowstart = soon", "[backend app] slowstart:", 0 },
 	{ "retries = many", "[backend app] retries:", 0 },
 	{ "check = ping", "[backend app] check:", 0 },
 	{ "check_interval = soon", "[backend app] check_interval:", 0 },

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -45,19 +46,26 @@ static unsigned active(struct backend *b)
 	return st.active;
 }
 
-/* Opens a client and echoes once, so that its backend connection is up; returns the client
- * and, in *which, the backend that accepted it. */
-static struct tlsc *hold(int port, struct backend **b, unsigned n, unsigned *which)
+/* Opens a client and echoes once, so that its backend connection is up. */
+static struct tlsc *echo_open(int port)
 {
 	struct tlsc_opts o = { .sni = "demo.test" };
-	unsigned before[MAXB];
 	char buf[8];
-	for (unsigned i = 0; i < n; i++)
-		before[i] = backend_accepted(b[i]);
 	struct tlsc *c = tlsc_connect("127.0.0.1", port, &o);
 	cr_assert(c, "TLS connect failed");
 	cr_assert_eq(tlsc_write_all(c, "ping", 4, T), 0);
 	cr_assert_eq(tlsc_read(c, buf, sizeof(buf), T), 4);
+	return c;
+}
+
+/* echo_open, and in *which the backend that accepted it (with check = none, where only
+ * clients connect). */
+static struct tlsc *hold(int port, struct backend **b, unsigned n, unsigned *which)
+{
+	unsigned before[MAXB];
+	for (unsigned i = 0; i < n; i++)
+		before[i] = backend_accepted(b[i]);
+	struct tlsc *c = echo_open(port);
 	*which = n;
 	for (unsigned i = 0; i < n; i++)
 		if (backend_accepted(b[i]) == before[i] + 1)
@@ -175,5 +183,58 @@ Test(leastconn, roundrobin_skips_full_servers)
 Test(leastconn, leastconn_skips_full_servers)
 {
 	full_servers_case("leastconn");
+	harness_pass();
+}
+
+/* The value of one metrics series, polled (bounded) until it equals want. */
+static bool wait_metric(int mport, const char *series, double want)
+{
+	double v = -1;
+	for (int64_t end = harness_now_ms() + T; harness_now_ms() < end;) {
+		char *m = harness_http_get(mport, "/metrics", T);
+		v = m ? metrics_value(m, series) : -1;
+		free(m);
+		if (v == want)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* slowstart = 0: a server that has just come back up carries none of 10 connections held
+ * open, where leastconn alone would give it 5 (its weight ramps from 0; the exact shares along
+ * the ramp are in test_pool). */
+Test(leastconn, slowstart_spares_a_server_that_just_came_up)
+{
+	struct backend *a = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct tlsc *c[10];
+	char be[512], global[64], series[160];
+	int port = harness_free_port(), mport = harness_free_port();
+	backend_stop(b);
+	snprintf(be, sizeof(be),
+		 "[backend app]\nbalance = leastconn\nslowstart = 10m\nserver = %s\nserver = %s\n"
+		 "check = tcp\ncheck_interval = 100ms\ncheck_rise = 1\ncheck_fall = 1\n",
+		 backend_addr(a), backend_addr(b));
+	snprintf(global, sizeof(global), "metrics = 127.0.0.1:%d\n", mport);
+	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
+	struct proxy *p = proxy_start(harness_config_web("s.ini", port, &crt, global, NULL, be),
+				      port);
+	cr_assert(p);
+	snprintf(series, sizeof(series), "tlsplice_server_up{backend=\"app\",server=\"%s\"}",
+		 backend_addr(b));
+	cr_assert(wait_metric(mport, series, 0), "the stopped server is not down");
+	cr_assert_eq(backend_restart(b), 0);
+	cr_assert(wait_metric(mport, series, 1), "the restarted server is not up");
+	for (int i = 0; i < 10; i++) /* all held open at once */
+		c[i] = echo_open(port);
+	for (int i = 0; i < 10; i++)
+		tlsc_close(c[i]);
+	/* checks connect to the backends too: the log says where clients went */
+	cr_assert_eq(alog_wait_lines(proxy_access_log(p), 10, T), 10);
+	cr_assert_eq(alog_count(proxy_access_log(p), "server", backend_addr(a)), 10);
+	cr_assert_eq(alog_count(proxy_access_log(p), "server", backend_addr(b)), 0,
+		     "the ramping server took connections");
+	cr_assert_eq(proxy_stop(p, T), 0);
 	harness_pass();
 }

@@ -373,3 +373,79 @@ Test(pool, reload_shares_open_connections)
 	cr_assert_eq(pool_pick(&cur.pool, &nothing_tried, 0), &cur.pool.servers[0]);
 	pool_finish(&cur.pool);
 }
+
+/* ---- slowstart ---- */
+
+/* Server 1 goes down at t=0 and comes back up at t=10,000 (two checks, check_rise 2). */
+static void bounce_server_1(void)
+{
+	cr_assert(server_report(&pool.servers[1], false, false, "refused", 0));
+	server_report(&pool.servers[1], true, false, "ok", 10000);
+	cr_assert(server_report(&pool.servers[1], true, false, "ok", 10000));
+}
+
+Test(pool, slowstart_round_robin_ramps_linearly)
+{
+	static const int w[2] = { 1, 1 };
+	unsigned count[2] = { 0 };
+	make_pool(w, NULL, 2);
+	be.slowstart_ms = 1000;
+	bounce_server_1();
+	for (int i = 0; i < 30; i++)
+		count[pick_idx(NULL, 10000)]++;
+	cr_assert_eq(count[1], 0u, "just up: no share yet");
+	count[0] = count[1] = 0;
+	for (int i = 0; i < 30; i++)
+		count[pick_idx(NULL, 10500)]++;
+	cr_assert_eq(count[1], 10u, "half way: half its weight, 1 of 3");
+	cr_assert_eq(count[0], 20u);
+	count[0] = count[1] = 0;
+	for (int i = 0; i < 30; i++)
+		count[pick_idx(NULL, 11000)]++;
+	cr_assert_eq(count[1], 15u, "ramp over: its whole weight");
+	pool_finish(&pool);
+}
+
+Test(pool, slowstart_never_refuses_when_only_a_ramping_server_is_left)
+{
+	static const int w[2] = { 1, 1 };
+	make_pool(w, NULL, 2);
+	be.slowstart_ms = 1000;
+	bounce_server_1();
+	cr_assert(server_report(&pool.servers[0], false, false, "refused", 10000));
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(pick_idx(NULL, 10001), 1u);
+	pool_finish(&pool);
+}
+
+Test(pool, slowstart_leastconn_scales_the_weight)
+{
+	static const int w[2] = { 1, 1 };
+	unsigned count[2] = { 0 };
+	make_pool(w, NULL, 2);
+	be.balance = BALANCE_LEASTCONN;
+	be.slowstart_ms = 1000;
+	bounce_server_1();
+	/* a quarter of the way: weights 1 and 1/4 share 20 held connections 16 and 4 */
+	for (int i = 0; i < 20; i++)
+		count[pick_idx(NULL, 10250)]++;
+	cr_assert_eq(count[0], 16u);
+	cr_assert_eq(count[1], 4u);
+	pool_finish(&pool);
+}
+
+Test(pool, no_slowstart_for_servers_up_from_the_start)
+{
+	static const int w[2] = { 1, 1 };
+	unsigned count[2] = { 0 };
+	make_pool(w, NULL, 2);
+	be.slowstart_ms = 60000;
+	/* the first check only confirms them: no ramp */
+	server_report(&pool.servers[0], true, false, "ok", 5);
+	server_report(&pool.servers[1], true, false, "ok", 5);
+	for (int i = 0; i < 10; i++)
+		count[pick_idx(NULL, 10)]++;
+	cr_assert_eq(count[0], 5u);
+	cr_assert_eq(count[1], 5u);
+	pool_finish(&pool);
+}
