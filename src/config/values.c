@@ -166,6 +166,15 @@ static int addr_unix(const char *s, bool passive, struct cfg_addr *out, char *er
 		snprintf(err, errlen, "bad address '%s' (HOST:PORT here; unix: is for servers)", s);
 		return -1;
 	}
+	/* the path is a metrics label and a log field as written: plain printable text only */
+	for (const char *p = path; *p; p++)
+		if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\') {
+			snprintf(err, errlen,
+				 "bad address '%s' (a Unix socket path of printable "
+				 "characters, no quote or backslash)",
+				 s);
+			return -1;
+		}
 	if (path[0] != '/' || n >= sizeof(un->sun_path)) {
 		snprintf(err, errlen,
 			 "bad address '%s' (unix: and an absolute path of at most %zu "

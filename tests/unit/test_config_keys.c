@@ -491,7 +491,7 @@ Test(config, unix_servers)
 	snprintf(text, sizeof(text),
 		 "[frontend web]\nlisten = unix:/run/web.sock\nlisten = 127.0.0.1:8443\n"
 		 "cert = c.pem\nbackend = app\n[backend app]\nserver = unix:app.sock\n"
-		 "server = unix:%s\n",
+		 "server = unix:%s\nserver = unix:/run/a\"b.sock\n",
 		 longpath);
 	cfg = load(text);
 	char third[400];
@@ -505,8 +505,10 @@ Test(config, unix_servers)
 		"f.ini:7: [backend app] server: bad address 'unix:app.sock' (unix: and an absolute "
 		"path of at most 107 bytes)",
 		third,
+		"f.ini:9: [backend app] server: bad address 'unix:/run/a\"b.sock' (a Unix socket "
+		"path of printable characters, no quote or backslash)",
 	};
-	expect_errors(cfg, want, 3);
+	expect_errors(cfg, want, 4);
 }
 
 Test(config, accept_proxy_is_read)
