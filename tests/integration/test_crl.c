@@ -18,18 +18,25 @@ TestSuite(crl, .init = harness_setup, .fini = harness_teardown, .timeout = 120);
 
 #define T HARNESS_TIMEOUT_MS
 
-static struct proxy *start(int port, const char *ca, const char *crl, struct backend *b)
+static struct proxy *start_watching(int port, const char *ca, const char *crl, struct backend *b,
+				    bool watch)
 {
 	struct harness_cert crt;
 	char fe[9000], be[256];
 	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
 	snprintf(fe, sizeof(fe), "client_ca = %s\nclient_crl = %s\n", ca, crl);
 	snprintf(be, sizeof(be), "[backend app]\nserver = %s\ncheck = none\n", backend_addr(b));
-	const char *ini = harness_config_web("c.ini", port, &crt, "watch = off\n", fe, be);
+	const char *ini = harness_config_web("c.ini", port, &crt,
+					     watch ? "watch = on\n" : "watch = off\n", fe, be);
 	cr_assert(ini);
 	struct proxy *p = proxy_start(ini, port);
 	cr_assert(p, "proxy did not start");
 	return p;
+}
+
+static struct proxy *start(int port, const char *ca, const char *crl, struct backend *b)
+{
+	return start_watching(port, ca, crl, b, false);
 }
 
 /* One TLS 1.2 echo presenting cl's chain: true if it came back. */
@@ -129,6 +136,29 @@ Test(crl, a_revoked_intermediate_refuses_its_clients_after_a_reload)
 	expect_refusal(p, "certificate revoked");
 	pki_ca_finish(&inter);
 	pki_ca_finish(&root);
+	cr_assert_eq(proxy_stop(p, T), 0);
+	harness_pass();
+}
+
+/* watch follows the CRL file: a new CRL renamed into place is in force without a signal. */
+Test(crl, a_crl_replaced_on_disk_is_followed)
+{
+	struct pki_ca ca;
+	struct harness_cert cl;
+	const char *crl = harness_path("ca.crl"), *next = harness_path("ca.crl.new");
+	const long revoked[] = { 2 };
+	cr_assert_eq(pki_ca_create(&ca, "ca", NULL, 1), 0);
+	cr_assert_eq(pki_client_create(&ca, "client", 2, &cl), 0);
+	cr_assert_eq(pki_crl_append(&ca, crl, NULL, 0), 0);
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	int port = harness_free_port();
+	struct proxy *p = start_watching(port, ca.path, crl, b, true);
+	cr_assert(echo_as(port, &cl), "refused while nothing is revoked");
+	cr_assert_eq(pki_crl_append(&ca, next, revoked, 1), 0);
+	cr_assert_eq(rename(next, crl), 0);
+	wait_refused_after_reload(p, port, &cl);
+	expect_refusal(p, "certificate revoked");
+	pki_ca_finish(&ca);
 	cr_assert_eq(proxy_stop(p, T), 0);
 	harness_pass();
 }
