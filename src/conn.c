@@ -170,6 +170,8 @@ static void conn_destroy(struct conn *c)
 	count_close(c);
 	if (c->server_held)
 		pool_release(c->server);
+	if (c->queued)
+		pool_queue_leave(c->pool);
 	switch (c->close.reason) {
 	case CLOSE_IDLE_TIMEOUT:
 	case CLOSE_SHUTDOWN:
@@ -191,8 +193,7 @@ static void conn_destroy(struct conn *c)
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
 	free(c->sni);
-	free(c->pin_buf);
-	free(c->pin_dst);
+	proxy_in_reader_finish(&c->pin);
 	free(c->peer_cert);
 	close(c->cfd);
 	if (c->prev)
@@ -216,8 +217,8 @@ static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned ch
 	socklen_t llen = sizeof(local);
 	if (v == PROXY_OFF)
 		return 0;
-	if (c->pin_dst) /* the address the client reached, as the balancer in front told it */
-		local = *c->pin_dst;
+	if (c->pin.dst) /* the address the client reached, as the balancer in front told it */
+		local = *c->pin.dst;
 	else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
 		return 0;
 	bool v6 = c->peer.ss_family == AF_INET6;
@@ -329,6 +330,57 @@ static void start_relay(struct conn *c)
 		timer_in(c, fe->idle_timeout_ms);
 }
 
+/* How often a queued connection looks for a free server again. */
+#define QUEUE_POLL_MS 10
+
+static void queue_leave(struct conn *c)
+{
+	if (c->queued)
+		pool_queue_leave(c->pool);
+	c->queued = false;
+}
+
+/* No server is free for a new connection: it waits in the backend's queue (while places are
+ * left, and for queue_timeout at most), looking again every QUEUE_POLL_MS. False if it may not
+ * wait (any longer). */
+static bool queue_wait(struct conn *c)
+{
+	const struct cfg_backend *be = c->pool->cfg;
+	uint64_t now = pool_now_ms();
+	if (!c->queued) {
+		if (c->attempts > 0 || !pool_queue_enter(c->pool))
+			return false;
+		c->queued = true;
+		c->queue_deadline_ms = now + be->queue_timeout_ms;
+	} else if (now >= c->queue_deadline_ms) {
+		queue_leave(c);
+		conn_fail(c, CLOSE_NO_SERVER, "no server free within queue_timeout %llu ms",
+			  (unsigned long long)be->queue_timeout_ms);
+		return true;
+	}
+	c->state = CONN_QUEUED;
+	evtimer_del(&c->timer);
+	uint64_t left = c->queue_deadline_ms - now;
+	timer_in(c, left < QUEUE_POLL_MS ? left : QUEUE_POLL_MS);
+	return true;
+}
+
+/* pool_pick found no server (busy: one that is up was full) and the connection may not wait. */
+static void no_server(struct conn *c, bool busy)
+{
+	const struct cfg_backend *be = c->pool->cfg;
+	if (c->attempts > 0)
+		conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
+	else if (be->maxqueue > 0)
+		conn_fail(c, CLOSE_NO_SERVER, "no server free in backend %s and its queue is full",
+			  be->name);
+	else if (busy)
+		conn_fail(c, CLOSE_NO_SERVER, "every server up in backend %s is at its maxconn",
+			  be->name);
+	else
+		conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s", be->name);
+}
+
 /* Starts a connect to the next server, skipping the ones already tried. */
 static void connect_next(struct conn *c)
 {
@@ -344,18 +396,16 @@ static void connect_next(struct conn *c)
 			pool_release(c->server);
 			c->server_held = false;
 		}
-		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
-		if (!s && c->attempts == 0 && errno == EBUSY) {
-			conn_fail(c, CLOSE_NO_SERVER,
-				  "every server up in backend %s is at its maxconn", be->name);
+		/* a newcomer does not overtake the connections already waiting */
+		bool behind = !c->queued && c->attempts == 0 && pool_queued(c->pool) > 0;
+		struct server *s = behind ? NULL : pool_pick(c->pool, &c->tried, pool_now_ms());
+		bool busy = !s && (behind || errno == EBUSY);
+		if (!s && c->attempts == 0 && queue_wait(c))
 			return;
-		}
+		queue_leave(c);
+		c->state = CONN_CONNECTING;
 		if (!s) {
-			if (c->attempts == 0)
-				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s",
-					  be->name);
-			else
-				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
+			no_server(c, busy);
 			return;
 		}
 		c->server = s;
@@ -512,74 +562,29 @@ static int handshake_step(struct conn *c)
 	return 0;
 }
 
-/* What a complete PROXY header says of the client replaces what the socket says. */
-static int proxy_in_apply(struct conn *c, const struct proxy_in_info *in)
-{
-	free(c->pin_buf);
-	c->pin_buf = NULL;
-	if (!in->has_addr) /* v2 LOCAL (the balancer's own check), UNKNOWN: keep the socket's */
-		return 0;
-	c->pin_dst = malloc(sizeof(*c->pin_dst));
-	if (!c->pin_dst) {
-		conn_fail(c, CLOSE_ERROR, "out of memory");
-		return -1;
-	}
-	*c->pin_dst = in->dst;
-	c->peer = in->src;
-	return 0;
-}
-
-/* Keeps the bytes of a header that has not ended yet (all of them are header bytes). */
-static int proxy_in_keep(struct conn *c, const unsigned char *buf, size_t len)
-{
-	if (!c->pin_buf && !(c->pin_buf = malloc(PROXY_IN_MAX))) {
-		conn_fail(c, CLOSE_ERROR, "out of memory");
-		return -1;
-	}
-	memcpy(c->pin_buf, buf, len);
-	c->pin_len = len;
-	return 0;
-}
-
-/* Reads the PROXY header before the TLS handshake. It is peeked first and then exactly its
- * own bytes are read, so that no byte of the client's hello is taken with it. */
+/* The PROXY header of a trusted balancer, before the TLS handshake. */
 static int proxy_in_step(struct conn *c)
 {
 	const struct cfg_frontend *fe = conn_fe(c);
-	unsigned char buf[PROXY_IN_MAX];
-	struct proxy_in_info info;
-	char err[128], peer[INET6_ADDRSTRLEN + 8];
-	size_t have = c->pin_len;
+	char err[160];
 	if (!proxy_in_peer_allowed(fe->accept_proxy_from, fe->naccept_proxy_from, &c->peer)) {
-		net_addr_text((const struct sockaddr *)&c->peer, peer, sizeof(peer));
-		conn_fail(c, CLOSE_PROXY_HEADER, "peer %s not in accept_proxy_from", peer);
+		net_addr_text((const struct sockaddr *)&c->peer, err, sizeof(err));
+		conn_fail(c, CLOSE_PROXY_HEADER, "peer %s not in accept_proxy_from", err);
 		return 0;
 	}
-	if (have)
-		memcpy(buf, c->pin_buf, have);
-	ssize_t n = recv(c->cfd, buf + have, sizeof(buf) - have, MSG_PEEK);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	switch (proxy_in_read(&c->pin, c->cfd, (unsigned)fe->accept_proxy, &c->peer, err,
+			      sizeof(err))) {
+	case PROXY_IN_AGAIN:
 		return RELAY_CREAD;
-	if (n <= 0) {
-		conn_fail(c, CLOSE_PROXY_HEADER, "connection %s before the PROXY header ended",
-			  n == 0 ? "closed" : strerror(errno));
-		return 0;
-	}
-	int r = proxy_in_parse(buf, have + (size_t)n, (unsigned)fe->accept_proxy, &info, err,
-			       sizeof(err));
-	if (r < 0) {
+	case PROXY_IN_BAD:
 		conn_fail(c, CLOSE_PROXY_HEADER, "%s", err);
 		return 0;
-	}
-	size_t take = r == 0 ? (size_t)n : (size_t)r - have;
-	if (recv(c->cfd, buf + have, take, 0) != (ssize_t)take) {
-		conn_fail(c, CLOSE_PROXY_HEADER, "cannot read the PROXY header");
+	case PROXY_IN_LOCAL:
+		conn_fail(c, CLOSE_ERROR, "%s", err);
 		return 0;
+	case PROXY_IN_DONE:
+		break;
 	}
-	if (r == 0)
-		return proxy_in_keep(c, buf, have + take) < 0 ? 0 : RELAY_CREAD;
-	if (proxy_in_apply(c, &info) < 0)
-		return 0;
 	c->state = CONN_HANDSHAKE;
 	return handshake_step(c);
 }
@@ -599,6 +604,8 @@ static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 	case CONN_CONNECTING:
 		if (fd == c->bfd && (what & EV_WRITE))
 			connecting_step(c);
+		break;
+	case CONN_QUEUED: /* only its timer moves it on */
 		break;
 	case CONN_RELAY:
 		break;
@@ -656,6 +663,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_CONNECTING:
 		connect_failed(c, "connection timed out");
 		if (c->state != CONN_CLOSED)
+			set_interest(c, RELAY_BWRITE);
+		break;
+	case CONN_QUEUED:
+		connect_next(c);
+		if (c->state == CONN_CONNECTING)
 			set_interest(c, RELAY_BWRITE);
 		break;
 	case CONN_RELAY: {

@@ -91,6 +91,26 @@ static bool ramp_take_slot(struct pool *p, const struct server *s, uint64_t now_
 	return ((v + 1) * q) / 1024 > (v * q) / 1024;
 }
 
+bool pool_queue_enter(struct pool *p)
+{
+	unsigned cur = atomic_load_explicit(&p->queued, memory_order_relaxed);
+	do {
+		if (cur >= (unsigned)p->cfg->maxqueue)
+			return false;
+	} while (!atomic_compare_exchange_weak(&p->queued, &cur, cur + 1));
+	return true;
+}
+
+void pool_queue_leave(struct pool *p)
+{
+	atomic_fetch_sub(&p->queued, 1);
+}
+
+unsigned pool_queued(const struct pool *p)
+{
+	return atomic_load(&p->queued);
+}
+
 void pool_release(struct server *s)
 {
 	atomic_fetch_sub(&s->pool->load[s->idx]->active, 1);

@@ -4,11 +4,13 @@
 #include "tlsplice/proxy_tlv.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static const unsigned char v2_sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
 					  0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
@@ -330,4 +332,66 @@ bool proxy_in_peer_allowed(const struct proxy_in_cidr *nets, size_t n,
 		if (nets[i].family == family && prefix_match(a, nets[i].addr, nets[i].bits))
 			return true;
 	return false;
+}
+
+void proxy_in_reader_finish(struct proxy_in_reader *r)
+{
+	free(r->buf);
+	free(r->dst);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A whole header: what it says of the client replaces what the socket says. */
+static enum proxy_in_res reader_done(struct proxy_in_reader *r, const struct proxy_in_info *in,
+				     struct sockaddr_storage *peer, char *err, size_t errlen)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->len = 0;
+	if (!in->has_addr) /* v2 LOCAL (the balancer's own check), UNKNOWN: keep the socket's */
+		return PROXY_IN_DONE;
+	r->dst = malloc(sizeof(*r->dst));
+	if (!r->dst) {
+		fail(err, errlen, "out of memory");
+		return PROXY_IN_LOCAL;
+	}
+	*r->dst = in->dst;
+	*peer = in->src;
+	return PROXY_IN_DONE;
+}
+
+enum proxy_in_res proxy_in_read(struct proxy_in_reader *r, int fd, unsigned versions,
+				struct sockaddr_storage *peer, char *err, size_t errlen)
+{
+	unsigned char buf[PROXY_IN_MAX];
+	struct proxy_in_info info;
+	size_t have = r->len;
+	if (have)
+		memcpy(buf, r->buf, have);
+	ssize_t n = recv(fd, buf + have, sizeof(buf) - have, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return PROXY_IN_AGAIN;
+	if (n <= 0) {
+		snprintf(err, errlen, "connection %s before the PROXY header ended",
+			 n == 0 ? "closed" : strerror(errno));
+		return PROXY_IN_BAD;
+	}
+	int h = proxy_in_parse(buf, have + (size_t)n, versions, &info, err, errlen);
+	if (h < 0)
+		return PROXY_IN_BAD;
+	/* not whole yet: every byte so far is header, so all are taken */
+	size_t take = h == 0 ? (size_t)n : (size_t)h - have;
+	if (recv(fd, buf + have, take, 0) != (ssize_t)take) {
+		fail(err, errlen, "cannot read the PROXY header");
+		return PROXY_IN_BAD;
+	}
+	if (h > 0)
+		return reader_done(r, &info, peer, err, errlen);
+	if (!r->buf && !(r->buf = malloc(PROXY_IN_MAX))) {
+		fail(err, errlen, "out of memory");
+		return PROXY_IN_LOCAL;
+	}
+	memcpy(r->buf, buf, have + take);
+	r->len = have + take;
+	return PROXY_IN_AGAIN;
 }

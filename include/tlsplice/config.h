@@ -61,7 +61,9 @@ struct cfg_backend {
 	struct cfg_server *servers;
 	size_t nservers;
 	enum balance_kind balance;
-	uint64_t slowstart_ms; /* a server that comes up ramps its weight over this; 0: off */
+	uint64_t slowstart_ms;     /* a server that comes up ramps its weight over this; 0: off */
+	int maxqueue;              /* clients that may wait for a server; 0: none wait */
+	uint64_t queue_timeout_ms; /* how long one may wait */
 	uint64_t connect_timeout_ms;
 	int retries;
 	enum check_kind check;

@@ -12,6 +12,7 @@
 
 #include "tlsplice/close.h"
 #include "tlsplice/pool.h"
+#include "tlsplice/proxy_in.h"
 #include "tlsplice/relay.h"
 
 struct bufpool;
@@ -33,6 +34,7 @@ enum conn_state {
 	CONN_HANDSHAKE,  /* TLS handshake with the client in progress */
 	CONN_PROXY,      /* before the handshake: reading the PROXY header of a trusted balancer */
 	CONN_CONNECTING, /* handshake done; a connect to a backend server is in flight */
+	CONN_QUEUED,     /* handshake done; no server free: waiting in the backend's queue */
 	CONN_RELAY,      /* bytes flow both ways (each direction ends on its own) */
 	CONN_CLOSED,     /* finished: torn down at the end of the current callback */
 };
@@ -55,6 +57,8 @@ struct conn {
 	struct pool_tried tried;
 	int attempts;
 	bool server_held; /* holds one of server's connection slots (pool_release) */
+	bool queued;      /* holds a place in pool's queue (pool_queue_leave) */
+	uint64_t queue_deadline_ms;
 
 	struct relay relay;
 
@@ -70,13 +74,9 @@ struct conn {
 	char *sni;                        /* copy of the client's SNI, NULL if none */
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
 	unsigned alpn_len;
-	struct close_cause close; /* why it ends (the access log's close and error) */
-	bool hs_closed;           /* the client closed during the handshake */
-	/* accept_proxy: a header that came in pieces so far (NULL once whole), and the
-	 * destination it named (NULL if it named none: the socket's own address stands) */
-	unsigned char *pin_buf;
-	size_t pin_len;
-	struct sockaddr_storage *pin_dst;
+	struct close_cause close;   /* why it ends (the access log's close and error) */
+	bool hs_closed;             /* the client closed during the handshake */
+	struct proxy_in_reader pin; /* accept_proxy: the header read before the handshake */
 	/* proxy_protocol_tlvs = ssl: the client certificate's facts (NULL: none presented) */
 	struct conn_peer_cert *peer_cert;
 };

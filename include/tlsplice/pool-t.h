@@ -25,6 +25,7 @@ struct pool {
 	 * every connection whatever generation it started in */
 	struct pool_load **load;
 	atomic_uint_fast64_t lc_next; /* leastconn: where the scan starts, so ties rotate */
+	atomic_uint queued;           /* connections waiting for a server (backend_maxqueue) */
 };
 
 #endif

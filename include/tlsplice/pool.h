@@ -27,6 +27,12 @@ void pool_finish(struct pool *p);
 struct server *pool_pick(struct pool *p, const struct pool_tried *tried, uint64_t now_ms);
 /* Gives back the slot a pick of s took (a failed connect, or the connection's end). */
 void pool_release(struct server *s);
+/* backend_maxqueue: a connection that found no server takes a place in the queue (false if
+ * none is left), and gives it back when it gets a server or gives up. */
+bool pool_queue_enter(struct pool *p);
+void pool_queue_leave(struct pool *p);
+/* Connections waiting in the queue now. */
+unsigned pool_queued(const struct pool *p);
 /* Connections that hold a slot of server k now. */
 unsigned pool_active(const struct pool *p, unsigned k);
 /* On reload, before the new pool is visible: its server k counts its connections together

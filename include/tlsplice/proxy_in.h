@@ -1,6 +1,7 @@
 /* The PROXY protocol header a trusted balancer in front sends before the TLS handshake
- * (v1 text, v2 binary): a pure parser over bytes, and the peer filter of accept_proxy_from.
- * No I/O, no state: callable from any thread. */
+ * (v1 text, v2 binary): a pure parser over bytes, the peer filter of accept_proxy_from, and
+ * the reading of a header off a connection's socket. The parser and the filter have no state
+ * and may be called from any thread; a reader belongs to its connection's thread. */
 #ifndef TLSPLICE_PROXY_IN_H
 #define TLSPLICE_PROXY_IN_H
 
@@ -48,5 +49,27 @@ int proxy_in_cidr_parse(const char *s, struct proxy_in_cidr *out, char *err, siz
 /* True if peer (an IPv4-mapped IPv6 peer counts as IPv4) is in one of the n networks. */
 bool proxy_in_peer_allowed(const struct proxy_in_cidr *nets, size_t n,
 			   const struct sockaddr_storage *peer);
+
+/* One connection's reading of its header: the bytes of a header that came in pieces (NULL
+ * unless it did, and again once it is whole), and the destination a whole header named (NULL
+ * if none: the socket's own address stands). Zeroed to start; proxy_in_reader_finish frees. */
+struct proxy_in_reader {
+	unsigned char *buf;
+	size_t len;
+	struct sockaddr_storage *dst;
+};
+
+enum proxy_in_res {
+	PROXY_IN_DONE,  /* the header is read: *peer is its source (if it named one) */
+	PROXY_IN_AGAIN, /* wait until fd is readable, then call again */
+	PROXY_IN_BAD,   /* bad, oversized or cut short: the reason is in err */
+	PROXY_IN_LOCAL, /* a local error (memory): the reason is in err */
+};
+
+/* Reads what there is of the header from fd. The header is peeked first and then exactly its
+ * own bytes are read, so that no byte of the TLS hello after it is taken. */
+enum proxy_in_res proxy_in_read(struct proxy_in_reader *r, int fd, unsigned versions,
+				struct sockaddr_storage *peer, char *err, size_t errlen);
+void proxy_in_reader_finish(struct proxy_in_reader *r);
 
 #endif

@@ -238,3 +238,57 @@ Test(leastconn, slowstart_spares_a_server_that_just_came_up)
 	cr_assert_eq(proxy_stop(p, T), 0);
 	harness_pass();
 }
+
+/* backend_maxqueue = 1 in front of one server of maxconn 1 (one worker, TLS 1.2, so that a
+ * client's finished handshake means the proxy has queued it): the second client waits and
+ * gets through when the first ends; the third finds the queue full; a client that waits
+ * longer than queue_timeout is closed with no_server. */
+Test(leastconn, the_queue_holds_clients_until_a_slot_frees)
+{
+	struct backend *b = backend_start(BACKEND_ECHO, 0, NULL, 0);
+	struct tlsc_opts o = { .sni = "demo.test", .max_version = TLS1_2_VERSION };
+	char be[512], buf[8];
+	int port = harness_free_port();
+	snprintf(be, sizeof(be),
+		 "[backend app]\nserver = %s maxconn=1\ncheck = none\nbackend_maxqueue = 1\n"
+		 "queue_timeout = 2s\n",
+		 backend_addr(b));
+	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
+	struct proxy *p = proxy_start(
+		harness_config_web("q.ini", port, &crt, "workers = 1\n", NULL, be), port);
+	cr_assert(p);
+	struct tlsc *first = echo_open(port);
+	struct tlsc *waiting = tlsc_connect("127.0.0.1", port, &o);
+	cr_assert(waiting);
+	cr_assert_eq(tlsc_write_all(waiting, "ping", 4, T), 0);
+	struct tlsc *refused = tlsc_connect("127.0.0.1", port, &o);
+	cr_assert(refused);
+	char *line = alog_wait_find(proxy_access_log(p), "close", "no_server", T);
+	cr_assert(line, "the client beyond the queue was not refused");
+	expect_str(line, "error", "no server free in backend app and its queue is full");
+	free(line);
+	tlsc_close(refused);
+	cr_assert_eq(backend_accepted(b), 1, "the queue did not hold the second client");
+
+	tlsc_close(first);
+	cr_assert_eq(tlsc_read(waiting, buf, sizeof(buf), T), 4,
+		     "the queued client never got through");
+	cr_assert_eq(memcmp(buf, "ping", 4), 0);
+	cr_assert_eq(backend_accepted(b), 2);
+
+	struct tlsc *late = tlsc_connect("127.0.0.1", port, &o);
+	cr_assert(late);
+	line = alog_wait_find(proxy_access_log(p), "error",
+			      "no server free within queue_timeout 2000 ms", T);
+	cr_assert(line, "the client that waited too long was not closed");
+	expect_str(line, "close", "no_server");
+	double ms = 0;
+	cr_assert_eq(json_num(line, "duration_ms", &ms), 0);
+	cr_assert_geq(ms, 1900.0, "%s", line);
+	free(line);
+	tlsc_close(late);
+	tlsc_close(waiting);
+	cr_assert_eq(backend_accepted(b), 2, "a client beyond maxconn reached the server");
+	cr_assert_eq(proxy_stop(p, T), 0);
+	harness_pass();
+}

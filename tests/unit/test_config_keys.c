@@ -511,6 +511,29 @@ Test(config, unix_servers)
 	expect_errors(cfg, want, 4);
 }
 
+Test(config, balancing_keys)
+{
+	struct config *cfg = load_ok(FE
+				     "[backend app]\nserver = 127.0.0.1:1 maxconn=7\n"
+				     "balance = leastconn\nslowstart = 30s\nbackend_maxqueue = 50\n"
+				     "queue_timeout = 2s\n");
+	const struct cfg_backend *be = &cfg->backends[0];
+
+	cr_assert_eq(be->servers[0].maxconn, 7);
+	cr_assert_eq(be->balance, BALANCE_LEASTCONN);
+	cr_assert_eq(be->slowstart_ms, 30000);
+	cr_assert_eq(be->maxqueue, 50);
+	cr_assert_eq(be->queue_timeout_ms, 2000);
+	config_unref(cfg);
+	cfg = load(FE BE "slowstart = later\nbackend_maxqueue = 1000001\nqueue_timeout = 0\n"
+			 "server = 127.0.0.1:2 maxconn=x\n");
+	EXPECT_ERRORS(cfg, "f.ini:7: [backend app] slowstart: bad duration 'later'",
+		      "f.ini:8: [backend app] backend_maxqueue: bad value '1000001' (0..1000000)",
+		      "f.ini:9: [backend app] queue_timeout: bad duration '0' (must be greater "
+		      "than 0)",
+		      "f.ini:10: [backend app] server: bad maxconn 'x' (1..10000000)");
+}
+
 Test(config, accept_proxy_is_read)
 {
 	struct config *cfg = load_ok(
