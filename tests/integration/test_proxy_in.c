@@ -502,6 +502,9 @@ Test(proxy_in, a_tlsplice_behind_a_tlsplice_keeps_the_client_address)
 	inner_close(&in);
 	tlsc_close(c);
 	char *l_in = one_line(inner), *l_out = one_line(outer);
+	cr_log_info("client %s; the backend got: %s", client, k.got);
+	cr_log_info("outer access log: %s", l_out);
+	cr_log_info("inner access log: %s", l_in);
 	expect_str(l_out, "client", client);
 	expect_str(l_in, "client", client);
 	expect_num(l_in, "bytes_in", 4);
