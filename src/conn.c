@@ -381,6 +381,27 @@ static void no_server(struct conn *c, bool busy)
 		conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s", be->name);
 }
 
+/* The next server to connect to, holding one of its slots; NULL when the connection waits
+ * in the queue for one, or has ended. */
+static struct server *next_server(struct conn *c)
+{
+	if (c->server_held) { /* the slot of the server that failed goes back */
+		pool_release(c->server);
+		c->server_held = false;
+	}
+	/* a newcomer does not overtake the connections already waiting */
+	bool behind = !c->queued && c->attempts == 0 && pool_queued(c->pool) > 0;
+	struct server *s = behind ? NULL : pool_pick(c->pool, &c->tried, pool_now_ms());
+	bool busy = !s && (behind || errno == EBUSY);
+	if (!s && c->attempts == 0 && queue_wait(c))
+		return NULL;
+	queue_leave(c);
+	c->state = CONN_CONNECTING;
+	if (!s)
+		no_server(c, busy);
+	return s;
+}
+
 /* Starts a connect to the next server, skipping the ones already tried. */
 static void connect_next(struct conn *c)
 {
@@ -392,22 +413,9 @@ static void connect_next(struct conn *c)
 				  c->close.error[0] ? c->close.error : err);
 			return;
 		}
-		if (c->server_held) { /* the slot of the server that failed goes back */
-			pool_release(c->server);
-			c->server_held = false;
-		}
-		/* a newcomer does not overtake the connections already waiting */
-		bool behind = !c->queued && c->attempts == 0 && pool_queued(c->pool) > 0;
-		struct server *s = behind ? NULL : pool_pick(c->pool, &c->tried, pool_now_ms());
-		bool busy = !s && (behind || errno == EBUSY);
-		if (!s && c->attempts == 0 && queue_wait(c))
+		struct server *s = next_server(c);
+		if (!s)
 			return;
-		queue_leave(c);
-		c->state = CONN_CONNECTING;
-		if (!s) {
-			no_server(c, busy);
-			return;
-		}
 		c->server = s;
 		c->server_held = true;
 		c->attempts++;
