@@ -16,6 +16,7 @@ static const char *const names[CLOSE_MAX] = {
 	[CLOSE_SHUTDOWN] = "shutdown",
 	[CLOSE_KEY_UPDATE] = "key_update",
 	[CLOSE_ERROR] = "error",
+	[CLOSE_PROXY_HEADER] = "proxy_header",
 };
 
 const char *close_reason_name(enum close_reason r)

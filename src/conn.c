@@ -21,6 +21,8 @@
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
 #include "tlsplice/net.h"
+#include "tlsplice/proxy_in.h"
+#include "tlsplice/proxy_tlv.h"
 #include "tlsplice/tls.h"
 #include "tlsplice/runtime.h"
 
@@ -169,6 +171,10 @@ static void conn_destroy(struct conn *c)
 	if (c->close.reason == CLOSE_NONE)
 		c->close.reason = CLOSE_ERROR;
 	count_close(c);
+	if (c->server_held)
+		pool_release(c->server);
+	if (c->queued)
+		pool_queue_leave(c->pool);
 	switch (c->close.reason) {
 	case CLOSE_IDLE_TIMEOUT:
 	case CLOSE_SHUTDOWN:
@@ -191,6 +197,8 @@ static void conn_destroy(struct conn *c)
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
 	free(c->sni);
+	proxy_in_reader_finish(&c->pin);
+	free(c->peer_cert);
 	close(c->cfd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -211,7 +219,11 @@ static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned ch
 					       0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	if (v == PROXY_OFF || getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
+	if (v == PROXY_OFF)
+		return 0;
+	if (c->pin.dst) /* the address the client reached, as the balancer in front told it */
+		local = *c->pin.dst;
+	else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
 		return 0;
 	bool v6 = c->peer.ss_family == AF_INET6;
 	const struct sockaddr_in *s4 = (const void *)&c->peer, *d4 = (const void *)&local;
@@ -250,12 +262,55 @@ static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned ch
 	return 16 + alen;
 }
 
+/* What the SSL TLV tells of a client certificate, kept while the SSL object lives. */
+struct conn_peer_cert {
+	long verify;
+	bool in_conn;
+	char cn[256];
+};
+
+static void keep_peer_cert(struct conn *c)
+{
+	X509 *x = SSL_get0_peer_certificate(c->ssl);
+	if (!x || !(c->peer_cert = calloc(1, sizeof(*c->peer_cert))))
+		return;
+	c->peer_cert->verify = SSL_get_verify_result(c->ssl);
+	c->peer_cert->in_conn = !SSL_session_reused(c->ssl);
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, c->peer_cert->cn,
+				      sizeof(c->peer_cert->cn)) < 0)
+		c->peer_cert->cn[0] = '\0';
+}
+
+/* proxy_protocol_tlvs and proxy_protocol_crc32c on a v2 header of n bytes: its new length
+ * (the header without them if they cannot fit, which the bounds rule out). */
+static size_t proxy_tlvs_add(const struct conn *c, const struct cfg_frontend *fe,
+			     unsigned char *hdr, size_t n, size_t cap)
+{
+	const struct conn_peer_cert *pc = c->peer_cert;
+	struct proxy_tlv_facts f = {
+		.alpn = c->alpn,
+		.alpn_len = c->alpn_len,
+		.authority = c->sni,
+		.version = c->tls_version,
+		.cipher = c->cipher,
+		.cn = pc ? pc->cn : NULL,
+		.cert = pc != NULL,
+		.cert_in_conn = pc && pc->in_conn,
+		.verify = pc ? pc->verify : 0,
+	};
+	size_t m = proxy_tlv_append(hdr, n, cap, fe->proxy_tlvs, fe->proxy_crc32c, &f);
+	return m ? m : n;
+}
+
 /* The connect just completed, so the socket's send buffer is empty and the header (at most
- * 108 bytes) goes out whole in one send. */
+ * 1536 bytes with every TLV) goes out whole in one send. */
 static int send_proxy_header(struct conn *c)
 {
-	unsigned char hdr[128];
-	size_t n = proxy_header(c, conn_fe(c)->proxy_protocol, hdr, sizeof(hdr));
+	const struct cfg_frontend *fe = conn_fe(c);
+	unsigned char hdr[PROXY_TLV_HEADER_MAX];
+	size_t n = proxy_header(c, fe->proxy_protocol, hdr, sizeof(hdr));
+	if (n && fe->proxy_protocol == PROXY_V2 && (fe->proxy_tlvs || fe->proxy_crc32c))
+		n = proxy_tlvs_add(c, fe, hdr, n, sizeof(hdr));
 	if (n == 0)
 		return 0;
 	if (send(c->bfd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
@@ -280,6 +335,78 @@ static void start_relay(struct conn *c)
 		timer_in(c, fe->idle_timeout_ms);
 }
 
+/* How often a queued connection looks for a free server again. */
+#define QUEUE_POLL_MS 10
+
+static void queue_leave(struct conn *c)
+{
+	if (c->queued)
+		pool_queue_leave(c->pool);
+	c->queued = false;
+}
+
+/* No server is free for a new connection: it waits in the backend's queue (while places are
+ * left, and for queue_timeout at most), looking again every QUEUE_POLL_MS. False if it may not
+ * wait (any longer). */
+static bool queue_wait(struct conn *c)
+{
+	const struct cfg_backend *be = c->pool->cfg;
+	uint64_t now = pool_now_ms();
+	if (!c->queued) {
+		if (c->attempts > 0 || !pool_queue_enter(c->pool))
+			return false;
+		c->queued = true;
+		c->queue_deadline_ms = now + be->queue_timeout_ms;
+	} else if (now >= c->queue_deadline_ms) {
+		queue_leave(c);
+		conn_fail(c, CLOSE_NO_SERVER, "no server free within queue_timeout %llu ms",
+			  (unsigned long long)be->queue_timeout_ms);
+		return true;
+	}
+	c->state = CONN_QUEUED;
+	evtimer_del(&c->timer);
+	uint64_t left = c->queue_deadline_ms - now;
+	timer_in(c, left < QUEUE_POLL_MS ? left : QUEUE_POLL_MS);
+	return true;
+}
+
+/* pool_pick found no server (busy: one that is up was full) and the connection may not wait. */
+static void no_server(struct conn *c, bool busy)
+{
+	const struct cfg_backend *be = c->pool->cfg;
+	if (c->attempts > 0)
+		conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
+	else if (be->maxqueue > 0)
+		conn_fail(c, CLOSE_NO_SERVER, "no server free in backend %s and its queue is full",
+			  be->name);
+	else if (busy)
+		conn_fail(c, CLOSE_NO_SERVER, "every server up in backend %s is at its maxconn",
+			  be->name);
+	else
+		conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s", be->name);
+}
+
+/* The next server to connect to, holding one of its slots; NULL when the connection waits
+ * in the queue for one, or has ended. */
+static struct server *next_server(struct conn *c)
+{
+	if (c->server_held) { /* the slot of the server that failed goes back */
+		pool_release(c->server);
+		c->server_held = false;
+	}
+	/* a newcomer does not overtake the connections already waiting */
+	bool behind = !c->queued && c->attempts == 0 && pool_queued(c->pool) > 0;
+	struct server *s = behind ? NULL : pool_pick(c->pool, &c->tried, pool_now_ms());
+	bool busy = !s && (behind || errno == EBUSY);
+	if (!s && c->attempts == 0 && queue_wait(c))
+		return NULL;
+	queue_leave(c);
+	c->state = CONN_CONNECTING;
+	if (!s)
+		no_server(c, busy);
+	return s;
+}
+
 /* Starts a connect to the next server, skipping the ones already tried. */
 static void connect_next(struct conn *c)
 {
@@ -291,16 +418,11 @@ static void connect_next(struct conn *c)
 				  c->close.error[0] ? c->close.error : err);
 			return;
 		}
-		struct server *s = pool_pick(c->pool, &c->tried, pool_now_ms());
-		if (!s) {
-			if (c->attempts == 0)
-				conn_fail(c, CLOSE_NO_SERVER, "no server up in backend %s",
-					  be->name);
-			else
-				conn_fail(c, CLOSE_CONNECT_FAILED, "%s", c->close.error);
+		struct server *s = next_server(c);
+		if (!s)
 			return;
-		}
 		c->server = s;
+		c->server_held = true;
 		c->attempts++;
 		pool_tried_add(&c->tried, s);
 		conn_debug(c, CONN_DEBUG_SERVER);
@@ -405,6 +527,8 @@ static void handshake_done(struct conn *c)
 	const struct cfg_frontend *fe = conn_fe(c);
 	c->t_handshake_us = clock_mono_us();
 	keep_session_facts(c, fe);
+	if (fe->proxy_protocol == PROXY_V2 && (fe->proxy_tlvs & PROXY_TLV_SSL))
+		keep_peer_cert(c);
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
 		enable_ktls(c, fe);
 	bool tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;
@@ -454,18 +578,50 @@ static int handshake_step(struct conn *c)
 	return 0;
 }
 
+/* The PROXY header of a trusted balancer, before the TLS handshake. */
+static int proxy_in_step(struct conn *c)
+{
+	const struct cfg_frontend *fe = conn_fe(c);
+	char err[160];
+	if (!proxy_in_peer_allowed(fe->accept_proxy_from, fe->naccept_proxy_from, &c->peer)) {
+		net_addr_text((const struct sockaddr *)&c->peer, err, sizeof(err));
+		conn_fail(c, CLOSE_PROXY_HEADER, "peer %s not in accept_proxy_from", err);
+		return 0;
+	}
+	switch (proxy_in_read(&c->pin, c->cfd, (unsigned)fe->accept_proxy, &c->peer, err,
+			      sizeof(err))) {
+	case PROXY_IN_AGAIN:
+		return RELAY_CREAD;
+	case PROXY_IN_BAD:
+		conn_fail(c, CLOSE_PROXY_HEADER, "%s", err);
+		return 0;
+	case PROXY_IN_LOCAL:
+		conn_fail(c, CLOSE_ERROR, "%s", err);
+		return 0;
+	case PROXY_IN_DONE:
+		break;
+	}
+	c->state = CONN_HANDSHAKE;
+	return handshake_step(c);
+}
+
 /* One step of whatever the connection is doing, then the events it waits for. */
 static void conn_step(struct conn *c, evutil_socket_t fd, short what)
 {
 	int want = 0;
 	enum conn_state state_before = c->state;
 	switch (c->state) {
+	case CONN_PROXY:
+		want = proxy_in_step(c);
+		break;
 	case CONN_HANDSHAKE:
 		want = handshake_step(c);
 		break;
 	case CONN_CONNECTING:
 		if (fd == c->bfd && (what & EV_WRITE))
 			connecting_step(c);
+		break;
+	case CONN_QUEUED: /* only its timer moves it on */
 		break;
 	case CONN_RELAY:
 		break;
@@ -512,6 +668,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	const struct cfg_frontend *fe = conn_fe(c);
 	switch (c->state) {
+	case CONN_PROXY:
+		conn_fail(c, CLOSE_PROXY_HEADER, "no complete PROXY header within %llu ms",
+			  (unsigned long long)fe->handshake_timeout_ms);
+		break;
 	case CONN_HANDSHAKE:
 		conn_fail(c, CLOSE_HANDSHAKE_TIMEOUT, "no handshake within %llu ms",
 			  (unsigned long long)fe->handshake_timeout_ms);
@@ -519,6 +679,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_CONNECTING:
 		connect_failed(c, "connection timed out");
 		if (c->state != CONN_CLOSED)
+			set_interest(c, RELAY_BWRITE);
+		break;
+	case CONN_QUEUED:
+		connect_next(c);
+		if (c->state == CONN_CONNECTING)
 			set_interest(c, RELAY_BWRITE);
 		break;
 	case CONN_RELAY: {
@@ -580,6 +745,8 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 	h->conns = c;
 	timer_in(c, conn_fe(c)->handshake_timeout_ms);
 	conn_debug(c, CONN_DEBUG_ACCEPT);
+	if (conn_fe(c)->accept_proxy != ACCEPT_PROXY_OFF)
+		c->state = CONN_PROXY;
 	on_event(fd, EV_READ, c);
 	return;
 err:

@@ -138,6 +138,7 @@ void runtime_inherit(struct runtime *rt, const struct runtime *old)
 			if (!o)
 				continue;
 			server_inherit(s, o, now_ms);
+			pool_share_load(p, k, o->pool, o->idx);
 		}
 		const struct pool *op = find_pool(old, p->cfg->name);
 		if (op)

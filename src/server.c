@@ -75,6 +75,7 @@ static bool transition(struct server *s, bool to_up, const char *reason, int n, 
 	if (n > of)
 		n = of; /* concurrent reporters may overshoot the threshold */
 	if (to_up) {
+		atomic_store(&s->up_since_ms, now_ms); /* slowstart ramps from here */
 		atomic_store(&s->fail_streak, 0);
 		log_info("backend %s server %s is UP: %s (%d/%d)", backend_name(s), server_name(s),
 			 reason, n, of);
@@ -222,6 +223,7 @@ void server_inherit(struct server *s, const struct server *old, uint64_t now_ms)
 	atomic_store(&s->connections, atomic_load(&old->connections));
 	atomic_store(&s->connect_failures, atomic_load(&old->connect_failures));
 	atomic_store(&s->check_failures, atomic_load(&old->check_failures));
+	atomic_store(&s->up_since_ms, atomic_load(&old->up_since_ms));
 	/* a retry time means something only where check = none armed it; a server that active
 	 * checks took down has none, and with check = none nothing else would ever revive it */
 	if (old->pool->cfg->check == CHECK_NONE)

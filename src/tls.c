@@ -46,6 +46,15 @@ static void ssl_reason(char *err, size_t errlen, const char *fallback)
 	ERR_clear_error();
 }
 
+/* Appends the verify result of a client certificate that failed to the error text. */
+static void tls_verify_reason(const SSL *ssl, char *err, size_t errlen)
+{
+	long v = SSL_get_verify_result(ssl);
+	size_t n = strlen(err);
+	if (v != X509_V_OK && n < errlen)
+		snprintf(err + n, errlen - n, ": %s", X509_verify_cert_error_string(v));
+}
+
 enum tls_result tls_classify(SSL *ssl, int ret, char *err, size_t errlen)
 {
 	if (ret > 0)
@@ -71,7 +80,11 @@ enum tls_result tls_classify(SSL *ssl, int ret, char *err, size_t errlen)
 			ERR_clear_error();
 			return TLS_CLOSED;
 		}
+		bool verify = ERR_GET_REASON(ERR_peek_last_error()) ==
+			      SSL_R_CERTIFICATE_VERIFY_FAILED;
 		ssl_reason(err, errlen, "TLS error");
+		if (verify) /* say why: "certificate revoked", "certificate has expired" */
+			tls_verify_reason(ssl, err, errlen);
 		return TLS_FATAL;
 	}
 }
@@ -212,6 +225,13 @@ static int digest_x509(EVP_MD_CTX *md, X509 *x)
 	return X509_digest(x, EVP_sha256(), d, &n) && EVP_DigestUpdate(md, d, n);
 }
 
+static int digest_crl(EVP_MD_CTX *md, X509_CRL *crl)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n;
+	return X509_CRL_digest(crl, EVP_sha256(), d, &n) && EVP_DigestUpdate(md, d, n);
+}
+
 /* Feeds every certificate a frontend serves (leaves and chains) and every CA it trusts. */
 static int digest_certs(EVP_MD_CTX *md, const struct tls_frontend *t)
 {
@@ -228,7 +248,11 @@ static int digest_certs(EVP_MD_CTX *md, const struct tls_frontend *t)
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
 		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
 		if (x && !digest_x509(md, x))
+			return 0;
+		/* a new CRL ends resumption too: a revoked client must not come back on a ticket */
+		if (crl && !digest_crl(md, crl))
 			return 0;
 	}
 	return 1;
@@ -294,6 +318,22 @@ static int client_ca_load(SSL_CTX *ctx, const char *path, char *why, size_t whyl
 	return 0;
 }
 
+/* Loads every CRL of a PEM file and checks each certificate of a client's chain against its
+ * issuer's CRL (as HAProxy's crl-file does): a chain CA without a CRL in the file fails. */
+static int client_crl_load(SSL_CTX *ctx, const char *path, char *why, size_t whylen)
+{
+	if (config_file_check(path, why, whylen) < 0)
+		return -1;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+	if (!lookup || X509_load_crl_file(lookup, path, X509_FILETYPE_PEM) <= 0) {
+		ssl_reason(why, whylen, "no CRL found");
+		return -1;
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	return 0;
+}
+
 #define FE_ERR(key, ln, ...)                                                                       \
 	errlist_add(errs, cfg->path, (ln) ? (ln) : fe->line, sect, key, __VA_ARGS__)
 
@@ -331,6 +371,12 @@ static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, (void *)fe);
 	if (fe->client_ca && client_ca_load(ctx, fe->client_ca, why, sizeof(why)) < 0) {
 		FE_ERR("client_ca", fe->client_ca_line, "cannot load '%s': %s", fe->client_ca, why);
+		bad = -1;
+	}
+	if (fe->client_ca && fe->client_crl &&
+	    client_crl_load(ctx, fe->client_crl, why, sizeof(why)) < 0) {
+		FE_ERR("client_crl", fe->client_crl_line, "cannot load '%s': %s", fe->client_crl,
+		       why);
 		bad = -1;
 	}
 	if (ktls)

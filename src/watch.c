@@ -98,6 +98,8 @@ static int watch_frontend(struct watch *w, const struct cfg_frontend *fe)
 		return -1;
 	if (fe->ticket_keys && watch_path(w, fe->ticket_keys) < 0)
 		return -1;
+	if (fe->client_crl && watch_path(w, fe->client_crl) < 0)
+		return -1;
 	return 0;
 }
 

@@ -17,6 +17,8 @@ enum close_reason {
 	CLOSE_SHUTDOWN,
 	CLOSE_KEY_UPDATE, /* a TLS 1.3 KeyUpdate the kernel cannot follow */
 	CLOSE_ERROR,      /* a local error (memory, pipes) */
+	/* a bad, oversized, slow or untrusted PROXY header */
+	CLOSE_PROXY_HEADER,
 	CLOSE_MAX,
 };
 

@@ -10,11 +10,21 @@
 #include <sys/socket.h>
 
 #include "tlsplice/errlist.h"
+#include "tlsplice/proxy_in.h"
+#include "tlsplice/proxy_tlv.h"
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum ktls_mode { KTLS_AUTO = 0, KTLS_OFF, KTLS_ON };
 enum check_kind { CHECK_TCP = 0, CHECK_SEND_EXPECT, CHECK_NONE };
 enum proxy_proto { PROXY_OFF = 0, PROXY_V1, PROXY_V2 };
+enum balance_kind { BALANCE_ROUNDROBIN = 0, BALANCE_LEASTCONN };
+/* A bit set of the PROXY versions a frontend takes (PROXY_IN_V1, PROXY_IN_V2). */
+enum accept_proxy {
+	ACCEPT_PROXY_OFF = 0,
+	ACCEPT_PROXY_V1 = 1,
+	ACCEPT_PROXY_V2 = 2,
+	ACCEPT_PROXY_ANY = 3
+};
 
 /* A resolved socket address plus the text the user wrote ("HOST:PORT"). */
 struct cfg_addr {
@@ -28,6 +38,7 @@ struct cfg_server {
 	struct cfg_addr addr; /* addr.text is the metrics/log label HOST:PORT */
 	int weight;           /* 1..256 */
 	bool backup;
+	unsigned maxconn; /* connections open at once at most; 0: no limit */
 };
 
 struct cfg_cert {
@@ -50,6 +61,10 @@ struct cfg_backend {
 	int line; /* header line */
 	struct cfg_server *servers;
 	size_t nservers;
+	enum balance_kind balance;
+	uint64_t slowstart_ms;     /* a server that comes up ramps its weight over this; 0: off */
+	int maxqueue;              /* clients that may wait for a server; 0: none wait */
+	uint64_t queue_timeout_ms; /* how long one may wait */
 	uint64_t connect_timeout_ms;
 	int retries;
 	enum check_kind check;
@@ -88,6 +103,13 @@ struct cfg_frontend {
 	char *ticket_keys;
 	/* lines of keys that later stages (TLS set-up) report errors against; 0 if unset */
 	int ciphers_line, ciphersuites_line, client_ca_line, ticket_keys_line;
+	enum accept_proxy accept_proxy;          /* a PROXY header before the TLS handshake */
+	struct proxy_in_cidr *accept_proxy_from; /* the peers that may send one */
+	size_t naccept_proxy_from;
+	char *client_crl; /* PEM file of CRLs checked against the whole client chain */
+	int client_crl_line;
+	unsigned proxy_tlvs; /* PROXY_TLV_* sent after a v2 header's addresses */
+	bool proxy_crc32c;   /* a CRC32c TLV seals the v2 header */
 };
 
 struct config {

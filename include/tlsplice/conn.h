@@ -13,9 +13,11 @@
 #include "tlsplice/close.h"
 #include "tlsplice/log.h"
 #include "tlsplice/pool.h"
+#include "tlsplice/proxy_in.h"
 #include "tlsplice/relay.h"
 
 struct bufpool;
+struct conn_peer_cert;
 
 /* What a connection needs of the thread that runs it. The worker embeds one and hands it to
  * conn_accept: conn.c knows nothing else of workers, so they may call into it freely. All of
@@ -31,7 +33,9 @@ struct conn_home {
 
 enum conn_state {
 	CONN_HANDSHAKE,  /* TLS handshake with the client in progress */
+	CONN_PROXY,      /* before the handshake: reading the PROXY header of a trusted balancer */
 	CONN_CONNECTING, /* handshake done; a connect to a backend server is in flight */
+	CONN_QUEUED,     /* handshake done; no server free: waiting in the backend's queue */
 	CONN_RELAY,      /* bytes flow both ways (each direction ends on its own) */
 	CONN_CLOSED,     /* finished: torn down at the end of the current callback */
 };
@@ -53,6 +57,9 @@ struct conn {
 	struct server *server;
 	struct pool_tried tried;
 	int attempts;
+	bool server_held; /* holds one of server's connection slots (pool_release) */
+	bool queued;      /* holds a place in pool's queue (pool_queue_leave) */
+	uint64_t queue_deadline_ms;
 
 	struct relay relay;
 
@@ -68,8 +75,11 @@ struct conn {
 	char *sni;                        /* copy of the client's SNI, NULL if none */
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
 	unsigned alpn_len;
-	struct close_cause close; /* why it ends (the access log's close and error) */
-	bool hs_closed;           /* the client closed during the handshake */
+	struct close_cause close;   /* why it ends (the access log's close and error) */
+	bool hs_closed;             /* the client closed during the handshake */
+	struct proxy_in_reader pin; /* accept_proxy: the header read before the handshake */
+	/* proxy_protocol_tlvs = ssl: the client certificate's facts (NULL: none presented) */
+	struct conn_peer_cert *peer_cert;
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);

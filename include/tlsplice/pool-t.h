@@ -9,6 +9,7 @@
 #include "tlsplice/config.h"
 
 struct server;
+struct pool_load;
 
 struct pool {
 	const struct cfg_backend *cfg;
@@ -20,6 +21,12 @@ struct pool {
 	unsigned *seq_backup, nseq_backup;
 	atomic_uint_fast64_t rr_primary, rr_backup; /* positions in the sequences */
 	atomic_bool none_up; /* "no server available" was logged: the next UP logs recovery */
+	/* per server: its connections open now (connecting or relaying), shared with the same
+	 * server of the generations before and after a reload, so leastconn and maxconn count
+	 * every connection whatever generation it started in */
+	struct pool_load **load;
+	atomic_uint_fast64_t lc_next; /* leastconn: where the scan starts, so ties rotate */
+	atomic_uint queued;           /* connections waiting for a server (backend_maxqueue) */
 };
 
 #endif

@@ -20,8 +20,24 @@ struct pool_tried {
 int pool_init(struct pool *p, const struct cfg_backend *cfg);
 void pool_finish(struct pool *p);
 
-/* Next server for a new connection, skipping servers in tried; NULL if none is usable. */
+/* Next server for a new connection (round-robin or leastconn), skipping servers in tried and
+ * servers at their maxconn; NULL if none is usable (errno EBUSY if one that is up was only
+ * full, else ENOENT). The connection then holds one of the server's connection slots until it
+ * gives it back with pool_release. */
 struct server *pool_pick(struct pool *p, const struct pool_tried *tried, uint64_t now_ms);
+/* Gives back the slot a pick of s took (a failed connect, or the connection's end). */
+void pool_release(struct server *s);
+/* backend_maxqueue: a connection that found no server takes a place in the queue (false if
+ * none is left), and gives it back when it gets a server or gives up. */
+bool pool_queue_enter(struct pool *p);
+void pool_queue_leave(struct pool *p);
+/* Connections waiting in the queue now. */
+unsigned pool_queued(const struct pool *p);
+/* Connections that hold a slot of server k now. */
+unsigned pool_active(const struct pool *p, unsigned k);
+/* On reload, before the new pool is visible: its server k counts its connections together
+ * with server ok of the old pool (the same server). */
+void pool_share_load(struct pool *p, unsigned k, const struct pool *old, unsigned ok);
 void pool_tried_add(struct pool_tried *t, const struct server *s);
 bool pool_tried_has(const struct pool_tried *t, const struct server *s);
 

@@ -26,6 +26,7 @@ struct server {
 	atomic_int ok_streak;             /* consecutive successes while down */
 	atomic_int fail_streak;           /* consecutive failures while up */
 	atomic_uint_fast64_t retry_at_ms; /* passive recovery: when a down server may be probed */
+	atomic_uint_fast64_t up_since_ms; /* when it last came up; 0: up from the start */
 
 	/* counters for metrics and tests */
 	atomic_uint_fast64_t connections;      /* client connections carried */

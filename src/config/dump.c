@@ -3,6 +3,7 @@
  * the order is fixed and every value is written the same way each time. */
 #include "tlsplice/config.h"
 
+#include <arpa/inet.h>
 #include <openssl/tls1.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,6 +81,35 @@ static void put_alpn(FILE *f, const struct cfg_frontend *fe)
 	fprintf(f, "\n");
 }
 
+/* The PROXY keys of a frontend: what it takes from the tier in front, what it sends on. */
+static void put_proxy(FILE *f, const struct cfg_frontend *fe)
+{
+	static const char *const accept[] = { "off", "v1", "v2", "any" };
+	static const char *const tlvs[] = { "alpn", "authority", "ssl" };
+	char addr[INET6_ADDRSTRLEN];
+
+	fprintf(f, "accept_proxy = %s\n", accept[fe->accept_proxy]);
+	if (fe->naccept_proxy_from == 0)
+		put_str(f, "accept_proxy_from", NULL);
+	for (size_t i = 0; i < fe->naccept_proxy_from; i++) {
+		const struct proxy_in_cidr *n = &fe->accept_proxy_from[i];
+
+		if (inet_ntop(n->family, n->addr, addr, sizeof(addr)) == NULL)
+			snprintf(addr, sizeof(addr), "?");
+		fprintf(f, "%s%s/%d", i ? ", " : "accept_proxy_from = ", addr, n->bits);
+		if (i + 1 == fe->naccept_proxy_from)
+			fprintf(f, "\n");
+	}
+	if (fe->proxy_tlvs == 0)
+		put_str(f, "proxy_protocol_tlvs", NULL);
+	for (size_t i = 0, n = 0; i < ARRAY_LEN(tlvs); i++)
+		if (fe->proxy_tlvs & (1u << i))
+			fprintf(f, "%s%s", n++ ? ", " : "proxy_protocol_tlvs = ", tlvs[i]);
+	if (fe->proxy_tlvs != 0)
+		fprintf(f, "\n");
+	fprintf(f, "proxy_protocol_crc32c = %s\n", on_off(fe->proxy_crc32c));
+}
+
 static void dump_frontend(FILE *f, const struct cfg_frontend *fe)
 {
 	static const char *const proxy[] = { "off", "v1", "v2" };
@@ -104,9 +134,11 @@ static void dump_frontend(FILE *f, const struct cfg_frontend *fe)
 	put_str(f, "ciphersuites", fe->ciphersuites);
 	put_alpn(f, fe);
 	fprintf(f, "proxy_protocol = %s\n", proxy[fe->proxy_protocol]);
+	put_proxy(f, fe);
 	put_duration(f, "handshake_timeout", fe->handshake_timeout_ms);
 	put_duration(f, "idle_timeout", fe->idle_timeout_ms);
 	put_str(f, "client_ca", fe->client_ca);
+	put_str(f, "client_crl", fe->client_crl);
 	fprintf(f, "session_tickets = %s\n", on_off(fe->session_tickets));
 	put_str(f, "ticket_keys", fe->ticket_keys);
 }
@@ -116,10 +148,18 @@ static void dump_backend(FILE *f, const struct cfg_backend *be)
 	static const char *const checks[] = { "tcp", "send-expect", "none" };
 
 	fprintf(f, "\n[backend %s]\n", be->name);
-	for (size_t i = 0; i < be->nservers; i++)
-		fprintf(f, "server = %s weight=%d%s\n", be->servers[i].addr.text,
-			be->servers[i].weight, be->servers[i].backup ? " backup" : "");
-	fprintf(f, "balance = roundrobin\n");
+	for (size_t i = 0; i < be->nservers; i++) {
+		const struct cfg_server *sv = &be->servers[i];
+
+		fprintf(f, "server = %s weight=%d", sv->addr.text, sv->weight);
+		if (sv->maxconn)
+			fprintf(f, " maxconn=%u", sv->maxconn);
+		fprintf(f, "%s\n", sv->backup ? " backup" : "");
+	}
+	fprintf(f, "balance = %s\n", be->balance == BALANCE_LEASTCONN ? "leastconn" : "roundrobin");
+	put_duration(f, "slowstart", be->slowstart_ms);
+	fprintf(f, "backend_maxqueue = %d\n", be->maxqueue);
+	put_duration(f, "queue_timeout", be->queue_timeout_ms);
 	put_duration(f, "connect_timeout", be->connect_timeout_ms);
 	fprintf(f, "retries = %d\n", be->retries);
 	fprintf(f, "check = %s\n", checks[be->check]);

@@ -76,5 +76,7 @@ bool values_sni_pattern_ok(const char *p);
  * VALUES_WORD_MAX bytes; INT_MAX for longer ones. For "did you mean" on unknown keys. */
 #define VALUES_WORD_MAX 64
 int values_edit_distance(const char *a, const char *b);
+int values_split_list(char *buf, char **items, int max);
+int values_parse_flags(char *buf, const char *const *names, unsigned *out, const char **bad);
 
 #endif

@@ -48,7 +48,7 @@ struct setting {
 };
 
 static set_fn set_workers, set_access_log, set_listen, set_cert, set_key, set_route, set_alpn,
-	set_server, set_check_send, set_check_expect;
+	set_server, set_check_send, set_check_expect, set_accept_proxy_from, set_proxy_tlvs;
 static int check_user(const char *val, char *err, size_t errlen);
 static int check_group(const char *val, char *err, size_t errlen);
 
@@ -73,7 +73,16 @@ static const struct enum_name proxy_protos[] = {
 	{ "v2", PROXY_V2 },
 	{ NULL, 0 },
 };
-static const struct enum_name balances[] = { { "roundrobin", 0 }, { NULL, 0 } };
+static const struct enum_name accept_proxies[] = {
+	{ "off", ACCEPT_PROXY_OFF },
+	{ "v1", ACCEPT_PROXY_V1 },
+	{ "v2", ACCEPT_PROXY_V2 },
+	{ "any", ACCEPT_PROXY_ANY },
+	{ NULL, 0 },
+};
+static const struct enum_name balances[] = { { "roundrobin", BALANCE_ROUNDROBIN },
+					     { "leastconn", BALANCE_LEASTCONN },
+					     { NULL, 0 } };
 static const struct enum_name check_kinds[] = {
 	{ "tcp", CHECK_TCP },
 	{ "send-expect", CHECK_SEND_EXPECT },
@@ -128,15 +137,22 @@ static const struct setting settings[] = {
 	{ F(client_ca), .name = "client_ca", .kind = V_PATH, F_LINE(client_ca_line) },
 	{ F(session_tickets), .name = "session_tickets", .kind = V_BOOL, .def = "on" },
 	{ F(ticket_keys), .name = "ticket_keys", .kind = V_PATH, F_LINE(ticket_keys_line) },
+	{ F(proxy_tlvs), .name = "proxy_protocol_tlvs", .kind = V_CUSTOM,
+	  .custom = set_proxy_tlvs },
+	{ F(proxy_crc32c), .name = "proxy_protocol_crc32c", .kind = V_BOOL, .def = "off" },
+	{ F(client_crl), .name = "client_crl", .kind = V_PATH, F_LINE(client_crl_line) },
+	{ F(accept_proxy), .name = "accept_proxy", .kind = V_ENUM, .def = "off",
+	  .names = accept_proxies },
+	{ F(accept_proxy_from), .name = "accept_proxy_from", .kind = V_CUSTOM,
+	  .custom = set_accept_proxy_from },
 
 	{ B(servers), .name = "server", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_server },
-	{ .sect = SECT_BACKEND,
-	  .off = NO_FIELD,
-	  .name = "balance",
-	  .kind = V_ENUM,
-	  .def = "roundrobin",
-	  .names = balances },
+	{ B(balance), .name = "balance", .kind = V_ENUM, .def = "roundrobin", .names = balances },
+	{ B(slowstart_ms), .name = "slowstart", .kind = V_DURATION, .def = "0" },
+	{ B(maxqueue), .name = "backend_maxqueue", .kind = V_INT, .def = "0", .lo = 0,
+	  .hi = 1000000 },
+	{ B(queue_timeout_ms), .name = "queue_timeout", .kind = V_DURATION, .def = "5s", .lo = 1 },
 	{ B(connect_timeout_ms), .name = "connect_timeout", .kind = V_DURATION, .def = "3s",
 	  .lo = 1 },
 	{ B(retries), .name = "retries", .kind = V_INT, .def = "2", .lo = 0, .hi = 100 },
@@ -153,6 +169,10 @@ static const struct setting settings[] = {
 /* Ints and enums are stored through memcpy by field size; enums must be int-sized for that. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum proxy_proto) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum accept_proxy) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum balance_kind) == sizeof(int), "enum fields are stored as int");
+_Static_assert(PROXY_TLV_ALPN == 1 && PROXY_TLV_AUTHORITY == 2 && PROXY_TLV_SSL == 4,
+	       "proxy_protocol_tlvs names are in bit order");
 
 /* ---- loader helpers the setters share ---- */
 
@@ -571,7 +591,7 @@ static int set_alpn(struct loader *ld, const struct setting *st, void *base, con
 	return 0;
 }
 
-/* Reads the words after HOST:PORT: weight=N and backup. */
+/* Reads the words after HOST:PORT: weight=N, maxconn=N and backup. */
 static int server_options(struct cfg_server *srv, char **w, int n, char *err, size_t errlen)
 {
 	for (int i = 1; i < n; i++) {
@@ -590,11 +610,17 @@ static int server_options(struct cfg_server *srv, char **w, int n, char *err, si
 				return -1;
 			}
 			srv->weight = (int)v;
+		} else if (strncmp(w[i], "maxconn=", 8) == 0) {
+			if (values_parse_long(w[i] + 8, &v) < 0 || v < 1 || v > 10000000) {
+				snprintf(err, errlen, "bad maxconn '%s' (1..10000000)", w[i] + 8);
+				return -1;
+			}
+			srv->maxconn = (unsigned)v;
 		} else if (strcmp(w[i], "backup") == 0) {
 			srv->backup = true;
 		} else {
-			snprintf(err, errlen, "unknown server option '%s' (weight=N, backup)",
-				 w[i]);
+			snprintf(err, errlen,
+				 "unknown server option '%s' (weight=N, maxconn=N, backup)", w[i]);
 			return -1;
 		}
 	}
@@ -608,14 +634,14 @@ static int set_server(struct loader *ld, const struct setting *st, void *base, c
 	struct cfg_server srv = { .weight = 1, .addr.line = ld->line };
 	struct cfg_server *grown;
 	char *buf = loader_strdup(ld, val);
-	char *w[4];
+	char *w[5];
 	int n, rc = -1;
 
 	if (buf == NULL)
 		return oom_reason(err, errlen);
-	n = values_split_words(buf, w, 4);
+	n = values_split_words(buf, w, 5);
 	if (n < 1)
-		snprintf(err, errlen, "expected 'HOST:PORT [weight=N] [backup]'");
+		snprintf(err, errlen, "expected 'HOST:PORT [weight=N] [maxconn=N] [backup]'");
 	else if (config_parse_addr(w[0], false, &srv.addr, err, errlen) == 0 &&
 		 server_options(&srv, w, n, err, errlen) == 0)
 		rc = 0;
@@ -667,6 +693,54 @@ static int set_check_expect(struct loader *ld, const struct setting *st, void *b
 	free(be->check_expect);
 	be->check_expect = text;
 	return 0;
+}
+
+/* "10.0.0.0/8, ::1": the networks whose peers may send a PROXY header. */
+static int set_accept_proxy_from(struct loader *ld, const struct setting *st, void *base,
+				 const char *val, char *err, size_t errlen)
+{
+	struct cfg_frontend *fe = base;
+	char *buf = loader_strdup(ld, val), *w[64];
+	int n = buf ? values_split_list(buf, w, 64) : -1;
+	struct proxy_in_cidr *nets = n > 0 ? calloc((size_t)n, sizeof(*nets)) : NULL;
+	int rc = -1;
+
+	if (buf == NULL || (n > 0 && nets == NULL))
+		oom_reason(err, errlen);
+	else if (n < 0)
+		snprintf(err, errlen, "expected 'CIDR[, CIDR...]' (at most 64), got '%s'", val);
+	for (int i = 0; nets && i < n; i++)
+		if (proxy_in_cidr_parse(w[i], &nets[i], err, errlen) < 0)
+			goto done;
+	if (nets) {
+		free(fe->accept_proxy_from);
+		fe->accept_proxy_from = nets;
+		fe->naccept_proxy_from = (size_t)n;
+		nets = NULL;
+		rc = 0;
+	}
+done:
+	free(nets);
+	free(buf);
+	return rc;
+}
+
+/* "alpn, authority, ssl": the order of the names is the bit order of PROXY_TLV_*. */
+static int set_proxy_tlvs(struct loader *ld, const struct setting *st, void *base, const char *val,
+			  char *err, size_t errlen)
+{
+	static const char *const names[] = { "alpn", "authority", "ssl", NULL };
+	char *buf = loader_strdup(ld, val);
+	const char *bad = NULL;
+	unsigned mask;
+	int rc = buf ? values_parse_flags(buf, names, &mask, &bad) : oom_reason(err, errlen);
+
+	if (buf && rc < 0)
+		snprintf(err, errlen, "bad TLV '%s' (alpn, authority, ssl)", bad ? bad : "");
+	else if (rc == 0)
+		((struct cfg_frontend *)base)->proxy_tlvs = mask;
+	free(buf);
+	return rc;
 }
 
 /* ---- the handler's side: one key line, defaults, required keys ---- */

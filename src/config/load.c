@@ -366,6 +366,21 @@ static void unknown_backend(struct loader *ld, int line, const struct psect *ps,
 	loader_error(ld, line, ps->label, key, "unknown backend '%s'", name);
 }
 
+/* A PROXY header names any address it likes: only listed peers may send one. */
+static void accept_proxy_check(struct loader *ld, const struct psect *ps,
+			       const struct cfg_frontend *fe)
+{
+	int from = keys_seen_line(ps, "accept_proxy_from");
+
+	if (fe->accept_proxy != ACCEPT_PROXY_OFF && from == 0)
+		loader_error(ld, keys_seen_line(ps, "accept_proxy"), ps->label, "accept_proxy",
+			     "requires accept_proxy_from (the peers trusted to send a PROXY "
+			     "header, e.g. 10.0.0.0/8)");
+	else if (fe->accept_proxy == ACCEPT_PROXY_OFF && fe->naccept_proxy_from > 0)
+		loader_error(ld, from, ps->label, "accept_proxy_from",
+			     "has no effect while accept_proxy is off");
+}
+
 static void frontend_finish(struct loader *ld, const struct psect *ps, struct cfg_frontend *fe)
 {
 	for (size_t i = 0; i < fe->ncerts; i++)
@@ -386,6 +401,18 @@ static void frontend_finish(struct loader *ld, const struct psect *ps, struct cf
 	if (fe->tls_min_version > fe->tls_max_version)
 		loader_error(ld, keys_seen_line(ps, "tls_min_version"), ps->label,
 			     "tls_min_version", "TLSv1.3 is above tls_max_version TLSv1.2");
+	accept_proxy_check(ld, ps, fe);
+	if ((fe->proxy_tlvs || fe->proxy_crc32c) && fe->proxy_protocol != PROXY_V2)
+		loader_error(ld,
+			     keys_seen_line(ps, fe->proxy_tlvs ? "proxy_protocol_tlvs"
+							       : "proxy_protocol_crc32c"),
+			     ps->label,
+			     fe->proxy_tlvs ? "proxy_protocol_tlvs" : "proxy_protocol_crc32c",
+			     "requires proxy_protocol = v2 (TLVs exist only in v2 headers)");
+	if (fe->client_crl && !fe->client_ca)
+		loader_error(
+			ld, fe->client_crl_line, ps->label, "client_crl",
+			"requires client_ca (CRLs only apply to verified client certificates)");
 }
 
 static const char *const check_names[] = { "tcp", "send-expect", "none" };
@@ -499,6 +526,8 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->alpn);
 	free(fe->client_ca);
 	free(fe->ticket_keys);
+	free(fe->accept_proxy_from);
+	free(fe->client_crl);
 }
 
 static void backend_free(struct cfg_backend *be)

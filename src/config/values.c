@@ -7,10 +7,12 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #include "internal.h"
 
@@ -153,6 +155,42 @@ static void addr_set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
+/* "unix:/run/app.sock": a Unix stream socket, for servers; its text is its name in the log
+ * and the metrics. The path is absolute: a socket's place does not follow the config file. */
+static int addr_unix(const char *s, bool passive, struct cfg_addr *out, char *err, size_t errlen)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
+	const char *path = s + 5;
+	size_t n = strlen(path);
+
+	if (passive) {
+		snprintf(err, errlen, "bad address '%s' (HOST:PORT here; unix: is for servers)", s);
+		return -1;
+	}
+	/* the path is a metrics label and a log field as written: plain printable text only */
+	for (const char *p = path; *p; p++)
+		if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\') {
+			snprintf(err, errlen,
+				 "bad address '%s' (a Unix socket path of printable "
+				 "characters, no quote or backslash)",
+				 s);
+			return -1;
+		}
+	if (path[0] != '/' || n >= sizeof(un->sun_path)) {
+		snprintf(err, errlen,
+			 "bad address '%s' (unix: and an absolute path of at most %zu "
+			 "bytes)",
+			 s, sizeof(un->sun_path) - 1);
+		return -1;
+	}
+	memset(&out->ss, 0, sizeof(out->ss));
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, n + 1);
+	out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	snprintf(out->text, sizeof(out->text), "%s", s);
+	return 0;
+}
+
 int config_parse_addr(const char *s, bool passive, struct cfg_addr *out, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss = { 0 };
@@ -166,6 +204,8 @@ int config_parse_addr(const char *s, bool passive, struct cfg_addr *out, char *e
 		snprintf(err, errlen, "bad address '%.40s...' (too long)", s);
 		return -1;
 	}
+	if (strncmp(s, "unix:", 5) == 0)
+		return addr_unix(s, passive, out, err, errlen);
 	if (addr_split(s, host, sizeof(host), &port_text, &v6, err, errlen) < 0)
 		return -1;
 	if (port_parse(port_text, &port) < 0) {
@@ -368,4 +408,56 @@ int values_edit_distance(const char *a, const char *b)
 		}
 	}
 	return row[lb];
+}
+
+/* Splits buf (a copy of a value) at commas, trimming each item; the item count, or -1 for an
+ * empty item or past max items. */
+int values_split_list(char *buf, char **items, int max)
+{
+	int n = 0;
+
+	for (char *p = buf;;) {
+		char *end = strchr(p, ',');
+		size_t len;
+
+		if (end != NULL)
+			*end = '\0';
+		while (isspace((unsigned char)*p))
+			p++;
+		len = strlen(p);
+		while (len > 0 && isspace((unsigned char)p[len - 1]))
+			p[--len] = '\0';
+		if (len == 0 || n == max)
+			return -1;
+		items[n++] = p;
+		if (end == NULL)
+			return n;
+		p = end + 1;
+	}
+}
+
+/* A comma list of names (each one of names[], NULL-terminated) as a bit set, bit i for
+ * names[i]; -1 with the first unknown or empty item in *bad (NULL: an empty item). */
+int values_parse_flags(char *buf, const char *const *names, unsigned *out, const char **bad)
+{
+	char *items[32];
+	int n = values_split_list(buf, items, 32);
+
+	*out = 0;
+	*bad = NULL;
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		unsigned bit = 0;
+
+		for (unsigned k = 0; names[k] != NULL && bit == 0; k++)
+			if (strcasecmp(items[i], names[k]) == 0)
+				bit = 1u << k;
+		if (bit == 0) {
+			*bad = items[i];
+			return -1;
+		}
+		*out |= bit;
+	}
+	return 0;
 }

@@ -51,6 +51,7 @@ Test(access, every_close_reason_has_its_contract_name)
 		"shutdown",
 		"key_update",
 		"error",
+		"proxy_header",
 	};
 	for (int r = 0; r < CLOSE_MAX; r++)
 		cr_assert_str_eq(close_reason_name((enum close_reason)r), want[r], "reason %d", r);

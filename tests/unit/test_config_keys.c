@@ -254,7 +254,7 @@ Test(config, server_errors)
 		      "f.ini:8: [backend app] server: bad weight '257' (1..256)",
 		      "f.ini:9: [backend app] server: bad weight 'x' (1..256)",
 		      "f.ini:10: [backend app] server: unknown server option 'heavy' (weight=N, "
-		      "backup)",
+		      "maxconn=N, backup)",
 		      "f.ini:11: [backend app] server: bad address '*:9001' (a host is required)");
 }
 
@@ -401,12 +401,13 @@ Test(config, alpn_protocol_longer_than_255_bytes)
 
 Test(config, backend_value_errors)
 {
-	struct config *cfg = load(FE BE "balance = leastconn\nconnect_timeout = 0\nretries = 101\n"
+	struct config *cfg = load(FE BE "balance = random\nconnect_timeout = 0\nretries = 101\n"
 					"check = http\ncheck_send = PING\\q\ncheck_expect = \"\"\n"
 					"check_interval = 0\ncheck_timeout = 1.5s\ncheck_rise = 0\n"
 					"check_fall = 1001\n");
 
-	EXPECT_ERRORS(cfg, "f.ini:7: [backend app] balance: bad value 'leastconn' (roundrobin)",
+	EXPECT_ERRORS(cfg,
+		      "f.ini:7: [backend app] balance: bad value 'random' (roundrobin, leastconn)",
 		      "f.ini:8: [backend app] connect_timeout: bad duration '0' (must be greater "
 		      "than 0)",
 		      "f.ini:9: [backend app] retries: bad value '101' (0..100)",
@@ -418,6 +419,141 @@ Test(config, backend_value_errors)
 		      "f.ini:14: [backend app] check_timeout: bad duration '1.5s'",
 		      "f.ini:15: [backend app] check_rise: bad value '0' (1..1000)",
 		      "f.ini:16: [backend app] check_fall: bad value '1001' (1..1000)");
+}
+
+Test(config, accept_proxy_errors)
+{
+	struct config *cfg = load(FE "accept_proxy = v3\naccept_proxy_from = 10.0.0.1/8, ::1\n"
+				     "[frontend b]\nlisten = 127.0.0.1:8444\ncert = c.pem\n"
+				     "backend = app\naccept_proxy = v1\n"
+				     "[frontend c]\nlisten = 127.0.0.1:8445\ncert = c.pem\n"
+				     "backend = app\naccept_proxy_from = 10.0.0.0/8\n" BE);
+
+	EXPECT_ERRORS(cfg,
+		      "f.ini:5: [frontend web] accept_proxy: bad value 'v3' (off, v1, v2, any)",
+		      "f.ini:6: [frontend web] accept_proxy_from: '10.0.0.1/8' has host bits set "
+		      "(a network is e.g. 10.0.0.0/8)",
+		      "f.ini:11: [frontend b] accept_proxy: requires accept_proxy_from (the peers "
+		      "trusted to send a PROXY header, e.g. 10.0.0.0/8)",
+		      "f.ini:16: [frontend c] accept_proxy_from: has no effect while accept_proxy "
+		      "is off");
+}
+
+Test(config, client_crl_needs_client_ca)
+{
+	struct config *cfg;
+
+	write_file("ca.pem", "x\n");
+	write_file("crl.pem", "x\n");
+	cfg = load(FE "client_crl = crl.pem\n" BE);
+	EXPECT_ERRORS(cfg, "f.ini:5: [frontend web] client_crl: requires client_ca (CRLs only "
+			   "apply to verified client certificates)");
+	errlist_finish(&errs);
+	errlist_init(&errs);
+	cfg = load_ok(FE "client_ca = ca.pem\nclient_crl = crl.pem\n" BE);
+	cr_assert(strstr(cfg->frontends[0].client_crl, "/crl.pem"));
+	cr_assert_eq(cfg->frontends[0].client_crl_line, 6);
+	config_unref(cfg);
+}
+
+Test(config, proxy_protocol_tlvs)
+{
+	struct config *cfg = load_ok(FE "proxy_protocol = v2\nproxy_protocol_tlvs = SSL,alpn\n"
+					"proxy_protocol_crc32c = yes\n" BE);
+
+	cr_assert_eq(cfg->frontends[0].proxy_tlvs, PROXY_TLV_ALPN | PROXY_TLV_SSL);
+	cr_assert(cfg->frontends[0].proxy_crc32c);
+	config_unref(cfg);
+	cfg = load(FE "proxy_protocol_tlvs = alpn, sni\nproxy_protocol_crc32c = maybe\n"
+		      "[frontend b]\nlisten = 127.0.0.1:8444\ncert = c.pem\nbackend = app\n"
+		      "proxy_protocol = v1\nproxy_protocol_crc32c = on\n" BE);
+	EXPECT_ERRORS(cfg,
+		      "f.ini:5: [frontend web] proxy_protocol_tlvs: bad TLV 'sni' (alpn, "
+		      "authority, ssl)",
+		      "f.ini:6: [frontend web] proxy_protocol_crc32c: bad boolean 'maybe' "
+		      "(on|off|yes|no|true|false)",
+		      "f.ini:12: [frontend b] proxy_protocol_crc32c: requires proxy_protocol = v2 "
+		      "(TLVs exist only in v2 headers)");
+}
+
+Test(config, unix_servers)
+{
+	char text[512], longpath[120];
+	struct config *cfg = load_ok(FE "[backend app]\nserver = unix:/run/app.sock weight=3 "
+					"maxconn=9 backup\n");
+	const struct cfg_server *s = &cfg->backends[0].servers[0];
+
+	cr_assert_eq(s->addr.ss.ss_family, AF_UNIX);
+	cr_assert_str_eq(s->addr.text, "unix:/run/app.sock");
+	cr_assert_eq(s->weight, 3);
+	cr_assert_eq(s->maxconn, 9);
+	cr_assert(s->backup);
+	config_unref(cfg);
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	longpath[0] = '/';
+	snprintf(text, sizeof(text),
+		 "[frontend web]\nlisten = unix:/run/web.sock\nlisten = 127.0.0.1:8443\n"
+		 "cert = c.pem\nbackend = app\n[backend app]\nserver = unix:app.sock\n"
+		 "server = unix:%s\nserver = unix:/run/a\"b.sock\n",
+		 longpath);
+	cfg = load(text);
+	char third[400];
+	snprintf(third, sizeof(third),
+		 "f.ini:8: [backend app] server: bad address 'unix:%s' (unix: and an absolute "
+		 "path of at most 107 bytes)",
+		 longpath);
+	const char *const want[] = {
+		"f.ini:2: [frontend web] listen: bad address 'unix:/run/web.sock' (HOST:PORT here; "
+		"unix: is for servers)",
+		"f.ini:7: [backend app] server: bad address 'unix:app.sock' (unix: and an absolute "
+		"path of at most 107 bytes)",
+		third,
+		"f.ini:9: [backend app] server: bad address 'unix:/run/a\"b.sock' (a Unix socket "
+		"path of printable characters, no quote or backslash)",
+	};
+	expect_errors(cfg, want, 4);
+}
+
+Test(config, balancing_keys)
+{
+	struct config *cfg = load_ok(FE
+				     "[backend app]\nserver = 127.0.0.1:1 maxconn=7\n"
+				     "balance = leastconn\nslowstart = 30s\nbackend_maxqueue = 50\n"
+				     "queue_timeout = 2s\n");
+	const struct cfg_backend *be = &cfg->backends[0];
+
+	cr_assert_eq(be->servers[0].maxconn, 7);
+	cr_assert_eq(be->balance, BALANCE_LEASTCONN);
+	cr_assert_eq(be->slowstart_ms, 30000);
+	cr_assert_eq(be->maxqueue, 50);
+	cr_assert_eq(be->queue_timeout_ms, 2000);
+	config_unref(cfg);
+	cfg = load(FE BE "slowstart = later\nbackend_maxqueue = 1000001\nqueue_timeout = 0\n"
+			 "server = 127.0.0.1:2 maxconn=x\n");
+	EXPECT_ERRORS(cfg, "f.ini:7: [backend app] slowstart: bad duration 'later'",
+		      "f.ini:8: [backend app] backend_maxqueue: bad value '1000001' (0..1000000)",
+		      "f.ini:9: [backend app] queue_timeout: bad duration '0' (must be greater "
+		      "than 0)",
+		      "f.ini:10: [backend app] server: bad maxconn 'x' (1..10000000)");
+}
+
+Test(config, accept_proxy_is_read)
+{
+	struct config *cfg = load_ok(
+		FE "accept_proxy = any\n"
+		   "accept_proxy_from = 10.0.0.0/8 , 2001:db8::/32,127.0.0.1\n" BE);
+	const struct cfg_frontend *fe = &cfg->frontends[0];
+
+	cr_assert_eq(fe->accept_proxy, ACCEPT_PROXY_ANY);
+	cr_assert_eq(fe->naccept_proxy_from, 3);
+	cr_assert_eq(fe->accept_proxy_from[0].bits, 8);
+	cr_assert_eq(fe->accept_proxy_from[1].family, AF_INET6);
+	cr_assert_eq(fe->accept_proxy_from[2].bits, 32);
+	config_unref(cfg);
+	cfg = load(FE "accept_proxy = v2\naccept_proxy_from = 10.0.0.0/8,,::1\n" BE);
+	EXPECT_ERRORS(cfg, "f.ini:6: [frontend web] accept_proxy_from: expected 'CIDR[, CIDR...]' "
+			   "(at most 64), got '10.0.0.0/8,,::1'");
 }
 
 Test(config, the_same_listen_address_twice_is_refused)

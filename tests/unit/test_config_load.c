@@ -54,7 +54,7 @@ Test(config, every_mistake_is_reported_with_its_line)
 		   "[backend app]\n"                    /* 27 */
 		   "server = 127.0.0.1:9001 weight=0\n" /* 28 */
 		   "server = 127.0.0.1:9002 heavy\n"    /* 29 */
-		   "balance = leastconn\n"              /* 30 */
+		   "balance = random\n"                 /* 30 */
 		   "retries = 101\n"                    /* 31 */
 		   "check = send-expect\n"              /* 32 */
 		   "check_send = PING\\q\n"             /* 33 */
@@ -98,8 +98,8 @@ Test(config, every_mistake_is_reported_with_its_line)
 		"f.ini:28: [backend app] server: weight 0 is not supported (1..256): to stop new "
 		"connections to a server, remove its line and reload; open connections finish",
 		"f.ini:29: [backend app] server: unknown server option 'heavy' (weight=N, "
-		"backup)",
-		"f.ini:30: [backend app] balance: bad value 'leastconn' (roundrobin)",
+		"maxconn=N, backup)",
+		"f.ini:30: [backend app] balance: bad value 'random' (roundrobin, leastconn)",
 		"f.ini:31: [backend app] retries: bad value '101' (0..100)",
 		"f.ini:32: [backend app] check: send-expect requires check_expect",
 		"f.ini:33: [backend app] check_send: bad escape '\\q'",

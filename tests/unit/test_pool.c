@@ -1,5 +1,6 @@
 /* Smooth weighted round-robin: the exact order for given weights, exact shares across
  * threads, skipping down and tried servers, backups only without a primary. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -224,4 +225,227 @@ Test(pool, reload_keeps_a_pending_passive_retry)
 	cr_assert_eq(pool_pick(&cur.pool, &none, 6000), &cur.pool.servers[0]);
 	pool_finish(&old.pool);
 	pool_finish(&cur.pool);
+}
+
+/* ---- leastconn and maxconn ---- */
+
+static const struct pool_tried nothing_tried;
+
+static struct server *pick(void)
+{
+	return pool_pick(&pool, &nothing_tried, 0);
+}
+
+Test(pool, leastconn_weights_1_1_2_hold_10_10_20)
+{
+	static const int w[3] = { 1, 1, 2 };
+	unsigned count[3] = { 0 };
+	make_pool(w, NULL, 3);
+	be.balance = BALANCE_LEASTCONN;
+	for (int i = 0; i < 40; i++)
+		count[pick_idx(NULL, 0)]++; /* every pick stays open */
+	cr_assert_eq(count[0], 10u);
+	cr_assert_eq(count[1], 10u);
+	cr_assert_eq(count[2], 20u);
+	for (unsigned k = 0; k < 3; k++)
+		cr_assert_eq(pool_active(&pool, k), count[k]);
+	pool_finish(&pool);
+}
+
+Test(pool, leastconn_ties_go_round)
+{
+	static const int w[3] = { 1, 1, 1 };
+	make_pool(w, NULL, 3);
+	be.balance = BALANCE_LEASTCONN;
+	for (unsigned i = 0; i < 9; i++) {
+		struct server *s = pick();
+		cr_assert(s);
+		cr_assert_eq(s->idx, i % 3, "pick %u went to %u", i, s->idx);
+		pool_release(s); /* closed before the next: every pick is a tie */
+	}
+	pool_finish(&pool);
+}
+
+Test(pool, leastconn_fills_the_server_that_emptied)
+{
+	static const int w[2] = { 1, 1 };
+	struct server *held[4];
+	make_pool(w, NULL, 2);
+	be.balance = BALANCE_LEASTCONN;
+	for (int i = 0; i < 4; i++)
+		held[i] = pick();
+	cr_assert_eq(pool_active(&pool, 0), 2);
+	cr_assert_eq(pool_active(&pool, 1), 2);
+	for (int i = 0; i < 4; i++)
+		if (held[i]->idx == 0)
+			pool_release(held[i]);
+	/* round-robin would give one each; the emptied server takes both */
+	cr_assert_eq(pick()->idx, 0u);
+	cr_assert_eq(pick()->idx, 0u);
+	cr_assert_eq(pool_active(&pool, 0), 2);
+	cr_assert_eq(pool_active(&pool, 1), 2);
+	pool_finish(&pool);
+}
+
+Test(pool, a_full_server_is_skipped_and_all_full_is_ebusy)
+{
+	static const int w[2] = { 1, 1 };
+	unsigned count[2] = { 0 };
+	make_pool(w, NULL, 2);
+	servers[0].maxconn = 2;
+	servers[1].maxconn = 4;
+	for (int i = 0; i < 6; i++)
+		count[pick_idx(NULL, 0)]++;
+	cr_assert_eq(count[0], 2u);
+	cr_assert_eq(count[1], 4u);
+	errno = 0;
+	cr_assert_null(pick());
+	cr_assert_eq(errno, EBUSY);
+	pool_release(&pool.servers[0]);
+	cr_assert_eq(pick(), &pool.servers[0], "a freed slot is taken again");
+	be.balance = BALANCE_LEASTCONN;
+	cr_assert_null(pick());
+	cr_assert_eq(errno, EBUSY);
+	pool_finish(&pool);
+}
+
+struct lc_run {
+	unsigned got[4];
+	unsigned none;
+};
+
+static void *lc_picker(void *arg)
+{
+	struct lc_run *r = arg;
+	for (int i = 0; i < 3000; i++) {
+		struct server *s = pick();
+		if (s)
+			r->got[s->idx]++;
+		else
+			r->none++;
+	}
+	return NULL;
+}
+
+/* 8 threads pick 24,000 times against 4 servers of maxconn 500: exactly 2,000 succeed. */
+Test(pool, maxconn_holds_across_threads)
+{
+	static const int w[4] = { 1, 2, 3, 4 };
+	struct lc_run runs[8];
+	pthread_t th[8];
+	memset(runs, 0, sizeof(runs));
+	make_pool(w, NULL, 4);
+	be.balance = BALANCE_LEASTCONN;
+	for (int k = 0; k < 4; k++)
+		servers[k].maxconn = 500;
+	for (int t = 0; t < 8; t++)
+		pthread_create(&th[t], NULL, lc_picker, &runs[t]);
+	unsigned got[4] = { 0 }, none = 0;
+	for (int t = 0; t < 8; t++) {
+		pthread_join(th[t], NULL);
+		none += runs[t].none;
+		for (int k = 0; k < 4; k++)
+			got[k] += runs[t].got[k];
+	}
+	for (unsigned k = 0; k < 4; k++) {
+		cr_assert_eq(got[k], 500u, "server %u carried %u", k, got[k]);
+		cr_assert_eq(pool_active(&pool, k), 500u);
+	}
+	cr_assert_eq(none, 24000u - 2000u);
+	pool_finish(&pool);
+}
+
+/* Connections of the old generation still count against the new one's maxconn. */
+Test(pool, reload_shares_open_connections)
+{
+	struct gen old, cur;
+	gen_init(&old, CHECK_NONE, 1000);
+	gen_init(&cur, CHECK_NONE, 1000);
+	cur.server.maxconn = 1;
+	struct server *s = pool_pick(&old.pool, &nothing_tried, 0);
+	cr_assert(s);
+	runtime_inherit(&cur.rt, &old.rt);
+	cr_assert_eq(pool_active(&cur.pool, 0), 1);
+	cr_assert_null(pool_pick(&cur.pool, &nothing_tried, 0), "maxconn 1 is taken");
+	pool_finish(&old.pool); /* the shared count outlives the old generation */
+	pool_release(&cur.pool.servers[0]);
+	cr_assert_eq(pool_active(&cur.pool, 0), 0);
+	cr_assert_eq(pool_pick(&cur.pool, &nothing_tried, 0), &cur.pool.servers[0]);
+	pool_finish(&cur.pool);
+}
+
+/* ---- slowstart ---- */
+
+/* Server 1 goes down at t=0 and comes back up at t=10,000 (two checks, check_rise 2). */
+static void bounce_server_1(void)
+{
+	cr_assert(server_report(&pool.servers[1], false, false, "refused", 0));
+	server_report(&pool.servers[1], true, false, "ok", 10000);
+	cr_assert(server_report(&pool.servers[1], true, false, "ok", 10000));
+}
+
+Test(pool, slowstart_round_robin_ramps_linearly)
+{
+	static const int w[2] = { 1, 1 };
+	unsigned count[2] = { 0 };
+	make_pool(w, NULL, 2);
+	be.slowstart_ms = 1000;
+	bounce_server_1();
+	for (int i = 0; i < 30; i++)
+		count[pick_idx(NULL, 10000)]++;
+	cr_assert_eq(count[1], 0u, "just up: no share yet");
+	count[0] = count[1] = 0;
+	for (int i = 0; i < 30; i++)
+		count[pick_idx(NULL, 10500)]++;
+	cr_assert_eq(count[1], 10u, "half way: half its weight, 1 of 3");
+	cr_assert_eq(count[0], 20u);
+	count[0] = count[1] = 0;
+	for (int i = 0; i < 30; i++)
+		count[pick_idx(NULL, 11000)]++;
+	cr_assert_eq(count[1], 15u, "ramp over: its whole weight");
+	pool_finish(&pool);
+}
+
+Test(pool, slowstart_never_refuses_when_only_a_ramping_server_is_left)
+{
+	static const int w[2] = { 1, 1 };
+	make_pool(w, NULL, 2);
+	be.slowstart_ms = 1000;
+	bounce_server_1();
+	cr_assert(server_report(&pool.servers[0], false, false, "refused", 10000));
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(pick_idx(NULL, 10001), 1u);
+	pool_finish(&pool);
+}
+
+Test(pool, slowstart_leastconn_scales_the_weight)
+{
+	static const int w[2] = { 1, 1 };
+	unsigned count[2] = { 0 };
+	make_pool(w, NULL, 2);
+	be.balance = BALANCE_LEASTCONN;
+	be.slowstart_ms = 1000;
+	bounce_server_1();
+	/* a quarter of the way: weights 1 and 1/4 share 20 held connections 16 and 4 */
+	for (int i = 0; i < 20; i++)
+		count[pick_idx(NULL, 10250)]++;
+	cr_assert_eq(count[0], 16u);
+	cr_assert_eq(count[1], 4u);
+	pool_finish(&pool);
+}
+
+Test(pool, no_slowstart_for_servers_up_from_the_start)
+{
+	static const int w[2] = { 1, 1 };
+	unsigned count[2] = { 0 };
+	make_pool(w, NULL, 2);
+	be.slowstart_ms = 60000;
+	/* the first check only confirms them: no ramp */
+	server_report(&pool.servers[0], true, false, "ok", 5);
+	server_report(&pool.servers[1], true, false, "ok", 5);
+	for (int i = 0; i < 10; i++)
+		count[pick_idx(NULL, 10)]++;
+	cr_assert_eq(count[0], 5u);
+	cr_assert_eq(count[1], 5u);
+	pool_finish(&pool);
 }
