@@ -4,15 +4,19 @@
 #include "tlsplice/app.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "tlsplice/clock.h"
 #include "tlsplice/config.h"
+#include "tlsplice/control.h"
 #include "tlsplice/health.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
@@ -34,7 +38,9 @@ struct app {
 	struct event *force;
 	struct event *reload_retry;
 	struct metrics *metrics;
-	struct watch *watch; /* NULL: watch = off, or inotify failed */
+	struct watch *watch;     /* NULL: watch = off, or inotify failed */
+	struct control *control; /* NULL: control unset */
+	unsigned generation;     /* configuration generations applied, 1 at start */
 	bool stopping;
 };
 
@@ -44,21 +50,28 @@ static void print_errs(const struct errlist *el)
 		fprintf(stderr, "%s\n", el->msgs[i]);
 }
 
+/* Loads path; NULL with every error, in file order, in errs. */
+static struct runtime *load_collect(const char *path, struct errlist *errs, struct errlist *warns)
+{
+	struct config *cfg = config_load_partial(path, errs, warns);
+	struct runtime *rt = NULL;
+	if (cfg)
+		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), errs);
+	config_unref(cfg);
+	if (!rt || errs->n) {
+		errlist_sort(errs); /* parse and certificate errors in file order */
+		runtime_unref(rt);
+		rt = NULL;
+	}
+	return rt;
+}
+
 struct runtime *app_load(const char *path, struct errlist *warns)
 {
 	struct errlist errs;
 	errlist_init(&errs);
-	struct config *cfg = config_load_partial(path, &errs, warns);
-	struct runtime *rt = NULL;
-	if (cfg)
-		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), &errs);
-	config_unref(cfg);
-	if (!rt || errs.n) {
-		errlist_sort(&errs); /* parse and certificate errors in file order */
-		print_errs(&errs);
-		runtime_unref(rt);
-		rt = NULL;
-	}
+	struct runtime *rt = load_collect(path, &errs, warns);
+	print_errs(&errs);
 	errlist_finish(&errs);
 	return rt;
 }
@@ -73,61 +86,97 @@ static void on_force(evutil_socket_t fd, short what, void *arg)
 
 static void follow_files(struct app *a, const struct config *cfg);
 
-/* SIGHUP, or a changed certificate: a valid file replaces the running generation for new
- * connections; open ones keep theirs. An invalid one is reported and changes nothing. */
-static void reload(struct app *a, const char *why)
+/* The pools of a generation not yet visible follow the weights set at run time. */
+static int reorder_pools(struct runtime *rt)
 {
-	char err[256];
-	struct errlist warns;
-	if (proc_reload_busy(&a->proc)) {
-		/* a worker has not taken the previous generation yet: try again in a moment */
-		struct timeval tv = clock_ms_to_tv(RELOAD_RETRY_MS);
-		evtimer_add(a->reload_retry, &tv);
-		return;
-	}
-	errlist_init(&warns);
-	log_info("%s: reloading %s", why, a->path);
-	struct runtime *rt = app_load(a->path, &warns);
-	for (size_t i = 0; i < warns.n; i++)
-		log_warn("%s", warns.msgs[i]);
-	errlist_finish(&warns);
-	if (!rt) {
-		log_error("reload of %s failed; the running configuration stays", a->path);
-		return;
-	}
+	for (size_t i = 0; i < rt->cfg->nbackends; i++)
+		if (pool_reorder(&rt->pools[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Makes rt (fully loaded) the running generation for new connections: state and counters
+ * carry over from the old one. Nothing changes on failure (err says why). */
+static int apply_generation(struct app *a, struct runtime *rt, char *err, size_t errlen)
+{
 	/* the old generation stays alive until this function is done with it */
 	struct runtime *old_rt = runtime_ref(a->proc.rt);
 	const struct config *old = old_rt->cfg, *cfg = rt->cfg;
 	if (cfg->workers != old->workers || cfg->has_metrics != old->has_metrics ||
 	    (cfg->has_metrics && strcmp(cfg->metrics.text, old->metrics.text) != 0))
 		log_warn("reload: changes to workers and metrics take effect at the next restart");
+	if (!cfg->control != !old->control ||
+	    (cfg->control && strcmp(cfg->control, old->control) != 0))
+		log_warn("reload: a change of control takes effect at the next restart");
 	/* stop the old checks first, so no state change is lost between inherit and swap */
 	health_destroy(a->health);
 	a->health = NULL;
 	runtime_inherit(rt, old_rt);
-	if (proc_reload(&a->proc, rt, err, sizeof(err)) < 0) {
-		log_error("reload failed: %s; the running configuration stays", err);
+	if (reorder_pools(rt) < 0 || proc_reload(&a->proc, rt, err, errlen) < 0) {
+		if (errno == ENOMEM && !err[0])
+			snprintf(err, errlen, "out of memory");
 		a->health = health_create(old_rt->pools, old->nbackends);
-		runtime_unref(rt);
 		runtime_unref(old_rt);
-		return;
+		return -1;
 	}
+	a->generation++;
 	a->health = health_create(rt->pools, cfg->nbackends);
 	metrics_set_runtime(a->metrics, rt);
 	log_set_level(a->level_override ? a->level : cfg->log_level);
 	if (strcmp(cfg->access_log, old->access_log) != 0 && access_log_open(cfg->access_log) < 0)
 		log_error("cannot open access log '%s': %s", cfg->access_log, strerror(errno));
 	follow_files(a, cfg);
-	runtime_unref(rt);
 	runtime_unref(old_rt);
+	return 0;
+}
+
+/* SIGHUP, a changed certificate or the control socket: a valid file replaces the running
+ * generation for new connections; open ones keep theirs. An invalid one is reported (to
+ * stderr, and into errs when given) and changes nothing. Returns 0, -1, or 1 when a worker
+ * has not taken the previous generation yet. */
+static int reload(struct app *a, const char *why, struct errlist *errs_out)
+{
+	char err[256] = "";
+	struct errlist warns, errs;
+	if (proc_reload_busy(&a->proc)) {
+		/* a worker has not taken the previous generation yet: try again in a moment */
+		struct timeval tv = clock_ms_to_tv(RELOAD_RETRY_MS);
+		if (!errs_out)
+			evtimer_add(a->reload_retry, &tv);
+		return 1;
+	}
+	errlist_init(&warns);
+	errlist_init(&errs);
+	log_info("%s: reloading %s", why, a->path);
+	struct runtime *rt = load_collect(a->path, &errs, &warns);
+	print_errs(&errs);
+	for (size_t i = 0; i < warns.n; i++)
+		log_warn("%s", warns.msgs[i]);
+	errlist_finish(&warns);
+	if (errs_out)
+		errlist_move(errs_out, &errs);
+	errlist_finish(&errs);
+	if (!rt) {
+		log_error("reload of %s failed; the running configuration stays", a->path);
+		return -1;
+	}
+	int rc = apply_generation(a, rt, err, sizeof(err));
+	runtime_unref(rt);
+	if (rc < 0) {
+		log_error("reload failed: %s; the running configuration stays", err);
+		if (errs_out)
+			errlist_add(errs_out, a->path, 0, NULL, NULL, "%s", err);
+		return -1;
+	}
 	log_info("configuration reloaded");
+	return 0;
 }
 
 static void on_files_changed(void *arg)
 {
 	struct app *a = arg;
 	if (!a->stopping)
-		reload(a, "certificate, key or ticket key files changed");
+		reload(a, "certificate, key or ticket key files changed", NULL);
 }
 
 /* Follows the files cfg names (watch = on); the previous set stops being followed. */
@@ -144,7 +193,7 @@ static void on_reload_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct app *a = arg;
 	if (!a->stopping)
-		reload(a, "SIGHUP");
+		reload(a, "SIGHUP", NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -159,7 +208,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	if (sig == SIGHUP) {
 		if (!a->stopping)
-			reload(a, "SIGHUP");
+			reload(a, "SIGHUP", NULL);
 		return;
 	}
 	if (a->stopping)
@@ -263,6 +312,87 @@ static int app_prepare(const struct runtime *rt)
 	return 0;
 }
 
+static int ctl_reload(void *arg, struct errlist *errs)
+{
+	struct app *a = arg;
+	if (a->stopping) {
+		errlist_add(errs, a->path, 0, NULL, NULL, "stopping");
+		return -1;
+	}
+	int rc = reload(a, "control socket", errs);
+	if (rc > 0)
+		errlist_add(errs, a->path, 0, NULL, NULL,
+			    "the previous reload is still being applied; try again");
+	return rc == 0 ? 0 : -1;
+}
+
+/* A weight set at run time: a new generation of the same configuration, whose pools
+ * follow it; connections pick through it as soon as each worker has taken it. */
+static int ctl_reorder(void *arg, char *err, size_t errlen)
+{
+	struct app *a = arg;
+	struct errlist errs;
+	struct config *cfg = a->proc.rt->cfg;
+	if (proc_reload_busy(&a->proc)) {
+		snprintf(err, errlen, "a reload is still being applied; try again");
+		return -1;
+	}
+	errlist_init(&errs);
+	struct runtime *rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), &errs);
+	if (!rt || errs.n) {
+		snprintf(err, errlen, "%s", errs.n ? errs.msgs[0] : "out of memory");
+		runtime_unref(rt);
+		errlist_finish(&errs);
+		return -1;
+	}
+	errlist_finish(&errs);
+	int rc = apply_generation(a, rt, err, errlen);
+	runtime_unref(rt);
+	return rc;
+}
+
+static unsigned ctl_generation(void *arg)
+{
+	return ((struct app *)arg)->generation;
+}
+
+/* Started as root with a user to become: the socket file belongs to that user, who runs
+ * the process from now on (the mode stays 0600). */
+static int chown_to_user(const char *path, const char *user, const char *group, char *err,
+			 size_t errlen)
+{
+	if (!user || geteuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(user);
+	struct group *gr = group ? getgrnam(group) : NULL;
+	if (!pw || (group && !gr)) {
+		snprintf(err, errlen, "control %s: unknown user or group", path);
+		return -1;
+	}
+	if (chown(path, pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid) < 0) {
+		snprintf(err, errlen, "control %s: chown: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The control socket, owned by the user the process runs as once privileges drop. */
+static int control_start(struct app *a, const struct config *cfg, char *err, size_t errlen)
+{
+	const struct control_ops ops = { a, ctl_reload, ctl_reorder, ctl_generation };
+	if (!cfg->control)
+		return 0;
+	a->control = control_create(a->base, cfg->control, &a->proc, &ops, err, errlen);
+	if (!a->control)
+		return -1;
+	if (chown_to_user(cfg->control, cfg->user, cfg->group, err, errlen) < 0) {
+		control_destroy(a->control);
+		a->control = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int app_run(struct runtime *rt, const char *path, const char *level)
 {
 	struct app a;
@@ -273,6 +403,7 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		return APP_EXIT_RUNTIME;
 	memset(&a, 0, sizeof(a));
 	a.path = path;
+	a.generation = 1;
 	a.level_override = level != NULL;
 	if (level)
 		log_parse_level(level, &a.level);
@@ -288,14 +419,20 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		log_error("%s", err);
 		goto err_proc;
 	}
-	if (privs_drop(rt->cfg->user, rt->cfg->group, err, sizeof(err)) < 0) {
+	if (control_start(&a, rt->cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto err_metrics;
+	}
+	if (privs_drop(rt->cfg->user, rt->cfg->group, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto err_control;
 	}
 	rc = app_serve(&a, rt);
 	served = true;
 	watch_destroy(a.watch);
 	health_destroy(a.health);
+err_control:
+	control_destroy(a.control);
 err_metrics:
 	metrics_destroy(a.metrics);
 err_proc:

@@ -1,11 +1,13 @@
 /* tlsplice: arguments, -t and -V; app.c runs the rest. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "tlsplice/app.h"
+#include "tlsplice/ctl.h"
 #include "tlsplice/errlist.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
@@ -21,6 +23,7 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tlsplice [-c FILE] [-t] [-V] [-h] [-l LEVEL]\n"
+		   "       tlsplice ctl [-s PATH] COMMAND...\n"
 		   "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
 		   "  -t, --check           validate the configuration and exit\n"
 		   "  -V, --version         print versions and kernel TLS support\n"
@@ -89,6 +92,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1);
 	int rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;

@@ -50,8 +50,8 @@ static int build_seq(struct pool *p, bool backup, unsigned **seq, unsigned *nseq
 		if (p->cfg->servers[i].backup != backup)
 			continue;
 		map[n] = i;
-		w[n++] = p->cfg->servers[i].weight;
-		total += (unsigned)p->cfg->servers[i].weight;
+		w[n++] = server_weight(&p->servers[i]);
+		total += (unsigned)server_weight(&p->servers[i]);
 	}
 	*seq = calloc(total ? total : 1, sizeof(**seq));
 	if (!*seq)
@@ -87,6 +87,25 @@ int pool_init(struct pool *p, const struct cfg_backend *cfg)
 	return 0;
 }
 
+int pool_reorder(struct pool *p)
+{
+	unsigned *prim, *back, np, nb;
+
+	if (build_seq(p, false, &prim, &np) < 0)
+		return -1;
+	if (build_seq(p, true, &back, &nb) < 0) {
+		free(prim);
+		return -1;
+	}
+	free(p->seq_primary);
+	free(p->seq_backup);
+	p->seq_primary = prim;
+	p->nseq_primary = np;
+	p->seq_backup = back;
+	p->nseq_backup = nb;
+	return 0;
+}
+
 void pool_finish(struct pool *p)
 {
 	free(p->servers);
@@ -116,7 +135,7 @@ static struct server *pick_from(struct pool *p, const unsigned *seq, unsigned ns
 		struct server *s = &p->servers[seq[atomic_fetch_add(pos, 1) % nseq]];
 		if (pool_tried_has(tried, s))
 			continue;
-		if (server_usable(s, now_ms))
+		if (server_pickable(s, now_ms))
 			return s;
 	}
 	return NULL;
@@ -125,7 +144,7 @@ static struct server *pick_from(struct pool *p, const unsigned *seq, unsigned ns
 static bool primary_up(const struct pool *p)
 {
 	for (unsigned i = 0; i < p->nservers; i++)
-		if (!p->servers[i].cfg->backup && atomic_load(&p->servers[i].up))
+		if (!p->servers[i].cfg->backup && server_serving(&p->servers[i]))
 			return true;
 	return false;
 }

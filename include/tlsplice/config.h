@@ -89,6 +89,8 @@ struct cfg_frontend {
 	int ciphers_line, ciphersuites_line, client_ca_line, ticket_keys_line;
 };
 
+#define CFG_CONTROL_PATH_MAX 108 /* sizeof(sun_path) */
+
 struct config {
 	atomic_int refs;
 	char *path; /* as given on the command line */
@@ -108,6 +110,7 @@ struct config {
 	bool has_metrics;
 	char *user;
 	char *group;
+	char *control; /* control socket path; NULL: none */
 
 	struct cfg_frontend *frontends;
 	size_t nfrontends;

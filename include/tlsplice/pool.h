@@ -19,6 +19,9 @@ struct pool_tried {
 
 int pool_init(struct pool *p, const struct cfg_backend *cfg);
 void pool_finish(struct pool *p);
+/* Recomputes the order from the servers' weights (server_weight) after run-time changes;
+ * only before p is visible to pickers (a new generation). 0, or -1 (ENOMEM, p unchanged). */
+int pool_reorder(struct pool *p);
 
 /* Next server for a new connection, skipping servers in tried; NULL if none is usable. */
 struct server *pool_pick(struct pool *p, const struct pool_tried *tried, uint64_t now_ms);

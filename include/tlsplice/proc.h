@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 
 #include "tlsplice/runtime.h"
@@ -24,5 +25,27 @@ int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen);
 /* A previous reload is not taken by every worker yet. */
 bool proc_reload_busy(struct proc *p);
 void proc_join(struct proc *p);
+
+/* One open connection as the control socket shows it, copied on its worker's thread. */
+struct conn_info {
+	uint64_t age_ms;
+	char frontend[64], client[64], backend[64], server[128];
+	const char *path; /* "splice", "userspace", "mixed", or the state before the relay */
+	uint64_t bytes_in, bytes_out;
+};
+
+/* A list of every worker's connections, gathered on the workers' own threads. */
+struct proc_snap;
+typedef void proc_snap_fn(struct proc_snap *snap, void *arg);
+
+/* Main thread: asks every worker for its connections; done(snap, arg) runs on the main
+ * thread once all have answered. A worker that exits first never answers, so the caller
+ * bounds its wait. NULL with errno on failure. */
+struct proc_snap *proc_snapshot(struct proc *p, proc_snap_fn *done, void *arg);
+/* Main thread: the caller is done with snap (done will not run any more). NULL ok. */
+void proc_snap_release(struct proc_snap *snap);
+/* The connections gathered, at most PROC_SNAP_MAX, in no order. */
+const struct conn_info *proc_snap_conns(const struct proc_snap *snap, size_t *n);
+#define PROC_SNAP_MAX 100000
 
 #endif

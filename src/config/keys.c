@@ -48,7 +48,7 @@ struct setting {
 };
 
 static set_fn set_workers, set_access_log, set_listen, set_cert, set_key, set_route, set_alpn,
-	set_server, set_check_send, set_check_expect;
+	set_server, set_check_send, set_check_expect, set_control;
 static int check_user(const char *val, char *err, size_t errlen);
 static int check_group(const char *val, char *err, size_t errlen);
 
@@ -102,6 +102,7 @@ static const struct setting settings[] = {
 	{ G(metrics), .name = "metrics", .kind = V_ADDR },
 	{ G(user), .name = "user", .kind = V_STRING, .check = check_user },
 	{ G(group), .name = "group", .kind = V_STRING, .check = check_group },
+	{ G(control), .name = "control", .kind = V_CUSTOM, .custom = set_control },
 
 	{ F(listens), .name = "listen", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_listen },
@@ -377,6 +378,26 @@ static int set_access_log(struct loader *ld, const struct setting *st, void *bas
 		return oom_reason(err, errlen);
 	free(cfg->access_log);
 	cfg->access_log = s;
+	return 0;
+}
+
+/* The control socket's path, resolved; it must fit a Unix socket address (108 bytes). */
+static int set_control(struct loader *ld, const struct setting *st, void *base, const char *val,
+		       char *err, size_t errlen)
+{
+	struct config *cfg = base;
+	char *s = ld->oom ? NULL : path_resolve(ld, val);
+
+	if (s == NULL)
+		return oom_reason(err, errlen);
+	if (strlen(s) >= CFG_CONTROL_PATH_MAX) {
+		snprintf(err, errlen, "path '%s' is longer than a Unix socket allows (%d bytes)", s,
+			 CFG_CONTROL_PATH_MAX - 1);
+		free(s);
+		return -1;
+	}
+	free(cfg->control);
+	cfg->control = s;
 	return 0;
 }
 
