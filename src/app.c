@@ -21,11 +21,13 @@
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
+#include "tlsplice/notify.h"
 #include "tlsplice/privs.h"
 #include "tlsplice/proc.h"
 #include "tlsplice/watch.h"
 
-#define RELOAD_RETRY_MS 20 /* a worker has not taken the previous generation yet */
+#define STATUS_EVERY_MS 5000 /* STATUS= with the connection count */
+#define RELOAD_RETRY_MS 20   /* a worker has not taken the previous generation yet */
 
 struct app {
 	const char *path;
@@ -37,6 +39,7 @@ struct app {
 	struct event *sig[4];
 	struct event *force;
 	struct event *reload_retry;
+	struct event *status; /* STATUS= to the service manager now and then */
 	struct metrics *metrics;
 	struct watch *watch;     /* NULL: watch = off, or inotify failed */
 	struct control *control; /* NULL: control unset */
@@ -85,6 +88,22 @@ static void on_force(evutil_socket_t fd, short what, void *arg)
 }
 
 static void follow_files(struct app *a, const struct config *cfg);
+
+/* STATUS= for the service manager, after the lines in head. */
+static void notify_status(const struct app *a, const char *head, const char *what)
+{
+	notify_send("%sSTATUS=%s%ld connections, generation %u", head, what,
+		    atomic_load(&a->proc.active), a->generation);
+}
+
+static void on_status(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	if (!a->stopping)
+		notify_status(a, "", "serving; ");
+	else
+		notify_status(a, "", "draining; ");
+}
 
 /* The pools of a generation not yet visible follow the weights set at run time. */
 static int reorder_pools(struct runtime *rt)
@@ -147,6 +166,7 @@ static int reload(struct app *a, const char *why, struct errlist *errs_out)
 	}
 	errlist_init(&warns);
 	errlist_init(&errs);
+	notify_reloading();
 	log_info("%s: reloading %s", why, a->path);
 	struct runtime *rt = load_collect(a->path, &errs, &warns);
 	print_errs(&errs);
@@ -158,6 +178,7 @@ static int reload(struct app *a, const char *why, struct errlist *errs_out)
 	errlist_finish(&errs);
 	if (!rt) {
 		log_error("reload of %s failed; the running configuration stays", a->path);
+		notify_status(a, "READY=1\n", "reload failed; ");
 		return -1;
 	}
 	int rc = apply_generation(a, rt, err, sizeof(err));
@@ -166,9 +187,11 @@ static int reload(struct app *a, const char *why, struct errlist *errs_out)
 		log_error("reload failed: %s; the running configuration stays", err);
 		if (errs_out)
 			errlist_add(errs_out, a->path, 0, NULL, NULL, "%s", err);
+		notify_status(a, "READY=1\n", "reload failed; ");
 		return -1;
 	}
 	log_info("configuration reloaded");
+	notify_status(a, "READY=1\n", "");
 	return 0;
 }
 
@@ -214,6 +237,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (a->stopping)
 		return;
 	a->stopping = true;
+	notify_status(a, "STOPPING=1\n", "draining; ");
 	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
 	log_info("%s: stopping; draining %ld connections for up to %llu ms", strsignal((int)sig),
 		 atomic_load(&a->proc.active), (unsigned long long)ms);
@@ -243,8 +267,9 @@ static int app_events(struct app *a)
 	}
 	a->force = evtimer_new(a->base, on_force, a);
 	a->reload_retry = evtimer_new(a->base, on_reload_retry, a);
+	a->status = event_new(a->base, -1, EV_PERSIST, on_status, a);
 	a->proc.worker_done = event_new(a->base, -1, 0, on_worker_done, a);
-	return a->force && a->reload_retry && a->proc.worker_done ? 0 : -1;
+	return a->force && a->reload_retry && a->status && a->proc.worker_done ? 0 : -1;
 }
 
 static void app_free(struct app *a)
@@ -256,6 +281,8 @@ static void app_free(struct app *a)
 		event_free(a->force);
 	if (a->reload_retry)
 		event_free(a->reload_retry);
+	if (a->status)
+		event_free(a->status);
 	if (a->proc.worker_done)
 		event_free(a->proc.worker_done);
 	if (a->base)
@@ -288,6 +315,9 @@ static int app_serve(struct app *a, struct runtime *rt)
 		proc_command(&a->proc, WORKER_CMD_FORCE);
 	} else {
 		log_started(a, rt->cfg);
+		struct timeval tv = clock_ms_to_tv(STATUS_EVERY_MS);
+		event_add(a->status, &tv);
+		notify_status(a, "READY=1\n", "serving; ");
 		event_base_dispatch(a->base);
 	}
 	proc_join(&a->proc);
@@ -411,10 +441,12 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		log_error("cannot set up the event loop");
 		goto err_events;
 	}
-	if (proc_init(&a.proc, rt, a.base, err, sizeof(err)) < 0) {
+	if (notify_listen_fds(err, sizeof(err)) < 0 ||
+	    proc_init(&a.proc, rt, a.base, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto err_events;
 	}
+	notify_drop_unused();
 	if (rt->cfg->has_metrics && !(a.metrics = metrics_create(a.base, rt, err, sizeof(err)))) {
 		log_error("%s", err);
 		goto err_proc;

@@ -14,6 +14,7 @@
 #include "tlsplice/clock.h"
 #include "tlsplice/fdbudget.h"
 #include "tlsplice/net.h"
+#include "tlsplice/notify.h"
 
 /* Binds the listeners cfg asks for, taking over a socket of old where the address is the
  * same (keep[i] is set for those); new sockets otherwise. */
@@ -46,6 +47,8 @@ static int make_listeners(const struct config *cfg, const struct listener *old, 
 				}
 			}
 			const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+			if (l->fd < 0) /* a socket the service manager or the old process passed */
+				l->fd = notify_take_listener(sa, a->len, NULL);
 			if (l->fd < 0 && (!check || net_check_free(sa, a->len, err, errlen) == 0))
 				l->fd = net_listen(sa, a->len, true, err, errlen);
 			if (l->fd < 0)
