@@ -24,8 +24,10 @@
 #include "tlsplice/notify.h"
 #include "tlsplice/privs.h"
 #include "tlsplice/proc.h"
+#include "tlsplice/upgrade.h"
 #include "tlsplice/watch.h"
 
+#define NSIGS 5
 #define STATUS_EVERY_MS 5000 /* STATUS= with the connection count */
 #define RELOAD_RETRY_MS 20   /* a worker has not taken the previous generation yet */
 
@@ -36,7 +38,7 @@ struct app {
 	struct proc proc;
 	struct health *health;
 	struct event_base *base;
-	struct event *sig[4];
+	struct event *sig[NSIGS];
 	struct event *force;
 	struct event *reload_retry;
 	struct event *status; /* STATUS= to the service manager now and then */
@@ -44,6 +46,9 @@ struct app {
 	struct watch *watch;     /* NULL: watch = off, or inotify failed */
 	struct control *control; /* NULL: control unset */
 	unsigned generation;     /* configuration generations applied, 1 at start */
+	struct upgrade *upgrade; /* the last one started (kept until the next or the end) */
+	bool upgrading;          /* it has not finished */
+	uint64_t upgrade_client; /* the control client waiting for it; 0: none */
 	bool stopping;
 };
 
@@ -53,8 +58,7 @@ static void print_errs(const struct errlist *el)
 		fprintf(stderr, "%s\n", el->msgs[i]);
 }
 
-/* Loads path; NULL with every error, in file order, in errs. */
-static struct runtime *load_collect(const char *path, struct errlist *errs, struct errlist *warns)
+struct runtime *app_load_errs(const char *path, struct errlist *errs, struct errlist *warns)
 {
 	struct config *cfg = config_load_partial(path, errs, warns);
 	struct runtime *rt = NULL;
@@ -73,7 +77,7 @@ struct runtime *app_load(const char *path, struct errlist *warns)
 {
 	struct errlist errs;
 	errlist_init(&errs);
-	struct runtime *rt = load_collect(path, &errs, warns);
+	struct runtime *rt = app_load_errs(path, &errs, warns);
 	print_errs(&errs);
 	errlist_finish(&errs);
 	return rt;
@@ -168,7 +172,7 @@ static int reload(struct app *a, const char *why, struct errlist *errs_out)
 	errlist_init(&errs);
 	notify_reloading();
 	log_info("%s: reloading %s", why, a->path);
-	struct runtime *rt = load_collect(a->path, &errs, &warns);
+	struct runtime *rt = app_load_errs(a->path, &errs, &warns);
 	print_errs(&errs);
 	for (size_t i = 0; i < warns.n; i++)
 		log_warn("%s", warns.msgs[i]);
@@ -219,6 +223,93 @@ static void on_reload_retry(evutil_socket_t fd, short what, void *arg)
 		reload(a, "SIGHUP", NULL);
 }
 
+/* Listeners close (or pass to the new process of an upgrade), open connections finish for
+ * up to shutdown_timeout. */
+static void start_drain(struct app *a, const char *why)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	notify_status(a, "STOPPING=1\n", "draining; ");
+	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
+	log_info("%s: stopping; draining %ld connections for up to %llu ms", why,
+		 atomic_load(&a->proc.active), (unsigned long long)ms);
+	metrics_set_draining(a->metrics);
+	proc_command(&a->proc, WORKER_CMD_DRAIN);
+	struct timeval tv = clock_ms_to_tv(ms);
+	evtimer_add(a->force, &tv);
+}
+
+/* The new process serves, or failed. Serving: it holds every listening socket, the
+ * metrics and control sockets, so this process stops accepting (no socket closes: the
+ * new one holds them) and drains its connections. */
+static void on_upgraded(void *arg, bool ok, pid_t pid, const char *text)
+{
+	struct app *a = arg;
+	char msg[160];
+	a->upgrading = false;
+	if (!ok) {
+		for (const char *at = text; *at;) {
+			size_t len = strcspn(at, "\n");
+			log_error("upgrade failed: %.*s", (int)len, at);
+			at += len + (at[len] == '\n');
+		}
+		log_error("upgrade failed; this process keeps serving");
+		if (a->upgrade_client)
+			control_upgrade_done(a->control, a->upgrade_client, false, text);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "pid %d serves; pid %d drains %ld connections", (int)pid,
+		 (int)getpid(), atomic_load(&a->proc.active));
+	log_info("upgrade: %s", msg);
+	notify_send("MAINPID=%d\nSTATUS=upgraded: %s", (int)pid, msg);
+	if (a->upgrade_client)
+		control_upgrade_done(a->control, a->upgrade_client, true, msg);
+	control_handover(a->control);
+	metrics_destroy(a->metrics);
+	a->metrics = NULL;
+	start_drain(a, "upgrade");
+}
+
+/* Starts the binary at path (NULL: this one) with the same arguments. client: the control
+ * client to answer (0: none, SIGUSR2). */
+static int app_upgrade(struct app *a, const char *path, uint64_t client, char *err, size_t errlen)
+{
+	if (a->stopping || a->upgrading || proc_reload_busy(&a->proc)) {
+		snprintf(err, errlen, "%s",
+			 a->stopping    ? "stopping"
+			 : a->upgrading ? "an upgrade is already in progress"
+					: "a reload is still being applied; try again");
+		return -1;
+	}
+	size_t cap = 2;
+	for (unsigned i = 0; i < a->proc.nworkers; i++)
+		cap += a->proc.workers[i].nlisteners;
+	int *fds = calloc(cap, sizeof(*fds));
+	char *state = upgrade_state_text(a->proc.rt);
+	int rc = -1;
+	if (!fds || !state) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	size_t n = proc_listener_fds(&a->proc, fds, cap - 2);
+	if (metrics_fd(a->metrics) >= 0)
+		fds[n++] = metrics_fd(a->metrics);
+	if (control_fd(a->control) >= 0)
+		fds[n++] = control_fd(a->control);
+	upgrade_destroy(a->upgrade);
+	a->upgrade = upgrade_start(a->base, path, fds, n, state, on_upgraded, a, err, errlen);
+	if (a->upgrade) {
+		a->upgrading = true;
+		a->upgrade_client = client;
+		rc = 0;
+	}
+out:
+	free(fds);
+	free(state);
+	return rc;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct app *a = arg;
@@ -234,17 +325,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			reload(a, "SIGHUP", NULL);
 		return;
 	}
-	if (a->stopping)
+	if (sig == SIGUSR2) {
+		char err[512];
+		if (app_upgrade(a, NULL, 0, err, sizeof(err)) < 0)
+			log_error("SIGUSR2: upgrade: %s", err);
 		return;
-	a->stopping = true;
-	notify_status(a, "STOPPING=1\n", "draining; ");
-	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
-	log_info("%s: stopping; draining %ld connections for up to %llu ms", strsignal((int)sig),
-		 atomic_load(&a->proc.active), (unsigned long long)ms);
-	metrics_set_draining(a->metrics);
-	proc_command(&a->proc, WORKER_CMD_DRAIN);
-	struct timeval tv = clock_ms_to_tv(ms);
-	evtimer_add(a->force, &tv);
+	}
+	start_drain(a, strsignal((int)sig));
 }
 
 static void on_worker_done(evutil_socket_t fd, short what, void *arg)
@@ -256,11 +343,11 @@ static void on_worker_done(evutil_socket_t fd, short what, void *arg)
 
 static int app_events(struct app *a)
 {
-	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	static const int sigs[NSIGS] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
 	a->base = event_base_new();
 	if (!a->base)
 		return -1;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < NSIGS; i++) {
 		a->sig[i] = evsignal_new(a->base, sigs[i], on_signal, a);
 		if (!a->sig[i] || evsignal_add(a->sig[i], NULL) < 0)
 			return -1;
@@ -274,7 +361,7 @@ static int app_events(struct app *a)
 
 static void app_free(struct app *a)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < NSIGS; i++)
 		if (a->sig[i])
 			event_free(a->sig[i]);
 	if (a->force)
@@ -318,6 +405,10 @@ static int app_serve(struct app *a, struct runtime *rt)
 		struct timeval tv = clock_ms_to_tv(STATUS_EVERY_MS);
 		event_add(a->status, &tv);
 		notify_status(a, "READY=1\n", "serving; ");
+		if (upgrade_is_child()) {
+			upgrade_child_serving();
+			notify_send("MAINPID=%d", (int)getpid());
+		}
 		event_base_dispatch(a->base);
 	}
 	proc_join(&a->proc);
@@ -381,6 +472,11 @@ static int ctl_reorder(void *arg, char *err, size_t errlen)
 	return rc;
 }
 
+static int ctl_upgrade(void *arg, const char *path, uint64_t client, char *err, size_t errlen)
+{
+	return app_upgrade(arg, path, client, err, errlen);
+}
+
 static unsigned ctl_generation(void *arg)
 {
 	return ((struct app *)arg)->generation;
@@ -409,7 +505,7 @@ static int chown_to_user(const char *path, const char *user, const char *group, 
 /* The control socket, owned by the user the process runs as once privileges drop. */
 static int control_start(struct app *a, const struct config *cfg, char *err, size_t errlen)
 {
-	const struct control_ops ops = { a, ctl_reload, ctl_reorder, ctl_generation };
+	const struct control_ops ops = { a, ctl_reload, ctl_reorder, ctl_generation, ctl_upgrade };
 	if (!cfg->control)
 		return 0;
 	a->control = control_create(a->base, cfg->control, &a->proc, &ops, err, errlen);
@@ -442,11 +538,11 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		goto err_events;
 	}
 	if (notify_listen_fds(err, sizeof(err)) < 0 ||
+	    (upgrade_is_child() && upgrade_child_take(rt, err, sizeof(err)) < 0) ||
 	    proc_init(&a.proc, rt, a.base, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto err_events;
 	}
-	notify_drop_unused();
 	if (rt->cfg->has_metrics && !(a.metrics = metrics_create(a.base, rt, err, sizeof(err)))) {
 		log_error("%s", err);
 		goto err_proc;
@@ -455,6 +551,7 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		log_error("%s", err);
 		goto err_metrics;
 	}
+	notify_drop_unused(); /* after every taker: listeners, metrics, control */
 	if (privs_drop(rt->cfg->user, rt->cfg->group, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto err_control;
@@ -463,6 +560,7 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 	served = true;
 	watch_destroy(a.watch);
 	health_destroy(a.health);
+	upgrade_destroy(a.upgrade);
 err_control:
 	control_destroy(a.control);
 err_metrics:

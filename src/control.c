@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -19,6 +21,7 @@
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
+#include "tlsplice/notify.h"
 #include "tlsplice/server.h"
 
 #define MAX_ARGS 8
@@ -33,6 +36,8 @@ struct client {
 	struct proc_snap *snap; /* a list of connections is on its way */
 	struct event *snap_timer;
 	char *pending;     /* the command that waits for snap */
+	uint64_t id;       /* names it to an upgrade that answers later */
+	bool waiting;      /* for an upgrade's outcome */
 	bool done_reading; /* EOF, an overlong line or an idle timeout: close once answered */
 };
 
@@ -44,10 +49,24 @@ struct control {
 	struct control_ops ops;
 	struct client *clients;
 	unsigned nclients;
+	uint64_t next_id;
+	bool handed_over; /* the socket file is the new process's now: never removed */
 	uint64_t started_ms;
 };
 
 static void client_process(struct client *cl);
+
+/* The process ends (an upgrade's old one, often right after answering): what the loop has
+ * not sent yet goes out now, best effort, without blocking. */
+static void flush_now(struct client *cl)
+{
+	struct evbuffer *out = bufferevent_get_output(cl->bev);
+	size_t len = evbuffer_get_length(out);
+	unsigned char *p = len ? evbuffer_pullup(out, (ssize_t)len) : NULL;
+
+	if (p && send(bufferevent_getfd(cl->bev), p, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("control: an answer was not sent at exit: %s", strerror(errno));
+}
 
 static void client_free(struct client *cl)
 {
@@ -71,7 +90,7 @@ static void client_free(struct client *cl)
 /* Frees cl if it has nothing more to do: done reading, no answer pending or unsent. */
 static bool client_maybe_close(struct client *cl)
 {
-	if (!cl->done_reading || cl->snap ||
+	if (!cl->done_reading || cl->snap || cl->waiting ||
 	    evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
 		return false;
 	client_free(cl);
@@ -123,7 +142,9 @@ static void cmd_help(struct client *cl)
 	      "set server BACKEND/HOST:PORT state ready|drain|maint\n"
 	      "set server BACKEND/HOST:PORT weight N           N: 1..256\n"
 	      "reload                                          as SIGHUP; answers ok or the "
-	      "errors\n",
+	      "errors\n"
+	      "upgrade [PATH]                                  start PATH (default: this "
+	      "binary) and hand over to it\n",
 	      SHOW_CONNS_DEFAULT);
 	reply_end(cl);
 }
@@ -317,6 +338,72 @@ static void show_servers(struct client *cl, const char *backend, const struct co
 	reply_end(cl);
 }
 
+/* Upgrade: the answer comes when the new process serves or has failed. */
+static void cmd_upgrade(struct client *cl, const char *path)
+{
+	struct control *ctl = cl->ctl;
+	char err[512];
+
+	if (ctl->ops.upgrade(ctl->ops.arg, path, cl->id, err, sizeof(err)) < 0) {
+		reply_error(cl, "upgrade: %s", err);
+		return;
+	}
+	cl->waiting = true;
+}
+
+void control_upgrade_done(struct control *ctl, uint64_t client, bool ok, const char *text)
+{
+	struct client *cl = ctl->clients;
+
+	while (cl && cl->id != client)
+		cl = cl->next;
+	if (!cl || !cl->waiting)
+		return; /* it went away meanwhile: the log has the outcome */
+	cl->waiting = false;
+	if (ok) {
+		reply(cl, "ok: %s\n\n", text);
+	} else {
+		reply(cl, "error: upgrade failed: ");
+		for (const char *at = text; *at;) { /* no empty line inside the answer */
+			size_t len = strcspn(at, "\n");
+			if (len)
+				reply(cl, "%.*s\n", (int)len, at);
+			at += len + (at[len] == '\n');
+		}
+		reply_end(cl);
+	}
+	if (!client_maybe_close(cl))
+		client_process(cl);
+}
+
+int control_fd(const struct control *ctl)
+{
+	return ctl && ctl->lev ? evconnlistener_get_fd(ctl->lev) : -1;
+}
+
+void control_handover(struct control *ctl)
+{
+	if (!ctl || !ctl->lev)
+		return;
+	evconnlistener_free(ctl->lev);
+	ctl->lev = NULL;
+	ctl->handed_over = true;
+}
+
+/* The socket an old process passed on for path (upgrade), or -1. */
+static int take_passed(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+
+	if (len >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, len + 1);
+	return notify_take_listener((struct sockaddr *)&sa,
+				    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1),
+				    NULL);
+}
+
 /* Splits line at blanks into at most MAX_ARGS words; -1 if there are more. */
 static int split(char *line, char **argv)
 {
@@ -454,6 +541,8 @@ static void dispatch(struct client *cl, char *line)
 		cmd_set_server(cl, argc, argv);
 	} else if (argc == 1 && strcmp(argv[0], "reload") == 0) {
 		cmd_reload(cl);
+	} else if (argc <= 2 && strcmp(argv[0], "upgrade") == 0) {
+		cmd_upgrade(cl, argc == 2 ? argv[1] : NULL);
 	} else {
 		reply_error(cl, "unknown command '%s' (try help)",
 			    errlist_escape(copy, safe, sizeof(safe)));
@@ -470,7 +559,8 @@ static void client_process(struct client *cl)
 	struct evbuffer *in = bufferevent_get_input(cl->bev);
 	struct evbuffer *out = bufferevent_get_output(cl->bev);
 
-	while (!cl->snap && !cl->done_reading && evbuffer_get_length(out) < OUT_HIGH) {
+	while (!cl->snap && !cl->waiting && !cl->done_reading &&
+	       evbuffer_get_length(out) < OUT_HIGH) {
 		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		size_t avail = evbuffer_get_length(in);
 		if (eol.pos < 0 ? avail > CONTROL_LINE_MAX : (size_t)eol.pos > CONTROL_LINE_MAX) {
@@ -488,7 +578,7 @@ static void client_process(struct client *cl)
 			line[len - 1] = '\0';
 		dispatch(cl, line);
 	}
-	if (cl->done_reading || evbuffer_get_length(out) >= OUT_HIGH || cl->snap)
+	if (cl->done_reading || evbuffer_get_length(out) >= OUT_HIGH || cl->snap || cl->waiting)
 		bufferevent_disable(cl->bev, EV_READ);
 	else
 		bufferevent_enable(cl->bev, EV_READ);
@@ -504,7 +594,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
 
-	if (!client_maybe_close(cl) && !cl->snap)
+	if (!client_maybe_close(cl) && !cl->snap && !cl->waiting)
 		client_process(cl);
 }
 
@@ -519,7 +609,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		client_maybe_close(cl);
 		return;
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !cl->snap &&
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !cl->snap && !cl->waiting &&
 	    !cl->done_reading) {
 		reply_error(cl, "idle for %d s, closing", CONTROL_IDLE_MS / 1000);
 		cl->done_reading = true;
@@ -542,6 +632,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		return;
 	}
 	cl->ctl = ctl;
+	cl->id = ++ctl->next_id;
 	cl->snap_timer = evtimer_new(ctl->base, on_snap_timeout, cl);
 	cl->next = ctl->clients;
 	if (ctl->clients)
@@ -579,10 +670,13 @@ struct control *control_create(struct event_base *base, const char *path, struct
 	ctl->proc = proc;
 	ctl->ops = *ops;
 	ctl->started_ms = clock_mono_ms();
-	fd = net_listen_unix(path, err, errlen);
+	fd = take_passed(path);
+	if (fd < 0)
+		fd = net_listen_unix(path, err, errlen);
 	if (fd < 0)
 		goto err;
-	ctl->lev = evconnlistener_new(base, on_accept, ctl, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	ctl->lev = evconnlistener_new(base, on_accept, ctl,
+				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!ctl->lev) {
 		snprintf(err, errlen, "control %s: out of memory", path);
 		close(fd);
@@ -601,10 +695,14 @@ void control_destroy(struct control *ctl)
 {
 	if (!ctl)
 		return;
-	while (ctl->clients)
+	while (ctl->clients) {
+		flush_now(ctl->clients);
 		client_free(ctl->clients);
-	evconnlistener_free(ctl->lev);
-	unlink(ctl->path);
+	}
+	if (ctl->lev)
+		evconnlistener_free(ctl->lev);
+	if (!ctl->handed_over)
+		unlink(ctl->path);
 	free(ctl->path);
 	free(ctl);
 }

@@ -11,6 +11,7 @@
 #include "tlsplice/errlist.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/log.h"
+#include "tlsplice/upgrade.h"
 
 #define DEFAULT_CONFIG "/etc/tlsplice/tlsplice.ini"
 
@@ -94,12 +95,21 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
 		return ctl_main(argc - 1, argv + 1);
+	upgrade_save_args(argc, argv);
+	bool child = upgrade_child_init(); /* started by an upgrade: report to the old process */
 	int rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
 	struct errlist warns;
 	errlist_init(&warns);
-	struct runtime *rt = app_load(o.config, &warns);
+	struct errlist errs;
+	errlist_init(&errs);
+	struct runtime *rt = app_load_errs(o.config, &errs, &warns);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	if (!rt && child)
+		upgrade_child_fail(&errs);
+	errlist_finish(&errs);
 	enum log_level lvl = LOG_INFO;
 	if (rt)
 		lvl = rt->cfg->log_level;

@@ -26,6 +26,7 @@ struct passed {
 	socklen_t len;
 	char name[64];
 	bool used;
+	bool upgrade; /* from the old process, not the service manager */
 };
 
 static struct passed passed[LISTEN_FDS_MAX];
@@ -139,30 +140,64 @@ int notify_listen_fds(char *err, size_t errlen)
 	return npassed;
 }
 
-int notify_take_listener(const struct sockaddr *addr, socklen_t len, const char **name)
+/* Several sockets may share one address (an old process's SO_REUSEPORT group, one per
+ * worker): each taker gets a socket no one took yet while there is one, so every socket's
+ * queue gets a worker; once all are taken they are shared. */
+static struct passed *find_passed(const struct sockaddr *addr, socklen_t len)
 {
+	struct passed *shared = NULL;
 	for (int i = 0; i < npassed; i++) {
 		struct passed *p = &passed[i];
 		if (p->fd < 0 || p->len != len || memcmp(&p->addr, addr, len) != 0)
 			continue;
-		int fd = fcntl(p->fd, F_DUPFD_CLOEXEC, LISTEN_FDS_START);
-		if (fd < 0)
-			return -1;
-		int fl = fcntl(fd, F_GETFL);
-		if (fl >= 0)
-			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-		if (!p->used) {
-			char text[128];
-			net_addr_text(addr, text, sizeof(text));
-			log_info("listen %s: socket passed by the service manager%s%s", text,
-				 p->name[0] ? ", named " : "", p->name);
-		}
-		p->used = true;
-		if (name)
-			*name = p->name;
-		return fd;
+		if (!p->used)
+			return p;
+		if (!shared)
+			shared = p;
 	}
-	return -1;
+	return shared;
+}
+
+int notify_take_listener(const struct sockaddr *addr, socklen_t len, const char **name)
+{
+	struct passed *p = find_passed(addr, len);
+	if (!p)
+		return -1;
+	int fd = fcntl(p->fd, F_DUPFD_CLOEXEC, LISTEN_FDS_START);
+	if (fd < 0)
+		return -1;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (!p->used && addr->sa_family != AF_UNIX) {
+		char text[128];
+		net_addr_text(addr, text, sizeof(text));
+		log_info("listen %s: socket passed by %s%s%s", text,
+			 p->upgrade ? "the old process" : "the service manager",
+			 p->name[0] ? ", named " : "", p->name);
+	}
+	p->used = true;
+	if (name)
+		*name = p->name;
+	return fd;
+}
+
+int notify_add_passed(int fd)
+{
+	if (npassed == LISTEN_FDS_MAX) {
+		errno = EMFILE;
+		return -1;
+	}
+	struct passed *p = &passed[npassed];
+	memset(p, 0, sizeof(*p));
+	p->fd = fd;
+	p->upgrade = true;
+	p->len = sizeof(p->addr);
+	if (getsockname(fd, (struct sockaddr *)&p->addr, &p->len) < 0)
+		return -1;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	npassed++;
+	return 0;
 }
 
 void notify_drop_unused(void)
@@ -174,8 +209,9 @@ void notify_drop_unused(void)
 		if (p->used || p->fd < 0)
 			continue;
 		net_addr_text((struct sockaddr *)&p->addr, text, sizeof(text));
-		log_warn("socket activation: descriptor %d (%s%s%s) matches no listen line; closed",
-			 p->fd, text, p->name[0] ? ", named " : "", p->name);
+		log_warn("%s: descriptor %d (%s%s%s) matches no listen line; closed",
+			 p->upgrade ? "upgrade" : "socket activation", p->fd, text,
+			 p->name[0] ? ", named " : "", p->name);
 		close(p->fd);
 		p->fd = -1;
 	}

@@ -222,6 +222,16 @@ void proc_join(struct proc *p)
 		worker_join(&p->workers[i]);
 }
 
+size_t proc_listener_fds(const struct proc *p, int *out, size_t cap)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < p->nworkers; i++)
+		for (size_t k = 0; k < p->workers[i].nlisteners && n < cap; k++)
+			if (p->workers[i].listeners[k].fd >= 0)
+				out[n++] = p->workers[i].listeners[k].fd;
+	return n;
+}
+
 /* ---------------------------------------------------------------- connection lists */
 
 struct snap_job {

@@ -7,7 +7,9 @@
 #ifndef TLSPLICE_CONTROL_H
 #define TLSPLICE_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 
 #include "tlsplice/errlist.h"
@@ -27,6 +29,9 @@ struct control_ops {
 	int (*reorder)(void *arg, char *err, size_t errlen);
 	/* Configuration generations applied since start (1 at start). */
 	unsigned (*generation)(void *arg);
+	/* Starts an upgrade to path (NULL: this binary); its outcome comes through
+	 * control_upgrade_done with client. 0, or -1 with err filled. */
+	int (*upgrade)(void *arg, const char *path, uint64_t client, char *err, size_t errlen);
 };
 
 struct control;
@@ -35,6 +40,14 @@ struct control;
  * and counters. NULL with err filled on failure. */
 struct control *control_create(struct event_base *base, const char *path, struct proc *proc,
 			       const struct control_ops *ops, char *err, size_t errlen);
+/* The outcome of an upgrade that client asked for: "ok: TEXT", or "error: upgrade failed:"
+ * and text's lines. Nothing if the client is gone. */
+void control_upgrade_done(struct control *ctl, uint64_t client, bool ok, const char *text);
+/* The listening socket (an upgrade passes it on), -1 if none. NULL ok. */
+int control_fd(const struct control *ctl);
+/* The new process of an upgrade serves this socket: stop accepting on it, and leave the
+ * file in place at exit. Clients already connected stay. NULL ok. */
+void control_handover(struct control *ctl);
 /* Closes every client and removes the socket file. NULL ok. */
 void control_destroy(struct control *ctl);
 

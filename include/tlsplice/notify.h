@@ -23,6 +23,9 @@ int notify_listen_fds(char *err, size_t errlen);
 /* A new descriptor (dup, non-blocking, close-on-exec) of the passed socket listening on
  * addr, or -1 if none was passed for it. name: its LISTEN_FDNAMES entry ("" if none). */
 int notify_take_listener(const struct sockaddr *addr, socklen_t len, const char **name);
+/* Adds a listening socket passed by the old process of an upgrade (main thread, before the
+ * listeners are made). 0 or -1. */
+int notify_add_passed(int fd);
 /* Passed sockets that no listen line matched: logged and closed (main thread, at start). */
 void notify_drop_unused(void);
 

@@ -26,6 +26,11 @@ int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen);
 bool proc_reload_busy(struct proc *p);
 void proc_join(struct proc *p);
 
+/* Main thread, no reload pending: the listening sockets of every worker (an upgrade passes
+ * them all, so that no socket of a SO_REUSEPORT group is left without a taker). At most
+ * cap; returns the number. */
+size_t proc_listener_fds(const struct proc *p, int *out, size_t cap);
+
 /* One open connection as the control socket shows it, copied on its worker's thread. */
 struct conn_info {
 	uint64_t age_ms;
