@@ -10,10 +10,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +30,7 @@
 #define MSG_MAX 16384
 #define FDS_PER_MSG 200 /* under the kernel's SCM_MAX_FD (253) */
 #define REAP_WAIT_MS 1000
+#define REPORT_MAX 65536
 
 extern char **environ;
 
@@ -43,7 +48,8 @@ struct upgrade {
 	char *state;
 	upgrade_done_fn *done;
 	void *arg;
-	struct errlist errs; /* what the new process reported */
+	char *report; /* what the new process reported, one error a line */
+	size_t report_len;
 	bool finished;
 };
 
@@ -154,9 +160,8 @@ static void fail(struct upgrade *u, const char *why)
 	reap(u->pid, how, sizeof(how));
 	FILE *f = open_memstream(&text, &len);
 	if (f) {
-		fprintf(f, "the new process (pid %d) %s: %s", (int)u->pid, how, why);
-		for (size_t i = 0; i < u->errs.n; i++)
-			fprintf(f, "\n%s", u->errs.msgs[i]);
+		fprintf(f, "the new process (pid %d) %s: %s\n%s", (int)u->pid, how, why,
+			u->report ? u->report : "");
 		fclose(f);
 	}
 	finish(u, false, text ? text : why);
@@ -166,8 +171,17 @@ static void fail(struct upgrade *u, const char *why)
 static void on_message(struct upgrade *u, char *msg)
 {
 	if (strncmp(msg, "error: ", 7) == 0) {
-		if (u->errs.n < 1000)
-			errlist_add(&u->errs, NULL, 0, NULL, NULL, "%s", msg + 7);
+		size_t len = strlen(msg + 7);
+		char *more = u->report_len + len < REPORT_MAX
+				     ? realloc(u->report, u->report_len + len + 2)
+				     : NULL;
+		if (more) {
+			u->report = more;
+			memcpy(u->report + u->report_len, msg + 7, len);
+			u->report_len += len;
+			u->report[u->report_len++] = '\n';
+			u->report[u->report_len] = '\0';
+		}
 	} else if (strcmp(msg, "config ok") == 0) {
 		log_info("upgrade: the new process (pid %d) accepted its configuration; passing "
 			 "%zu listening sockets",
@@ -190,7 +204,7 @@ static void on_channel(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		fail(u, u->errs.n ? "its configuration is not valid" : "it exited before serving");
+		fail(u, u->report ? "its configuration is not valid" : "it exited before serving");
 		return;
 	}
 	msg[n] = '\0';
@@ -205,6 +219,26 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	kill(u->pid, SIGKILL);
 	snprintf(why, sizeof(why), "no answer within %d ms", UPGRADE_TIMEOUT_MS);
 	fail(u, why);
+}
+
+/* After the privilege drop this process keeps the capabilities a reload needs (privs.c),
+ * but an exec as a non-root user would lose them, and the new process could not read the
+ * root-only keys a reload reads: they pass as ambient capabilities. In the forked child:
+ * raw system calls only. */
+static void keep_caps_across_exec(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (getuid() == 0 || syscall(SYS_capget, &h, d) < 0)
+		return; /* root gets its capabilities again from the exec */
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		d[i].inheritable = d[i].permitted;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return;
+	for (int cap = 0; cap < 64; cap++)
+		if (d[cap / 32].permitted & (1u << (cap % 32)))
+			prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 }
 
 /* The environment plus UPGRADE_ENV, made before fork: the child may only exec. */
@@ -240,6 +274,7 @@ static pid_t spawn(const char *exe, int fd)
 		/* async-signal-safe calls only: this process has threads */
 		fcntl(fd, F_SETFD, 0);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		keep_caps_across_exec();
 		execve(exe, saved_argv, env);
 		_exit(127);
 	}
@@ -281,7 +316,6 @@ struct upgrade *upgrade_start(struct event_base *base, const char *exe, const in
 		free(u);
 		return NULL;
 	}
-	errlist_init(&u->errs);
 	u->base = base;
 	u->done = done;
 	u->arg = arg;
@@ -335,10 +369,34 @@ void upgrade_destroy(struct upgrade *u)
 		event_free(u->ev);
 	if (u->timer)
 		event_free(u->timer);
-	errlist_finish(&u->errs);
+	free(u->report);
 	free(u->fds);
 	free(u->state);
 	free(u);
+}
+
+/* The frontend totals that carry over (not the active gauge), in a fixed order. */
+static const size_t fe_offsets[] = {
+	offsetof(struct fe_stats, connections),
+	offsetof(struct fe_stats, hs_failures[HS_FAIL_PROTOCOL]),
+	offsetof(struct fe_stats, hs_failures[HS_FAIL_TIMEOUT]),
+	offsetof(struct fe_stats, hs_failures[HS_FAIL_CLOSED]),
+	offsetof(struct fe_stats, ktls_tx),
+	offsetof(struct fe_stats, ktls_rx),
+	offsetof(struct fe_stats, relay[RELAY_KIND_SPLICE]),
+	offsetof(struct fe_stats, relay[RELAY_KIND_USERSPACE]),
+	offsetof(struct fe_stats, relay[RELAY_KIND_MIXED]),
+	offsetof(struct fe_stats, bytes_in),
+	offsetof(struct fe_stats, bytes_out),
+	offsetof(struct fe_stats, ktls_fallbacks[KTLS_FALLBACK_CIPHER]),
+	offsetof(struct fe_stats, ktls_fallbacks[KTLS_FALLBACK_KERNEL]),
+	offsetof(struct fe_stats, ktls_fallbacks[KTLS_FALLBACK_PARTIAL]),
+};
+#define FE_COUNTERS (sizeof(fe_offsets) / sizeof(fe_offsets[0]))
+
+static atomic_uint_fast64_t *fe_counter(const struct fe_stats *st, size_t k)
+{
+	return (atomic_uint_fast64_t *)((char *)st + fe_offsets[k]);
 }
 
 char *upgrade_state_text(const struct runtime *rt)
@@ -361,6 +419,13 @@ char *upgrade_state_text(const struct runtime *rt)
 				(unsigned long long)atomic_load(&s->check_failures),
 				atomic_load(&s->admin), atomic_load(&s->weight));
 		}
+	}
+	for (size_t i = 0; i < rt->cfg->nfrontends; i++) {
+		const struct fe_stats *st = rt->stats[i];
+		fprintf(f, "fe %s", rt->cfg->frontends[i].name);
+		for (size_t k = 0; k < FE_COUNTERS; k++)
+			fprintf(f, " %llu", (unsigned long long)atomic_load(fe_counter(st, k)));
+		fputc('\n', f);
 	}
 	fclose(f);
 	return text;
@@ -414,6 +479,25 @@ static int take_fds(struct msghdr *mh)
 				close(fds[i]);
 	}
 	return (mh->msg_flags & MSG_CTRUNC) ? -1 : 0;
+}
+
+/* One "fe" line: a frontend's totals, added to the new process's (still zero). */
+static void take_fe(struct runtime *rt, char *line)
+{
+	char *save = NULL, *name;
+
+	strtok_r(line, " ", &save);
+	name = strtok_r(NULL, " ", &save);
+	for (size_t i = 0; name && i < rt->cfg->nfrontends; i++) {
+		if (strcmp(rt->cfg->frontends[i].name, name) != 0)
+			continue;
+		for (size_t k = 0; k < FE_COUNTERS; k++) {
+			const char *v = strtok_r(NULL, " ", &save);
+			if (!v)
+				return;
+			atomic_fetch_add(fe_counter(rt->stats[i], k), strtoull(v, NULL, 10));
+		}
+	}
 }
 
 /* One "srv" line: the old process's state of a server that is still in the file. */
@@ -493,6 +577,8 @@ int upgrade_child_take(struct runtime *rt, char *err, size_t errlen)
 		}
 		if (strncmp(msg, "srv ", 4) == 0)
 			take_state(rt, msg);
+		else if (strncmp(msg, "fe ", 3) == 0)
+			take_fe(rt, msg);
 	}
 }
 

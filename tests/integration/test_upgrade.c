@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,32 +56,37 @@ struct setup {
 	int port;
 };
 
-static void write_ini(struct setup *s, const char *extra_backend)
+static void write_ini(struct setup *s, const char *extra_global)
 {
 	struct harness_cert crt;
 	char global[1200], backends[512];
 
 	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
-	snprintf(global, sizeof(global), "workers = 2\ncontrol = %s\nshutdown_timeout = 20s\n",
-		 s->sock);
-	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n%s",
-		 backend_addr(s->b), extra_backend ? extra_backend : "");
+	snprintf(global, sizeof(global), "workers = 2\ncontrol = %s\nshutdown_timeout = 20s\n%s",
+		 s->sock, extra_global ? extra_global : "");
+	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n",
+		 backend_addr(s->b));
 	s->ini = harness_config_web("up.ini", s->port, &crt, global, NULL, backends);
 	cr_assert(s->ini);
 }
 
-static void start(struct setup *s, enum backend_mode mode)
+static void start_with(struct setup *s, enum backend_mode mode, const char *extra_global)
 {
 	s->b = backend_start(mode, 0, "a", 0);
 	cr_assert(s->b);
 	s->port = harness_free_port();
 	s->sock = harness_path("ctl.sock");
-	write_ini(s, NULL);
+	write_ini(s, extra_global);
 	s->p = proxy_start(s->ini, s->port);
 	cr_assert(s->p);
 }
 
 /* The pid that "show info" names. */
+static void start(struct setup *s, enum backend_mode mode)
+{
+	start_with(s, mode, NULL);
+}
+
 static pid_t serving_pid(struct setup *s)
 {
 	char *info = ctl_cmd(s->sock, "show info");
@@ -114,16 +120,23 @@ static bool wait_gone(pid_t pid, int timeout_ms)
 	return false;
 }
 
+/* Descriptors of pid other than sockets (a control client may come and go at any time):
+ * files, pipes, event descriptors. */
 static int count_fds(pid_t pid)
 {
-	char path[64];
+	char path[64], link[330], target[128];
 	int n = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(path);
 	cr_assert(d, "%s: %s", path, strerror(errno));
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		n += len > 0 && strncmp(target, "socket:", 7) != 0;
+	}
 	closedir(d);
 	return n;
 }
@@ -324,9 +337,11 @@ Test(upgrade, stalling_binary_is_killed_at_the_deadline)
 Test(upgrade, two_in_a_row_keep_server_state)
 {
 	struct setup s;
-	char cmd[160], why[256];
+	char cmd[160], why[256], metrics[64];
+	int mport = harness_free_port();
 
-	start(&s, BACKEND_HELLO);
+	snprintf(metrics, sizeof(metrics), "metrics = 127.0.0.1:%d\n", mport);
+	start_with(&s, BACKEND_HELLO, metrics);
 	snprintf(cmd, sizeof(cmd), "set server app/%s weight 7", backend_addr(s.b));
 	free(ctl_cmd(s.sock, cmd));
 	for (int i = 0; i < 3; i++)
@@ -360,7 +375,7 @@ Test(upgrade, two_in_a_row_keep_server_state)
 	free(log);
 	cr_assert(wait_gone(first, HARNESS_TIMEOUT_MS), "the second process did not exit");
 	cr_assert_eq(serving_pid(&s), second);
-	/* nothing of the old process leaks into the new one: the count stays */
+	/* nothing of the old process leaks into the new one: the count stays (sockets aside) */
 	cr_assert_eq(count_fds(second), fds_first, "descriptors grew from %d to %d in one upgrade",
 		     fds_first, count_fds(second));
 	char *line = NULL;
@@ -370,6 +385,59 @@ Test(upgrade, two_in_a_row_keep_server_state)
 	cr_assert(line, "the run-time weight did not survive two upgrades:\n%s", ans);
 	cr_assert(strstr(ans, " connections=3 "), "the counters did not carry over:\n%s", ans);
 	free(ans);
+	/* the metrics socket moved along, and the frontend's totals with it */
+	char *text = harness_http_get(mport, "/metrics", 3000);
+	cr_assert(text, "no metrics from the second new process");
+	double total = metrics_value(text, "tlsplice_connections_total{frontend=\"web\"}");
+	cr_assert_geq(total, 3, "connections_total %.0f after two upgrades", total);
+	free(text);
 	cr_assert_eq(fetch(s.port, why, sizeof(why)), 0, "%s", why);
+	harness_pass();
+}
+
+/* Started as root with user = nobody: the new process starts as nobody, and must still
+ * read the root-only configuration and key, as a reload after the drop does. */
+Test(upgrade, after_dropping_privileges_reads_root_only_files)
+{
+	struct setup s = { 0 };
+	struct harness_cert crt;
+	char global[1200], backends[256], why[256];
+	struct passwd *pw = getpwnam("nobody");
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: the proxy drops privileges");
+	if (!pw)
+		cr_skip_test("no user 'nobody' on this system");
+	s.b = backend_start(BACKEND_HELLO, 0, "a", 0);
+	s.port = harness_free_port();
+	s.sock = harness_path("ctl.sock");
+	cr_assert_eq(harness_cert_create("demo", "demo.test", &crt), 0);
+	snprintf(global, sizeof(global), "workers = 2\ncontrol = %s\nuser = nobody\n", s.sock);
+	snprintf(backends, sizeof(backends), "[backend app]\nserver = %s\ncheck = none\n",
+		 backend_addr(s.b));
+	s.ini = harness_config_web("up.ini", s.port, &crt, global, NULL, backends);
+	cr_assert(s.ini);
+	cr_assert_eq(chmod(s.ini, 0600), 0);
+	cr_assert_eq(chmod(crt.key, 0600), 0);
+	s.p = proxy_start(s.ini, s.port);
+	cr_assert(s.p);
+	char *ans = ctl_cmd(s.sock, "upgrade");
+	cr_assert(ans);
+	pid_t pid = new_pid(ans);
+	free(ans);
+	cr_assert_eq(fetch(s.port, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(serving_pid(&s), pid);
+	/* it runs as nobody with the two capabilities a reload needs, and no other */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	char *st = harness_read_file(path, NULL);
+	char uidline[64];
+	snprintf(uidline, sizeof(uidline), "Uid:\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid);
+	cr_assert(st && strstr(st, uidline), "%s", st);
+	cr_assert(strstr(st, "CapEff:\t0000000000000404\n"), "%s", st);
+	free(st);
+	ans = ctl_cmd(s.sock, "reload");
+	cr_assert_str_eq(ans, "ok\n", "the new process cannot reload: %s", ans);
+	free(ans);
 	harness_pass();
 }
