@@ -48,6 +48,7 @@ struct app {
 	unsigned generation;     /* configuration generations applied, 1 at start */
 	struct upgrade *upgrade; /* the last one started (kept until the next or the end) */
 	bool upgrading;          /* it has not finished */
+	bool upgraded;           /* a new process serves: this one only drains */
 	uint64_t upgrade_client; /* the control client waiting for it; 0: none */
 	bool stopping;
 };
@@ -230,7 +231,8 @@ static void start_drain(struct app *a, const char *why)
 	if (a->stopping)
 		return;
 	a->stopping = true;
-	notify_status(a, "STOPPING=1\n", "draining; ");
+	if (!a->upgraded) /* the service goes on in the new process: nothing to tell */
+		notify_status(a, "STOPPING=1\n", "draining; ");
 	uint64_t ms = a->proc.rt->cfg->shutdown_timeout_ms;
 	log_info("%s: stopping; draining %ld connections for up to %llu ms", why,
 		 atomic_load(&a->proc.active), (unsigned long long)ms);
@@ -262,7 +264,9 @@ static void on_upgraded(void *arg, bool ok, pid_t pid, const char *text)
 	snprintf(msg, sizeof(msg), "pid %d serves; pid %d drains %ld connections", (int)pid,
 		 (int)getpid(), atomic_load(&a->proc.active));
 	log_info("upgrade: %s", msg);
-	notify_send("MAINPID=%d\nSTATUS=upgraded: %s", (int)pid, msg);
+	notify_send("MAINPID=%d", (int)pid);
+	a->upgraded = true;
+	event_del(a->status); /* the new process reports from now on */
 	if (a->upgrade_client)
 		control_upgrade_done(a->control, a->upgrade_client, true, msg);
 	control_handover(a->control);

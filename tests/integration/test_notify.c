@@ -270,3 +270,40 @@ Test(notify, passed_socket_matching_no_listen_line_is_closed)
 	cr_assert_eq(stop_child(pid), 0);
 	harness_pass();
 }
+
+/* An upgrade: MAINPID= names the new process, which reports READY=1 itself, and the old
+ * one, draining, never says STOPPING=1 (the service goes on). */
+Test(notify, upgrade_reports_mainpid_and_no_stopping)
+{
+	struct backend *b = backend_start(BACKEND_HELLO, 0, "a", 0);
+	int port = harness_free_port();
+	int nfd = notify_listen();
+	char extra[1200], want[64];
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1); /* the new process becomes ours to end */
+	snprintf(extra, sizeof(extra), "workers = 2\ncontrol = %s\n", harness_path("c.sock"));
+	struct proxy *p = proxy_start(write_ini(port, backend_addr(b), extra), 0);
+	cr_assert(p);
+	free(notify_wait(nfd, "READY=1"));
+	char *ans = ctl_cmd(harness_path("c.sock"), "upgrade");
+	int pid = 0;
+	cr_assert(ans && sscanf(ans, "ok: pid %d serves;", &pid) == 1, "%s", ans);
+	free(ans);
+	cr_assert_eq(proxy_wait(p, HARNESS_TIMEOUT_MS), 0, "the old process did not exit");
+	/* everything both sent until the old one exited */
+	bool mainpid = false, ready = false;
+	snprintf(want, sizeof(want), "MAINPID=%d", pid);
+	for (char *m; (m = notify_next(nfd, 200));) {
+		cr_assert(!strstr(m, "STOPPING=1"), "STOPPING=1 during an upgrade: %s", m);
+		mainpid = mainpid || strstr(m, want);
+		ready = ready || strstr(m, "READY=1");
+		free(m);
+	}
+	cr_assert(mainpid, "no %s", want);
+	cr_assert(ready, "no READY=1 from the new process");
+	kill(pid, SIGTERM);
+	int st = 0;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	harness_pass();
+}
