@@ -411,13 +411,17 @@ char *upgrade_state_text(const struct runtime *rt)
 		const struct pool *p = &rt->pools[i];
 		for (unsigned k = 0; k < p->nservers; k++) {
 			const struct server *s = &p->servers[k];
-			fprintf(f, "srv %s %s %d %d %d %d %llu %llu %llu %d %d\n", p->cfg->name,
-				s->cfg->addr.text, atomic_load(&s->up), atomic_load(&s->checked),
-				atomic_load(&s->ok_streak), atomic_load(&s->fail_streak),
+			fprintf(f, "srv %s %s %d %d %d %d %llu %llu %llu %d %d %llu %llu\n",
+				p->cfg->name, s->cfg->addr.text, atomic_load(&s->up),
+				atomic_load(&s->checked), atomic_load(&s->ok_streak),
+				atomic_load(&s->fail_streak),
 				(unsigned long long)atomic_load(&s->connections),
 				(unsigned long long)atomic_load(&s->connect_failures),
 				(unsigned long long)atomic_load(&s->check_failures),
-				atomic_load(&s->admin), atomic_load(&s->weight));
+				atomic_load(&s->admin), atomic_load(&s->weight),
+				/* CLOCK_MONOTONIC is the machine's: the times mean the same there */
+				(unsigned long long)atomic_load(&s->changed_ms),
+				(unsigned long long)atomic_load(&s->retry_at_ms));
 		}
 	}
 	for (size_t i = 0; i < rt->cfg->nfrontends; i++) {
@@ -505,10 +509,11 @@ static void take_state(struct runtime *rt, const char *line)
 {
 	char be[256], addr[256];
 	int up, checked, oks, fails, admin, weight;
-	unsigned long long conns, cfails, chfails;
+	unsigned long long conns, cfails, chfails, changed, retry;
 
-	if (sscanf(line, "srv %255s %255s %d %d %d %d %llu %llu %llu %d %d", be, addr, &up,
-		   &checked, &oks, &fails, &conns, &cfails, &chfails, &admin, &weight) != 11)
+	if (sscanf(line, "srv %255s %255s %d %d %d %d %llu %llu %llu %d %d %llu %llu", be, addr,
+		   &up, &checked, &oks, &fails, &conns, &cfails, &chfails, &admin, &weight,
+		   &changed, &retry) != 13)
 		return;
 	for (size_t i = 0; i < rt->cfg->nbackends; i++) {
 		struct pool *p = &rt->pools[i];
@@ -527,6 +532,9 @@ static void take_state(struct runtime *rt, const char *line)
 			atomic_store(&s->admin,
 				     admin >= SERVER_READY && admin <= SERVER_MAINT ? admin : 0);
 			atomic_store(&s->weight, weight >= 0 && weight <= 256 ? weight : 0);
+			atomic_store(&s->changed_ms, changed);
+			if (p->cfg->check == CHECK_NONE)
+				atomic_store(&s->retry_at_ms, retry);
 			if (admin != SERVER_READY || weight != 0)
 				log_info(
 					"upgrade: backend %s server %s keeps its run-time settings: "

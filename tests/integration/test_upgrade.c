@@ -384,6 +384,7 @@ Test(upgrade, two_in_a_row_keep_server_state)
 	line = strstr(ans, " weight=7 ");
 	cr_assert(line, "the run-time weight did not survive two upgrades:\n%s", ans);
 	cr_assert(strstr(ans, " connections=3 "), "the counters did not carry over:\n%s", ans);
+	cr_assert(!strstr(ans, " last_change=-"), "the time of the change was lost:\n%s", ans);
 	free(ans);
 	/* the metrics socket moved along, and the frontend's totals with it */
 	char *text = harness_http_get(mport, "/metrics", 3000);
