@@ -272,6 +272,8 @@ static void on_upgraded(void *arg, bool ok, pid_t pid, const char *text)
 	control_handover(a->control);
 	metrics_destroy(a->metrics);
 	a->metrics = NULL;
+	/* queued before the drain command, so each worker hands off before it may exit */
+	proc_hand_off(&a->proc, upgrade_channel(a->upgrade));
 	start_drain(a, "upgrade");
 }
 
@@ -388,6 +390,13 @@ static void log_started(const struct app *a, const struct config *cfg)
 		 cfg->nbackends, cfg->ktls == KTLS_OFF ? "kTLS: off" : ktls_probe_describe());
 }
 
+/* A connection the old process of an upgrade handed over: one of our workers takes it. */
+static int adopt(void *arg, int cfd, int bfd, const char *meta)
+{
+	struct app *a = arg;
+	return proc_adopt(&a->proc, cfd, bfd, meta);
+}
+
 /* Starts health checks, the file watch and the workers, runs the main loop until the last
  * worker exits, and joins them. Health checks and the watch are the caller's to stop. */
 static int app_serve(struct app *a, struct runtime *rt)
@@ -410,12 +419,13 @@ static int app_serve(struct app *a, struct runtime *rt)
 		event_add(a->status, &tv);
 		notify_status(a, "READY=1\n", "serving; ");
 		if (upgrade_is_child()) {
-			upgrade_child_serving();
+			upgrade_child_serving(a->base, adopt, a);
 			notify_send("MAINPID=%d", (int)getpid());
 		}
 		event_base_dispatch(a->base);
 	}
 	proc_join(&a->proc);
+	upgrade_child_finish();
 	return rc < 0 ? APP_EXIT_RUNTIME : APP_EXIT_OK;
 }
 

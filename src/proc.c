@@ -14,7 +14,17 @@
 #include "tlsplice/clock.h"
 #include "tlsplice/fdbudget.h"
 #include "tlsplice/net.h"
+#include "tlsplice/log.h"
 #include "tlsplice/notify.h"
+#include "tlsplice/upgrade.h"
+
+/* Binary upgrade: one hand-off job per worker, kept until proc_finish (a worker that exits
+ * before running its job, with nothing left to move, must not leak it). */
+struct hand_off {
+	struct worker *w;
+	int fd; /* the channel to the new process */
+};
+static struct hand_off *hand_off_jobs;
 
 /* Binds the listeners cfg asks for, taking over a socket of old where the address is the
  * same (keep[i] is set for those); new sockets otherwise. */
@@ -198,6 +208,8 @@ void proc_finish(struct proc *p)
 	}
 	free(p->workers);
 	p->workers = NULL;
+	free(hand_off_jobs);
+	hand_off_jobs = NULL;
 	runtime_unref(p->rt);
 	p->rt = NULL;
 }
@@ -371,4 +383,85 @@ const struct conn_info *proc_snap_conns(const struct proc_snap *snap, size_t *n)
 {
 	*n = snap->n;
 	return snap->v;
+}
+
+/* ---------------------------------------------------------- connections across an upgrade */
+
+struct move_job {
+	struct worker *w;
+	int cfd, bfd;
+	char meta[];
+};
+
+/* On a worker's thread: its movable connections go to the new process; the others stay
+ * and drain here. */
+static void hand_off_job(evutil_socket_t unused, short what, void *arg)
+{
+	struct hand_off *j = arg;
+	char meta[1024];
+	unsigned moved = 0, stayed = 0;
+
+	for (struct conn *c = j->w->home.conns, *next; c; c = next) {
+		next = c->next;
+		if (conn_movable(c) && conn_export(c, meta, sizeof(meta)) == 0 &&
+		    upgrade_send_conn(j->fd, meta, c->cfd, c->bfd) == 0) {
+			conn_hand_off(c);
+			moved++;
+		} else {
+			stayed++;
+		}
+	}
+	if (moved || stayed)
+		log_info("upgrade: worker %u handed %u connections to the new process; %u stay "
+			 "until they end",
+			 j->w->id, moved, stayed);
+}
+
+void proc_hand_off(struct proc *p, int fd)
+{
+	static const struct timeval now = { 0, 0 };
+	if (hand_off_jobs || !(hand_off_jobs = calloc(p->nworkers, sizeof(*hand_off_jobs))))
+		return;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		struct hand_off *j = &hand_off_jobs[i];
+		j->w = &p->workers[i];
+		j->fd = fd;
+		event_base_once(j->w->home.base, -1, EV_TIMEOUT, hand_off_job, j, &now);
+	}
+}
+
+static void adopt_job(evutil_socket_t unused, short what, void *arg)
+{
+	struct move_job *j = arg;
+	if (conn_adopt(&j->w->home, j->cfd, j->bfd, j->meta) < 0) {
+		log_warn("upgrade: a connection from the old process could not be taken: %s",
+			 "unknown frontend or out of memory");
+		close(j->cfd);
+		close(j->bfd);
+		atomic_fetch_sub(&j->w->proc->active, 1);
+	}
+	free(j);
+}
+
+int proc_adopt(struct proc *p, int cfd, int bfd, const char *meta)
+{
+	static const struct timeval now = { 0, 0 };
+	static unsigned next;
+	size_t len = strlen(meta);
+	struct move_job *j = calloc(1, sizeof(*j) + len + 1);
+	if (!j || p->nworkers == 0) {
+		free(j);
+		return -1;
+	}
+	j->w = &p->workers[next++ % p->nworkers];
+	j->cfd = cfd;
+	j->bfd = bfd;
+	memcpy(j->meta, meta, len + 1);
+	atomic_fetch_add(&p->active, 1);
+	if (event_base_once(j->w->home.base, -1, EV_TIMEOUT, adopt_job, j, &now) < 0) {
+		atomic_fetch_sub(&p->active, 1);
+		free(j);
+		return -1;
+	}
+	return 0;
 }

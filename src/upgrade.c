@@ -141,14 +141,43 @@ static void reap(pid_t pid, char *how, size_t howlen)
 		snprintf(how, howlen, "ended");
 }
 
+/* On success the channel stays open: the connections that move go through it. */
 static void finish(struct upgrade *u, bool ok, const char *text)
 {
 	u->finished = true;
 	event_del(u->ev);
 	event_del(u->timer);
-	close(u->fd);
-	u->fd = -1;
+	if (!ok) {
+		close(u->fd);
+		u->fd = -1;
+	}
 	u->done(u->arg, ok, u->pid, text);
+}
+
+int upgrade_channel(const struct upgrade *u)
+{
+	return u ? u->fd : -1;
+}
+
+int upgrade_send_conn(int fd, const char *meta, int cfd, int bfd)
+{
+	struct iovec iov = { (void *)meta, strlen(meta) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	int fds[2] = { cfd, bfd };
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
 }
 
 /* The new process failed: it is reaped, and the reason plus what it reported goes back. */
@@ -363,8 +392,9 @@ void upgrade_destroy(struct upgrade *u)
 		char how[96];
 		kill(u->pid, SIGKILL);
 		reap(u->pid, how, sizeof(how));
-		close(u->fd);
 	}
+	if (u->fd >= 0)
+		close(u->fd);
 	if (u->ev)
 		event_free(u->ev);
 	if (u->timer)
@@ -590,11 +620,71 @@ int upgrade_child_take(struct runtime *rt, char *err, size_t errlen)
 	}
 }
 
-void upgrade_child_serving(void)
+static struct event *conn_ev;
+static upgrade_adopt_fn *adopt_fn;
+static void *adopt_arg;
+
+/* A connection from the old process: its two sockets and the line that describes it. */
+static void on_conn(evutil_socket_t fd, short what, void *arg)
+{
+	char msg[MSG_MAX + 1];
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { msg, MSG_MAX };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	int fds[2] = { -1, -1 };
+
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) { /* the old process is gone: nothing more comes */
+		event_free(conn_ev);
+		conn_ev = NULL;
+		close(child_fd);
+		child_fd = -1;
+		return;
+	}
+	msg[n] = '\0';
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(fds)))
+		memcpy(fds, CMSG_DATA(c), sizeof(fds));
+	if (fds[0] < 0 || fds[1] < 0 || strncmp(msg, "conn ", 5) != 0 ||
+	    adopt_fn(adopt_arg, fds[0], fds[1], msg) < 0) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+	}
+}
+
+void upgrade_child_serving(struct event_base *base, upgrade_adopt_fn *fn, void *arg)
 {
 	if (child_fd < 0)
 		return;
 	send_text(child_fd, "serving %d", (int)getpid());
-	close(child_fd);
+	adopt_fn = fn;
+	adopt_arg = arg;
+	conn_ev = event_new(base, child_fd, EV_READ | EV_PERSIST, on_conn, NULL);
+	if (!conn_ev || event_add(conn_ev, NULL) < 0) {
+		if (conn_ev)
+			event_free(conn_ev);
+		conn_ev = NULL;
+		close(child_fd);
+		child_fd = -1;
+	}
+}
+
+void upgrade_child_finish(void)
+{
+	if (conn_ev)
+		event_free(conn_ev);
+	conn_ev = NULL;
+	if (child_fd >= 0)
+		close(child_fd);
 	child_fd = -1;
 }

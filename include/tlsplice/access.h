@@ -25,6 +25,7 @@ struct access_record {
 	uint64_t duration_us;  /* accept to close */
 	enum close_reason close;
 	const char *error;
+	unsigned handovers; /* times it moved to a new process (binary upgrade) */
 };
 
 /* Writes a's JSON line (when the access log is on). */

@@ -69,6 +69,7 @@ struct conn {
 	unsigned alpn_len;
 	struct close_cause close; /* why it ends (the access log's close and error) */
 	bool hs_closed;           /* the client closed during the handshake */
+	unsigned handovers;       /* times it moved to a new process (binary upgrade) */
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
@@ -81,5 +82,17 @@ void conn_end(struct conn *c, enum close_reason reason);
  * connection has none yet). */
 void conn_fail(struct conn *c, enum close_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Moving a connection to a new process (binary upgrade), on its worker's thread. Movable:
+ * relaying with the kernel doing all of its TLS and splicing both ways, no byte in a pipe or
+ * buffer, neither direction ended. conn_export writes what the new process needs (names,
+ * session facts, byte counts, times) as one line; conn_hand_off then ends c here without a
+ * log line or a close_notify (its sockets, passed on, stay open in the new process).
+ * conn_adopt, in the new process, takes such a connection into h: -1 if its frontend is
+ * gone or memory runs out (the caller closes cfd and bfd). */
+bool conn_movable(const struct conn *c);
+int conn_export(const struct conn *c, char *meta, size_t len);
+void conn_hand_off(struct conn *c);
+int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta);
 
 #endif

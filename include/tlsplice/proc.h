@@ -31,6 +31,15 @@ void proc_join(struct proc *p);
  * cap; returns the number. */
 size_t proc_listener_fds(const struct proc *p, int *out, size_t cap);
 
+/* Binary upgrade, old process (main thread): every worker sends its movable connections
+ * (conn_movable) to the new process over the channel fd, which must stay open until the
+ * workers are joined. */
+void proc_hand_off(struct proc *p, int fd);
+/* New process (main thread): a worker takes the connection (conn_adopt); it owns cfd and
+ * bfd from here on, and closes them if it cannot. -1 if it could not be queued (the
+ * caller closes them). */
+int proc_adopt(struct proc *p, int cfd, int bfd, const char *meta);
+
 /* One open connection as the control socket shows it, copied on its worker's thread. */
 struct conn_info {
 	uint64_t age_ms;

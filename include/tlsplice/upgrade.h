@@ -40,6 +40,12 @@ struct upgrade *upgrade_start(struct event_base *base, const char *exe, const in
  * done does not run. NULL ok. */
 void upgrade_destroy(struct upgrade *u);
 
+/* After success: the channel the connections that move go through (proc_hand_off); open
+ * until upgrade_destroy. -1 if none. */
+int upgrade_channel(const struct upgrade *u);
+/* Any thread: sends one connection (its description and its two sockets). 0 or -1. */
+int upgrade_send_conn(int fd, const char *meta, int cfd, int bfd);
+
 /* The run-time state of rt's servers as text, malloc'd (NULL if out of memory). */
 char *upgrade_state_text(const struct runtime *rt);
 
@@ -54,7 +60,13 @@ void upgrade_child_fail(const struct errlist *errs);
 /* The configuration is good: receives the listening sockets (for notify_take_listener)
  * and applies the servers' run-time state to rt. 0, or -1 with err filled. */
 int upgrade_child_take(struct runtime *rt, char *err, size_t errlen);
-/* Accepting now: tells the old process, which stops accepting, and closes the channel. */
-void upgrade_child_serving(void);
+/* A connection the old process passed: 0 when taken (cfd and bfd are the callee's), -1
+ * when not (the caller closes them). */
+typedef int upgrade_adopt_fn(void *arg, int cfd, int bfd, const char *meta);
+/* Accepting now: tells the old process, which stops accepting; the connections it hands
+ * over then arrive on base's loop and go to fn, until the old process exits. */
+void upgrade_child_serving(struct event_base *base, upgrade_adopt_fn *fn, void *arg);
+/* At exit: stops taking connections. */
+void upgrade_child_finish(void);
 
 #endif
