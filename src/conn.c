@@ -587,9 +587,10 @@ err:
 bool conn_movable(const struct conn *c)
 {
 	const struct relay *r = &c->relay;
-	return c->state == CONN_RELAY && !c->ssl && r->up.splice && r->down.splice && !r->up.eof &&
-	       !r->down.eof && !r->up.shut && !r->down.shut && r->up.in_pipe == 0 &&
-	       r->down.in_pipe == 0 && !r->up.buf && !r->down.buf;
+	/* an adopted connection whose server left the configuration stays where it is */
+	return c->state == CONN_RELAY && !c->ssl && c->pool && c->server && r->up.splice &&
+	       r->down.splice && !r->up.eof && !r->down.eof && !r->up.shut && !r->down.shut &&
+	       r->up.in_pipe == 0 && r->down.in_pipe == 0 && !r->up.buf && !r->down.buf;
 }
 
 static void hex_out(const unsigned char *p, size_t n, char *out)
@@ -740,7 +741,7 @@ static int adopt_meta(struct conn *c, const char *meta)
 int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	socklen_t plen = sizeof(c ? c->peer : (struct sockaddr_storage){ 0 });
+	socklen_t plen = sizeof(struct sockaddr_storage);
 	if (!c)
 		return -1;
 	c->home = h;
