@@ -115,6 +115,7 @@ void access_log_conn(const struct access_record *a)
 	servers_tried(a, tried, sizeof(tried));
 	len = put(line, len, sizeof(line), ",\"attempts\":%d", a->attempts);
 	len = put_field(line, len, sizeof(line), "servers_tried", tried);
+	len = put(line, len, sizeof(line), ",\"handovers\":%u", a->handovers);
 	if (len + 2 >= sizeof(line))
 		len = sizeof(line) - 3;
 	line[len++] = '}';

@@ -4,6 +4,8 @@
 #include "tlsplice/app.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +17,21 @@
 
 #include "tlsplice/clock.h"
 #include "tlsplice/config.h"
+#include "tlsplice/control.h"
 #include "tlsplice/health.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/ktls_suites.h"
 #include "tlsplice/log.h"
 #include "tlsplice/metrics.h"
+#include "tlsplice/notify.h"
 #include "tlsplice/privs.h"
 #include "tlsplice/proc.h"
+#include "tlsplice/upgrade.h"
 #include "tlsplice/watch.h"
 
-#define RELOAD_RETRY_MS 20 /* a worker has not taken the previous generation yet */
+#define NSIGS 5
+#define STATUS_EVERY_MS 5000 /* STATUS= with the connection count */
+#define RELOAD_RETRY_MS 20   /* a worker has not taken the previous generation yet */
 
 struct app {
 	const char *path;
@@ -33,13 +40,20 @@ struct app {
 	struct proc proc;
 	struct health *health;
 	struct event_base *base;
-	struct event *sig[4];
+	struct event *sig[NSIGS];
 	struct event *force;
 	struct event *grace; /* shutdown_grace: the drain starts when it fires */
 	struct event *reload_retry;
+	struct event *status; /* STATUS= to the service manager now and then */
 	struct metrics *metrics;
-	struct watch *watch;   /* NULL: watch = off, or inotify failed */
-	char metrics_run[128]; /* address the metrics endpoint serves on; "" if none */
+	struct watch *watch;     /* NULL: watch = off, or inotify failed */
+	char metrics_run[128];   /* address the metrics endpoint serves on; "" if none */
+	struct control *control; /* NULL: control unset */
+	unsigned generation;     /* configuration generations applied, 1 at start */
+	struct upgrade *upgrade; /* the last one started (kept until the next or the end) */
+	bool upgrading;          /* it has not finished */
+	bool upgraded;           /* a new process serves: this one only drains */
+	uint64_t upgrade_client; /* the control client waiting for it; 0: none */
 	bool stopping;
 };
 
@@ -49,23 +63,29 @@ static void print_errs(const struct errlist *el)
 		fprintf(stderr, "%s\n", el->msgs[i]);
 }
 
+struct runtime *app_load_errs(const char *path, struct errlist *errs, struct errlist *warns)
+{
+	struct config *cfg = config_load_partial(path, errs, warns);
+	struct runtime *rt = NULL;
+	if (cfg)
+		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), errs);
+	for (size_t i = 0; rt && warns && i < rt->cfg->nfrontends; i++)
+		tls_frontend_expiry_warn(rt->tls[i], rt->cfg, time(NULL), warns);
+	config_unref(cfg);
+	if (!rt || errs->n) {
+		errlist_sort(errs); /* parse and certificate errors in file order */
+		runtime_unref(rt);
+		rt = NULL;
+	}
+	return rt;
+}
+
 struct runtime *app_load(const char *path, struct errlist *warns)
 {
 	struct errlist errs;
 	errlist_init(&errs);
-	struct config *cfg = config_load_partial(path, &errs, warns);
-	struct runtime *rt = NULL;
-	if (cfg)
-		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), &errs);
-	for (size_t i = 0; rt && warns && i < rt->cfg->nfrontends; i++)
-		tls_frontend_expiry_warn(rt->tls[i], rt->cfg, time(NULL), warns);
-	config_unref(cfg);
-	if (!rt || errs.n) {
-		errlist_sort(&errs); /* parse and certificate errors in file order */
-		print_errs(&errs);
-		runtime_unref(rt);
-		rt = NULL;
-	}
+	struct runtime *rt = app_load_errs(path, &errs, warns);
+	print_errs(&errs);
 	errlist_finish(&errs);
 	return rt;
 }
@@ -91,28 +111,35 @@ static void log_changes(const struct config *old, const struct config *cfg)
 	errlist_finish(&changes);
 }
 
-/* SIGHUP, or a changed certificate: a valid file replaces the running generation for new
- * connections; open ones keep theirs. An invalid one is reported and changes nothing. */
-static void reload(struct app *a, const char *why)
+/* STATUS= for the service manager, after the lines in head. */
+static void notify_status(const struct app *a, const char *head, const char *what)
 {
-	char err[256];
-	struct errlist warns;
-	if (proc_reload_busy(&a->proc)) {
-		/* a worker has not taken the previous generation yet: try again in a moment */
-		struct timeval tv = clock_ms_to_tv(RELOAD_RETRY_MS);
-		evtimer_add(a->reload_retry, &tv);
-		return;
-	}
-	errlist_init(&warns);
-	log_info("%s: reloading %s", why, a->path);
-	struct runtime *rt = app_load(a->path, &warns);
-	for (size_t i = 0; i < warns.n; i++)
-		log_warn("%s", warns.msgs[i]);
-	errlist_finish(&warns);
-	if (!rt) {
-		log_error("reload of %s failed; the running configuration stays", a->path);
-		return;
-	}
+	notify_send("%sSTATUS=%s%ld connections, generation %u", head, what,
+		    atomic_load(&a->proc.active), a->generation);
+}
+
+static void on_status(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	if (!a->stopping)
+		notify_status(a, "", "serving; ");
+	else
+		notify_status(a, "", "draining; ");
+}
+
+/* The pools of a generation not yet visible follow the weights set at run time. */
+static int reorder_pools(struct runtime *rt)
+{
+	for (size_t i = 0; i < rt->cfg->nbackends; i++)
+		if (pool_reorder(&rt->pools[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Makes rt (fully loaded) the running generation for new connections: state and counters
+ * carry over from the old one. Nothing changes on failure (err says why). */
+static int apply_generation(struct app *a, struct runtime *rt, char *err, size_t errlen)
+{
 	/* the old generation stays alive until this function is done with it */
 	struct runtime *old_rt = runtime_ref(a->proc.rt);
 	const struct config *old = old_rt->cfg, *cfg = rt->cfg;
@@ -120,17 +147,21 @@ static void reload(struct app *a, const char *why)
 	if ((unsigned)cfg->workers != a->proc.nworkers ||
 	    strcmp(cfg->has_metrics ? cfg->metrics.text : "", a->metrics_run) != 0)
 		log_warn("reload: changes to workers and metrics take effect at the next restart");
+	if (!cfg->control != !old->control ||
+	    (cfg->control && strcmp(cfg->control, old->control) != 0))
+		log_warn("reload: a change of control takes effect at the next restart");
 	/* stop the old checks first, so no state change is lost between inherit and swap */
 	health_destroy(a->health);
 	a->health = NULL;
 	runtime_inherit(rt, old_rt);
-	if (proc_reload(&a->proc, rt, err, sizeof(err)) < 0) {
-		log_error("reload failed: %s; the running configuration stays", err);
+	if (reorder_pools(rt) < 0 || proc_reload(&a->proc, rt, err, errlen) < 0) {
+		if (errno == ENOMEM && !err[0])
+			snprintf(err, errlen, "out of memory");
 		a->health = health_create(old_rt->pools, old->nbackends);
-		runtime_unref(rt);
 		runtime_unref(old_rt);
-		return;
+		return -1;
 	}
+	a->generation++;
 	a->health = health_create(rt->pools, cfg->nbackends);
 	metrics_set_runtime(a->metrics, rt);
 	log_set_level(a->level_override ? a->level : cfg->log_level);
@@ -138,16 +169,61 @@ static void reload(struct app *a, const char *why)
 		log_error("cannot open access log '%s': %s", cfg->access_log, strerror(errno));
 	follow_files(a, cfg);
 	log_changes(old, cfg);
-	runtime_unref(rt);
 	runtime_unref(old_rt);
+	return 0;
+}
+
+/* SIGHUP, a changed certificate or the control socket: a valid file replaces the running
+ * generation for new connections; open ones keep theirs. An invalid one is reported (to
+ * stderr, and into errs when given) and changes nothing. Returns 0, -1, or 1 when a worker
+ * has not taken the previous generation yet. */
+static int reload(struct app *a, const char *why, struct errlist *errs_out)
+{
+	char err[256] = "";
+	struct errlist warns, errs;
+	if (proc_reload_busy(&a->proc)) {
+		/* a worker has not taken the previous generation yet: try again in a moment */
+		struct timeval tv = clock_ms_to_tv(RELOAD_RETRY_MS);
+		if (!errs_out)
+			evtimer_add(a->reload_retry, &tv);
+		return 1;
+	}
+	errlist_init(&warns);
+	errlist_init(&errs);
+	notify_reloading();
+	log_info("%s: reloading %s", why, a->path);
+	struct runtime *rt = app_load_errs(a->path, &errs, &warns);
+	print_errs(&errs);
+	for (size_t i = 0; i < warns.n; i++)
+		log_warn("%s", warns.msgs[i]);
+	errlist_finish(&warns);
+	if (errs_out)
+		errlist_move(errs_out, &errs);
+	errlist_finish(&errs);
+	if (!rt) {
+		log_error("reload of %s failed; the running configuration stays", a->path);
+		notify_status(a, "READY=1\n", "reload failed; ");
+		return -1;
+	}
+	int rc = apply_generation(a, rt, err, sizeof(err));
+	runtime_unref(rt);
+	if (rc < 0) {
+		log_error("reload failed: %s; the running configuration stays", err);
+		if (errs_out)
+			errlist_add(errs_out, a->path, 0, NULL, NULL, "%s", err);
+		notify_status(a, "READY=1\n", "reload failed; ");
+		return -1;
+	}
 	log_info("configuration reloaded");
+	notify_status(a, "READY=1\n", "");
+	return 0;
 }
 
 static void on_files_changed(void *arg)
 {
 	struct app *a = arg;
 	if (!a->stopping)
-		reload(a, "certificate, key or ticket key files changed");
+		reload(a, "certificate, key or ticket key files changed", NULL);
 }
 
 /* Follows the files cfg names (watch = on); the previous set stops being followed. */
@@ -164,10 +240,11 @@ static void on_reload_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct app *a = arg;
 	if (!a->stopping)
-		reload(a, "SIGHUP");
+		reload(a, "SIGHUP", NULL);
 }
 
-/* Listeners close, open connections finish until shutdown_timeout. */
+/* The drain itself: workers stop accepting (an upgrade's new process holds the listeners) and
+ * finish their connections for up to shutdown_timeout. */
 static void drain_start(evutil_socket_t fd, short what, void *arg)
 {
 	struct app *a = arg;
@@ -179,6 +256,102 @@ static void drain_start(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(a->force, &tv);
 }
 
+/* Stopping: /healthz answers 503 at once; listeners keep accepting for grace (the balancer in
+ * front needs time to see it) and then the drain starts. */
+static void start_drain(struct app *a, const char *why, uint64_t grace)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	if (!a->upgraded) /* the service goes on in the new process: nothing to tell */
+		notify_status(a, "STOPPING=1\n", "draining; ");
+	metrics_set_draining(a->metrics);
+	if (grace > 0) {
+		log_info("%s: stopping; /healthz answers 503, still accepting for %llu ms", why,
+			 (unsigned long long)grace);
+		struct timeval tv = clock_ms_to_tv(grace);
+		evtimer_add(a->grace, &tv);
+		return;
+	}
+	log_info("%s: stopping", why);
+	drain_start(-1, 0, a);
+}
+
+/* The new process serves, or failed. Serving: it holds every listening socket, the
+ * metrics and control sockets, so this process stops accepting (no socket closes: the
+ * new one holds them) and drains its connections. */
+static void on_upgraded(void *arg, bool ok, pid_t pid, const char *text)
+{
+	struct app *a = arg;
+	char msg[160];
+	a->upgrading = false;
+	if (!ok) {
+		for (const char *at = text; *at;) {
+			size_t len = strcspn(at, "\n");
+			log_error("upgrade failed: %.*s", (int)len, at);
+			at += len + (at[len] == '\n');
+		}
+		log_error("upgrade failed; this process keeps serving");
+		if (a->upgrade_client)
+			control_upgrade_done(a->control, a->upgrade_client, false, text);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "pid %d serves; pid %d drains %ld connections", (int)pid,
+		 (int)getpid(), atomic_load(&a->proc.active));
+	log_info("upgrade: %s", msg);
+	notify_send("MAINPID=%d", (int)pid);
+	a->upgraded = true;
+	event_del(a->status); /* the new process reports from now on */
+	if (a->upgrade_client)
+		control_upgrade_done(a->control, a->upgrade_client, true, msg);
+	control_handover(a->control);
+	metrics_destroy(a->metrics);
+	a->metrics = NULL;
+	/* queued before the drain command, so each worker hands off before it may exit */
+	proc_hand_off(&a->proc, upgrade_channel(a->upgrade));
+	start_drain(a, "upgrade", 0);
+}
+
+/* Starts the binary at path (NULL: this one) with the same arguments. client: the control
+ * client to answer (0: none, SIGUSR2). */
+static int app_upgrade(struct app *a, const char *path, uint64_t client, char *err, size_t errlen)
+{
+	if (a->stopping || a->upgrading || proc_reload_busy(&a->proc)) {
+		snprintf(err, errlen, "%s",
+			 a->stopping    ? "stopping"
+			 : a->upgrading ? "an upgrade is already in progress"
+					: "a reload is still being applied; try again");
+		return -1;
+	}
+	size_t cap = 2;
+	for (unsigned i = 0; i < a->proc.nworkers; i++)
+		cap += a->proc.workers[i].nlisteners;
+	int *fds = calloc(cap, sizeof(*fds));
+	char *state = upgrade_state_text(a->proc.rt);
+	int rc = -1;
+	if (!fds || !state) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	size_t n = proc_listener_fds(&a->proc, fds, cap - 2);
+	if (metrics_fd(a->metrics) >= 0)
+		fds[n++] = metrics_fd(a->metrics);
+	if (control_fd(a->control) >= 0)
+		fds[n++] = control_fd(a->control);
+	upgrade_destroy(a->upgrade);
+	a->upgrade = upgrade_start(a->base, path, fds, n, state, on_upgraded, a, err, errlen);
+	if (a->upgrade) {
+		a->upgrading = true;
+		a->upgrade_client = client;
+		rc = 0;
+	}
+out:
+	free(fds);
+	free(state);
+	return rc;
+}
+
+/* Listeners close, open connections finish until shutdown_timeout. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct app *a = arg;
@@ -191,24 +364,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	if (sig == SIGHUP) {
 		if (!a->stopping)
-			reload(a, "SIGHUP");
+			reload(a, "SIGHUP", NULL);
 		return;
 	}
-	if (a->stopping)
-		return;
-	a->stopping = true;
-	metrics_set_draining(a->metrics);
-	uint64_t grace = a->proc.rt->cfg->shutdown_grace_ms;
-	if (grace > 0) {
-		/* the balancer in front needs time to see /healthz fail before we refuse */
-		log_info("%s: stopping; /healthz answers 503, still accepting for %llu ms",
-			 strsignal((int)sig), (unsigned long long)grace);
-		struct timeval tv = clock_ms_to_tv(grace);
-		evtimer_add(a->grace, &tv);
+	if (sig == SIGUSR2) {
+		char err[512];
+		if (app_upgrade(a, NULL, 0, err, sizeof(err)) < 0)
+			log_error("SIGUSR2: upgrade: %s", err);
 		return;
 	}
-	log_info("%s: stopping", strsignal((int)sig));
-	drain_start(-1, 0, a);
+	start_drain(a, strsignal((int)sig), a->proc.rt->cfg->shutdown_grace_ms);
 }
 
 static void on_worker_done(evutil_socket_t fd, short what, void *arg)
@@ -220,11 +385,11 @@ static void on_worker_done(evutil_socket_t fd, short what, void *arg)
 
 static int app_events(struct app *a)
 {
-	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	static const int sigs[NSIGS] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
 	a->base = event_base_new();
 	if (!a->base)
 		return -1;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < NSIGS; i++) {
 		a->sig[i] = evsignal_new(a->base, sigs[i], on_signal, a);
 		if (!a->sig[i] || evsignal_add(a->sig[i], NULL) < 0)
 			return -1;
@@ -232,13 +397,14 @@ static int app_events(struct app *a)
 	a->force = evtimer_new(a->base, on_force, a);
 	a->grace = evtimer_new(a->base, drain_start, a);
 	a->reload_retry = evtimer_new(a->base, on_reload_retry, a);
+	a->status = event_new(a->base, -1, EV_PERSIST, on_status, a);
 	a->proc.worker_done = event_new(a->base, -1, 0, on_worker_done, a);
-	return a->force && a->grace && a->reload_retry && a->proc.worker_done ? 0 : -1;
+	return a->force && a->grace && a->reload_retry && a->status && a->proc.worker_done ? 0 : -1;
 }
 
 static void app_free(struct app *a)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < NSIGS; i++)
 		if (a->sig[i])
 			event_free(a->sig[i]);
 	if (a->force)
@@ -247,6 +413,8 @@ static void app_free(struct app *a)
 		event_free(a->grace);
 	if (a->reload_retry)
 		event_free(a->reload_retry);
+	if (a->status)
+		event_free(a->status);
 	if (a->proc.worker_done)
 		event_free(a->proc.worker_done);
 	if (a->base)
@@ -299,6 +467,13 @@ static void log_started(const struct app *a, const struct runtime *rt)
 		 cfg->nbackends, cfg->ktls == KTLS_OFF ? "kTLS: off" : ktls_probe_describe());
 }
 
+/* A connection the old process of an upgrade handed over: one of our workers takes it. */
+static int adopt(void *arg, int cfd, int bfd, const char *meta)
+{
+	struct app *a = arg;
+	return proc_adopt(&a->proc, cfd, bfd, meta);
+}
+
 /* Starts health checks, the file watch and the workers, runs the main loop until the last
  * worker exits, and joins them. Health checks and the watch are the caller's to stop. */
 static int app_serve(struct app *a, struct runtime *rt)
@@ -317,9 +492,17 @@ static int app_serve(struct app *a, struct runtime *rt)
 		proc_command(&a->proc, WORKER_CMD_FORCE);
 	} else {
 		log_started(a, rt);
+		struct timeval tv = clock_ms_to_tv(STATUS_EVERY_MS);
+		event_add(a->status, &tv);
+		notify_status(a, "READY=1\n", "serving; ");
+		if (upgrade_is_child()) {
+			upgrade_child_serving(a->base, adopt, a);
+			notify_send("MAINPID=%d", (int)getpid());
+		}
 		event_base_dispatch(a->base);
 	}
 	proc_join(&a->proc);
+	upgrade_child_finish();
 	return rc < 0 ? APP_EXIT_RUNTIME : APP_EXIT_OK;
 }
 
@@ -341,6 +524,92 @@ static int app_prepare(const struct runtime *rt)
 	return 0;
 }
 
+static int ctl_reload(void *arg, struct errlist *errs)
+{
+	struct app *a = arg;
+	if (a->stopping) {
+		errlist_add(errs, a->path, 0, NULL, NULL, "stopping");
+		return -1;
+	}
+	int rc = reload(a, "control socket", errs);
+	if (rc > 0)
+		errlist_add(errs, a->path, 0, NULL, NULL,
+			    "the previous reload is still being applied; try again");
+	return rc == 0 ? 0 : -1;
+}
+
+/* A weight set at run time: a new generation of the same configuration, whose pools
+ * follow it; connections pick through it as soon as each worker has taken it. */
+static int ctl_reorder(void *arg, char *err, size_t errlen)
+{
+	struct app *a = arg;
+	struct errlist errs;
+	struct config *cfg = a->proc.rt->cfg;
+	if (proc_reload_busy(&a->proc)) {
+		snprintf(err, errlen, "a reload is still being applied; try again");
+		return -1;
+	}
+	errlist_init(&errs);
+	struct runtime *rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), &errs);
+	if (!rt || errs.n) {
+		snprintf(err, errlen, "%s", errs.n ? errs.msgs[0] : "out of memory");
+		runtime_unref(rt);
+		errlist_finish(&errs);
+		return -1;
+	}
+	errlist_finish(&errs);
+	int rc = apply_generation(a, rt, err, errlen);
+	runtime_unref(rt);
+	return rc;
+}
+
+static int ctl_upgrade(void *arg, const char *path, uint64_t client, char *err, size_t errlen)
+{
+	return app_upgrade(arg, path, client, err, errlen);
+}
+
+static unsigned ctl_generation(void *arg)
+{
+	return ((struct app *)arg)->generation;
+}
+
+/* Started as root with a user to become: the socket file belongs to that user, who runs
+ * the process from now on (the mode stays 0600). */
+static int chown_to_user(const char *path, const char *user, const char *group, char *err,
+			 size_t errlen)
+{
+	if (!user || geteuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(user);
+	struct group *gr = group ? getgrnam(group) : NULL;
+	if (!pw || (group && !gr)) {
+		snprintf(err, errlen, "control %s: unknown user or group", path);
+		return -1;
+	}
+	if (chown(path, pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid) < 0) {
+		snprintf(err, errlen, "control %s: chown: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The control socket, owned by the user the process runs as once privileges drop. */
+static int control_start(struct app *a, const struct config *cfg, char *err, size_t errlen)
+{
+	const struct control_ops ops = { a, ctl_reload, ctl_reorder, ctl_generation, ctl_upgrade };
+	if (!cfg->control)
+		return 0;
+	a->control = control_create(a->base, cfg->control, &a->proc, &ops, err, errlen);
+	if (!a->control)
+		return -1;
+	if (chown_to_user(cfg->control, cfg->user, cfg->group, err, errlen) < 0) {
+		control_destroy(a->control);
+		a->control = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int app_run(struct runtime *rt, const char *path, const char *level)
 {
 	struct app a;
@@ -351,6 +620,7 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		return APP_EXIT_RUNTIME;
 	memset(&a, 0, sizeof(a));
 	a.path = path;
+	a.generation = 1;
 	a.level_override = level != NULL;
 	if (level)
 		log_parse_level(level, &a.level);
@@ -358,7 +628,9 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 		log_error("cannot set up the event loop");
 		goto err_events;
 	}
-	if (proc_init(&a.proc, rt, a.base, err, sizeof(err)) < 0) {
+	if (notify_listen_fds(err, sizeof(err)) < 0 ||
+	    (upgrade_is_child() && upgrade_child_take(rt, err, sizeof(err)) < 0) ||
+	    proc_init(&a.proc, rt, a.base, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto err_events;
 	}
@@ -368,14 +640,22 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 	}
 	if (rt->cfg->has_metrics)
 		snprintf(a.metrics_run, sizeof(a.metrics_run), "%s", rt->cfg->metrics.text);
-	if (privs_drop(rt->cfg->user, rt->cfg->group, err, sizeof(err)) < 0) {
+	if (control_start(&a, rt->cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto err_metrics;
+	}
+	notify_drop_unused(); /* after every taker: listeners, metrics, control */
+	if (privs_drop(rt->cfg->user, rt->cfg->group, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto err_control;
 	}
 	rc = app_serve(&a, rt);
 	served = true;
 	watch_destroy(a.watch);
 	health_destroy(a.health);
+	upgrade_destroy(a.upgrade);
+err_control:
+	control_destroy(a.control);
 err_metrics:
 	metrics_destroy(a.metrics);
 err_proc:

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,7 @@ static void log_access(const struct conn *c, uint64_t now_us)
 		.attempts = c->attempts,
 		.pool = c->pool,
 		.tried = &c->tried,
+		.handovers = c->handovers,
 	};
 	access_log_conn(&a);
 }
@@ -754,4 +756,207 @@ err:
 	close(fd);
 	h->nconns--;
 	h->closed(h);
+}
+
+/* ------------------------------------------------ moving to another process (upgrade) */
+
+bool conn_movable(const struct conn *c)
+{
+	const struct relay *r = &c->relay;
+	/* an adopted connection whose server left the configuration stays where it is */
+	return c->state == CONN_RELAY && !c->ssl && c->pool && c->server && r->up.splice &&
+	       r->down.splice && !r->up.eof && !r->down.eof && !r->up.shut && !r->down.shut &&
+	       r->up.in_pipe == 0 && r->down.in_pipe == 0 && !r->up.buf && !r->down.buf;
+}
+
+static void hex_out(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	if (!p || n == 0) {
+		strcpy(out, "-");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int conn_export(const struct conn *c, char *meta, size_t len)
+{
+	char sni[2 * 255 + 1], alpn[2 * 255 + 1];
+	const char *s = c->sni ? c->sni : "";
+	hex_out((const unsigned char *)s, strnlen(s, 255), sni);
+	hex_out(c->alpn, c->alpn_len, alpn);
+	int n = snprintf(meta, len, "conn %s %s %s %s %s %s %s %llu %llu %lld %ld %llu %llu %u",
+			 conn_fe(c)->name, c->pool->cfg->name, c->server->cfg->addr.text,
+			 c->tls_version ? c->tls_version : "-", c->cipher ? c->cipher : "-", sni,
+			 alpn, (unsigned long long)c->t_accept_us,
+			 (unsigned long long)c->t_handshake_us, (long long)c->t_accept_wall.tv_sec,
+			 (long)c->t_accept_wall.tv_usec, (unsigned long long)c->relay.up.bytes,
+			 (unsigned long long)c->relay.down.bytes, c->handovers + 1);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+void conn_hand_off(struct conn *c)
+{
+	struct conn_home *h = c->home;
+	/* the new process counts it, logs it once and adds its bytes when it ends */
+	atomic_fetch_sub(&c->rt->stats[c->fe_idx]->active, 1);
+	drop(&c->cr, &c->cr_on);
+	drop(&c->cw, &c->cw_on);
+	drop(&c->timer, NULL);
+	drop(&c->again, NULL);
+	backend_close(c);
+	relay_finish(&c->relay);
+	free(c->sni);
+	close(c->cfd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	runtime_unref(c->rt);
+	free(c);
+	h->nconns--;
+	h->closed(h);
+}
+
+/* OpenSSL's version and cipher names are static strings in the process that made the
+ * handshake; an adopted connection's come from text: kept once each, for the process's
+ * life (a few dozen at most). */
+static const char *intern(const char *s)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static char *names[64];
+	const char *found = "-";
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < 64; i++) {
+		if (!names[i])
+			names[i] = strdup(s);
+		if (names[i] && strcmp(names[i], s) == 0) {
+			found = names[i];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	return found;
+}
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static size_t hex_in(const char *in, unsigned char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; hex_digit(in[0]) >= 0 && hex_digit(in[1]) >= 0 && n < cap; in += 2)
+		out[n++] = (unsigned char)(hex_digit(in[0]) * 16 + hex_digit(in[1]));
+	return n;
+}
+
+/* Finds c's frontend, backend and server by name in the running generation. */
+static int adopt_names(struct conn *c, const char *fe, const char *be, const char *srv)
+{
+	const struct config *cfg = c->rt->cfg;
+	size_t i;
+	for (i = 0; i < cfg->nfrontends && strcmp(cfg->frontends[i].name, fe) != 0; i++)
+		;
+	if (i == cfg->nfrontends)
+		return -1;
+	c->fe_idx = i;
+	for (i = 0; i < cfg->nbackends && !c->pool; i++)
+		if (strcmp(cfg->backends[i].name, be) == 0)
+			c->pool = &c->rt->pools[i];
+	for (unsigned k = 0; c->pool && k < c->pool->nservers; k++)
+		if (strcmp(c->pool->servers[k].cfg->addr.text, srv) == 0)
+			c->server = &c->pool->servers[k];
+	return 0;
+}
+
+/* What the access log needs, from conn_export's text. */
+static int adopt_meta(struct conn *c, const char *meta)
+{
+	char fe[64], be[64], srv[128], ver[16], cipher[64], sni[512], alpn[512];
+	unsigned long long acc, hs, in, out;
+	long long sec;
+	long usec;
+	if (sscanf(meta,
+		   "conn %63s %63s %127s %15s %63s %511s %511s %llu %llu %lld %ld %llu %llu %u", fe,
+		   be, srv, ver, cipher, sni, alpn, &acc, &hs, &sec, &usec, &in, &out,
+		   &c->handovers) != 14 ||
+	    adopt_names(c, fe, be, srv) < 0)
+		return -1;
+	unsigned char raw[256];
+	size_t n = hex_in(sni, raw, sizeof(raw) - 1);
+	raw[n] = '\0';
+	c->sni = n ? strdup((const char *)raw) : NULL;
+	n = hex_in(alpn, raw, sizeof(raw));
+	const struct cfg_frontend *f = conn_fe(c);
+	for (size_t i = 0; n && i < f->alpn_len; i += 1u + f->alpn[i])
+		if (f->alpn[i] == n && memcmp(&f->alpn[i + 1], raw, n) == 0) {
+			c->alpn = &f->alpn[i + 1];
+			c->alpn_len = (unsigned)n;
+		}
+	c->tls_version = intern(ver);
+	c->cipher = intern(cipher);
+	c->t_accept_us = acc;
+	c->t_handshake_us = hs;
+	c->t_accept_wall.tv_sec = (time_t)sec;
+	c->t_accept_wall.tv_usec = (suseconds_t)usec;
+	c->relay.up.bytes = in;
+	c->relay.down.bytes = out;
+	return 0;
+}
+
+int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	socklen_t plen = sizeof(struct sockaddr_storage);
+	if (!c)
+		return -1;
+	c->home = h;
+	c->rt = runtime_ref(h->rt);
+	c->cfd = cfd;
+	c->bfd = bfd;
+	relay_prepare(&c->relay, h->pool, &c->close);
+	if (adopt_meta(c, meta) < 0 || getpeername(cfd, (struct sockaddr *)&c->peer, &plen) < 0) {
+		free(c->sni);
+		runtime_unref(c->rt);
+		free(c);
+		return -1;
+	}
+	c->ktls = KTLS_TX | KTLS_RX;
+	relay_init(&c->relay, cfd, NULL, c->ktls, strcmp(c->tls_version, "TLSv1.3") == 0, true);
+	atomic_fetch_add(&c->rt->stats[c->fe_idx]->active, 1);
+	event_assign(&c->cr, h->base, cfd, EV_READ | EV_PERSIST, on_event, c);
+	event_assign(&c->cw, h->base, cfd, EV_WRITE | EV_PERSIST, on_event, c);
+	event_assign(&c->br, h->base, bfd, EV_READ | EV_PERSIST, on_event, c);
+	event_assign(&c->bw, h->base, bfd, EV_WRITE | EV_PERSIST, on_event, c);
+	evtimer_assign(&c->timer, h->base, on_timer, c);
+	evtimer_assign(&c->again, h->base, on_again, c);
+	h->nconns++;
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+	c->state = CONN_RELAY;
+	relay_start(&c->relay, bfd);
+	c->relayed = true;
+	c->last_active_ms = clock_coarse_ms();
+	if (conn_fe(c)->idle_timeout_ms)
+		timer_in(c, conn_fe(c)->idle_timeout_ms);
+	int want = 0;
+	if (relay_pump(&c->relay, RELAY_ANY, &want) != IO_OK) {
+		c->state = CONN_CLOSED;
+		conn_destroy(c);
+		return 0;
+	}
+	set_interest(c, want);
+	return 0;
 }

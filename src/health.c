@@ -284,7 +284,7 @@ static void check_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct check *c = arg;
 
-	if (c->fd < 0) /* at most one check in flight per server */
+	if (c->fd < 0 && !server_in_maint(c->s)) /* one check in flight; none in maint */
 		check_start(c);
 }
 

@@ -134,9 +134,9 @@ static int open_target(const char *target)
 	if (strcmp(target, "off") == 0)
 		return -1;
 	if (strcmp(target, "stdout") == 0)
-		return dup(STDOUT_FILENO);
+		return fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
 	if (strcmp(target, "stderr") == 0)
-		return dup(STDERR_FILENO);
+		return fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
 	return open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
@@ -148,7 +148,7 @@ static void park(int cur)
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	atomic_store(&access_fd, -1);
 	if (null >= 0) {
-		dup2(null, cur);
+		dup3(null, cur, O_CLOEXEC); /* an upgrade's new process must not inherit it */
 		close(null);
 	}
 	parked_fd = cur;
@@ -170,7 +170,7 @@ int access_log_open(const char *target)
 	if (cur >= 0 && fd >= 0) {
 		/* dup2 swaps the file under the same descriptor number, so a worker writing
 		 * concurrently never writes into a descriptor that was closed and reused */
-		dup2(fd, cur);
+		dup3(fd, cur, O_CLOEXEC);
 		close(fd);
 	} else if (cur >= 0) {
 		park(cur);

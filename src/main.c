@@ -1,15 +1,18 @@
 /* tlsplice: arguments, -t and -V; app.c runs the rest. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "tlsplice/app.h"
+#include "tlsplice/ctl.h"
 #include "tlsplice/errlist.h"
 #include "tlsplice/ktls.h"
 #include "tlsplice/ktls_suites.h"
 #include "tlsplice/log.h"
+#include "tlsplice/upgrade.h"
 
 #define DEFAULT_CONFIG "/etc/tlsplice/tlsplice.ini"
 
@@ -23,6 +26,7 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tlsplice [-c FILE] [-t] [-T] [-V] [-h] [-l LEVEL]\n"
+		   "       tlsplice ctl [-s PATH] COMMAND...\n"
 		   "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
 		   "  -t, --check           validate the configuration and exit\n"
 		   "  -T, --dump            validate, print the effective configuration and exit\n"
@@ -117,12 +121,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1);
+	upgrade_save_args(argc, argv);
+	bool child = upgrade_child_init(); /* started by an upgrade: report to the old process */
 	int rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
 	struct errlist warns;
 	errlist_init(&warns);
-	struct runtime *rt = app_load(o.config, &warns);
+	struct errlist errs;
+	errlist_init(&errs);
+	struct runtime *rt = app_load_errs(o.config, &errs, &warns);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	if (!rt && child)
+		upgrade_child_fail(&errs);
+	errlist_finish(&errs);
 	enum log_level lvl = LOG_INFO;
 	if (rt)
 		lvl = rt->cfg->log_level;

@@ -20,6 +20,7 @@
 #include "tlsplice/clock.h"
 #include "tlsplice/log.h"
 #include "tlsplice/net.h"
+#include "tlsplice/notify.h"
 #include "tlsplice/runtime.h"
 
 #define LINGER_MAX 65536 /* bytes read and dropped after the answer, before closing */
@@ -514,7 +515,9 @@ struct metrics *metrics_create(struct event_base *base, struct runtime *rt, char
 	}
 	m->base = base;
 	m->rt = runtime_ref(rt);
-	m->lfd = net_listen((const struct sockaddr *)&a->ss, a->len, false, err, errlen);
+	m->lfd = notify_take_listener((const struct sockaddr *)&a->ss, a->len, NULL);
+	if (m->lfd < 0) /* not passed on by an old process (upgrade) */
+		m->lfd = net_listen((const struct sockaddr *)&a->ss, a->len, false, err, errlen);
 	if (m->lfd < 0) {
 		runtime_unref(m->rt);
 		free(m);
@@ -545,6 +548,11 @@ void metrics_set_runtime(struct metrics *m, struct runtime *rt)
 		return;
 	runtime_unref(m->rt);
 	m->rt = runtime_ref(rt);
+}
+
+int metrics_fd(const struct metrics *m)
+{
+	return m ? m->lfd : -1;
 }
 
 void metrics_set_draining(struct metrics *m)

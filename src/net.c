@@ -7,6 +7,8 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, char *err, size_t errlen)
@@ -119,4 +121,70 @@ bool net_error_is_local(int err)
 	default:
 		return false;
 	}
+}
+
+/* A socket file left by a process that is gone answers connect with ECONNREFUSED: only that
+ * one is removed. A live socket, or anything that is not a socket, is left alone. */
+static int unix_clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
+{
+	struct stat st;
+	if (lstat(sa->sun_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "cannot listen on %s: %s", sa->sun_path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "cannot listen on %s: exists and is not a socket",
+			 sa->sun_path);
+		errno = EEXIST;
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int r = fd < 0 ? -1 : connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	int saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (r == 0) {
+		snprintf(err, errlen, "cannot listen on %s: another process listens there",
+			 sa->sun_path);
+		errno = EADDRINUSE;
+		return -1;
+	}
+	if (saved == ECONNREFUSED && unlink(sa->sun_path) == 0)
+		return 0;
+	if (saved == ECONNREFUSED)
+		saved = errno;
+	snprintf(err, errlen, "cannot listen on %s: %s", sa->sun_path, strerror(saved));
+	errno = saved;
+	return -1;
+}
+
+int net_listen_unix(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "cannot listen on %s: path too long", path);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (unix_clear_stale(&sa, err, errlen) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto err;
+	mode_t old = umask(0177); /* 0600 from the start: no window with a wider mode */
+	int r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 64) < 0)
+		goto err;
+	return fd;
+err:;
+	int saved = errno;
+	if (fd >= 0)
+		close(fd);
+	snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(saved));
+	errno = saved;
+	return -1;
 }

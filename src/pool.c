@@ -155,8 +155,8 @@ static int build_seq(struct pool *p, bool backup, unsigned **seq, unsigned *nseq
 		if (p->cfg->servers[i].backup != backup)
 			continue;
 		map[n] = i;
-		w[n++] = p->cfg->servers[i].weight;
-		total += (unsigned)p->cfg->servers[i].weight;
+		w[n++] = server_weight(&p->servers[i]);
+		total += (unsigned)server_weight(&p->servers[i]);
 	}
 	*seq = calloc(total ? total : 1, sizeof(**seq));
 	if (!*seq)
@@ -192,6 +192,25 @@ int pool_init(struct pool *p, const struct cfg_backend *cfg)
 	return 0;
 }
 
+int pool_reorder(struct pool *p)
+{
+	unsigned *prim, *back, np, nb;
+
+	if (build_seq(p, false, &prim, &np) < 0)
+		return -1;
+	if (build_seq(p, true, &back, &nb) < 0) {
+		free(prim);
+		return -1;
+	}
+	free(p->seq_primary);
+	free(p->seq_backup);
+	p->seq_primary = prim;
+	p->nseq_primary = np;
+	p->seq_backup = back;
+	p->nseq_backup = nb;
+	return 0;
+}
+
 void pool_finish(struct pool *p)
 {
 	for (unsigned i = 0; p->load && i < p->nservers; i++)
@@ -223,7 +242,7 @@ static struct server *pick_from(struct pool *p, const unsigned *seq, unsigned ns
 	struct server *ramping = NULL; /* a slot slowstart passed over: better than none */
 	for (unsigned k = 0; k < nseq; k++) {
 		struct server *s = &p->servers[seq[atomic_fetch_add(pos, 1) % nseq]];
-		if (pool_tried_has(tried, s))
+		if (pool_tried_has(tried, s) || !server_admin_ready(s))
 			continue;
 		if (slot_full(p, s)) {
 			*full = true;
@@ -253,7 +272,7 @@ static struct server *lc_scan(struct pool *p, bool backup, const struct pool_tri
 	uint64_t best_a = 0, best_w = 1;
 	for (unsigned j = 0; j < n; j++) {
 		struct server *s = &p->servers[(start + j) % n];
-		if (s->cfg->backup != backup || pool_tried_has(tried, s) || !atomic_load(&s->up))
+		if (s->cfg->backup != backup || pool_tried_has(tried, s) || !server_serving(s))
 			continue;
 		if (slot_full(p, s)) {
 			*full = true;
@@ -261,7 +280,7 @@ static struct server *lc_scan(struct pool *p, bool backup, const struct pool_tri
 		}
 		uint64_t a = atomic_load(&p->load[s->idx]->active) + 1;
 		unsigned q = ramp_q(p, s, now_ms);
-		uint64_t w = (uint64_t)s->cfg->weight * (q ? q : 1);
+		uint64_t w = (uint64_t)server_weight(s) * (q ? q : 1);
 		/* a / w < best_a / best_w, in integers */
 		if (!best || a * best_w < best_a * w) {
 			best = s;
@@ -288,7 +307,7 @@ static struct server *lc_pick(struct pool *p, bool backup, const struct pool_tri
 	for (unsigned i = 0; i < p->nservers; i++) {
 		struct server *s = &p->servers[i];
 		if (s->cfg->backup == backup && !pool_tried_has(tried, s) && !atomic_load(&s->up) &&
-		    !slot_full(p, s) && server_usable(s, now_ms) && slot_take(p, s))
+		    !slot_full(p, s) && server_pickable(s, now_ms) && slot_take(p, s))
 			return s;
 	}
 	return NULL;
@@ -297,7 +316,7 @@ static struct server *lc_pick(struct pool *p, bool backup, const struct pool_tri
 static bool primary_up(const struct pool *p)
 {
 	for (unsigned i = 0; i < p->nservers; i++)
-		if (!p->servers[i].cfg->backup && atomic_load(&p->servers[i].up))
+		if (!p->servers[i].cfg->backup && server_serving(&p->servers[i]))
 			return true;
 	return false;
 }

@@ -11,8 +11,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tlsplice/clock.h"
 #include "tlsplice/fdbudget.h"
 #include "tlsplice/net.h"
+#include "tlsplice/log.h"
+#include "tlsplice/notify.h"
+#include "tlsplice/upgrade.h"
+
+/* Binary upgrade: one hand-off job per worker, kept until proc_finish (a worker that exits
+ * before running its job, with nothing left to move, must not leak it). */
+struct hand_off {
+	struct worker *w;
+	int fd; /* the channel to the new process */
+};
+static struct hand_off *hand_off_jobs;
 
 /* Binds the listeners cfg asks for, taking over a socket of old where the address is the
  * same (keep[i] is set for those); new sockets otherwise. */
@@ -45,6 +57,8 @@ static int make_listeners(const struct config *cfg, const struct listener *old, 
 				}
 			}
 			const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+			if (l->fd < 0) /* a socket the service manager or the old process passed */
+				l->fd = notify_take_listener(sa, a->len, NULL);
 			if (l->fd < 0 && (!check || net_check_free(sa, a->len, err, errlen) == 0))
 				l->fd = net_listen(sa, a->len, true, err, errlen);
 			if (l->fd < 0)
@@ -194,6 +208,8 @@ void proc_finish(struct proc *p)
 	}
 	free(p->workers);
 	p->workers = NULL;
+	free(hand_off_jobs);
+	hand_off_jobs = NULL;
 	runtime_unref(p->rt);
 	p->rt = NULL;
 }
@@ -216,4 +232,236 @@ void proc_join(struct proc *p)
 {
 	for (unsigned i = 0; i < p->nworkers; i++)
 		worker_join(&p->workers[i]);
+}
+
+size_t proc_listener_fds(const struct proc *p, int *out, size_t cap)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < p->nworkers; i++)
+		for (size_t k = 0; k < p->workers[i].nlisteners && n < cap; k++)
+			if (p->workers[i].listeners[k].fd >= 0)
+				out[n++] = p->workers[i].listeners[k].fd;
+	return n;
+}
+
+/* ---------------------------------------------------------------- connection lists */
+
+struct snap_job {
+	struct proc_snap *snap;
+	struct worker *w;
+};
+
+struct proc_snap {
+	atomic_int refs; /* the main thread's, and one per worker that has not answered */
+	atomic_uint pending;
+	pthread_mutex_t mu;
+	struct conn_info *v;
+	size_t n, cap;
+	struct event *done_ev; /* on the main base: the last worker activates it */
+	bool fired;            /* done_ev has run */
+	proc_snap_fn *done;    /* NULL once the caller released it */
+	void *arg;
+	struct snap_job *jobs;
+};
+
+static void snap_unref(struct proc_snap *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	if (s->done_ev)
+		event_free(s->done_ev);
+	pthread_mutex_destroy(&s->mu);
+	free(s->v);
+	free(s->jobs);
+	free(s);
+}
+
+static void conn_info_fill(struct conn_info *ci, const struct conn *c, uint64_t now_us)
+{
+	static const char *const states[] = { "handshake", "connecting", "relay", "closed" };
+	const struct config *cfg = c->rt->cfg;
+
+	memset(ci, 0, sizeof(*ci));
+	ci->age_ms = now_us > c->t_accept_us ? (now_us - c->t_accept_us) / 1000 : 0;
+	snprintf(ci->frontend, sizeof(ci->frontend), "%s", cfg->frontends[c->fe_idx].name);
+	net_addr_text((const struct sockaddr *)&c->peer, ci->client, sizeof(ci->client));
+	if (c->pool)
+		snprintf(ci->backend, sizeof(ci->backend), "%s", c->pool->cfg->name);
+	if (c->server)
+		snprintf(ci->server, sizeof(ci->server), "%s", c->server->cfg->addr.text);
+	ci->path = c->relayed ? relay_mode_name(&c->relay) : states[c->state];
+	ci->bytes_in = c->relay.up.bytes;
+	ci->bytes_out = c->relay.down.bytes;
+}
+
+/* On a worker's thread: copies its connections into the list. */
+static void snap_collect(evutil_socket_t fd, short what, void *arg)
+{
+	struct snap_job *job = arg;
+	struct proc_snap *s = job->snap;
+	uint64_t now_us = clock_mono_us();
+
+	pthread_mutex_lock(&s->mu);
+	for (const struct conn *c = job->w->home.conns; c && s->n < s->cap; c = c->next)
+		conn_info_fill(&s->v[s->n++], c, now_us);
+	pthread_mutex_unlock(&s->mu);
+	if (atomic_fetch_sub(&s->pending, 1) == 1)
+		event_active(s->done_ev, EV_READ, 0);
+	snap_unref(s);
+}
+
+/* On the main thread once every worker answered. The main thread's reference is dropped
+ * here or by proc_snap_release, whichever comes last. */
+static void snap_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct proc_snap *s = arg;
+
+	s->fired = true;
+	if (s->done)
+		s->done(s, s->arg);
+	else
+		snap_unref(s);
+}
+
+static struct proc_snap *snap_alloc(struct proc *p, size_t cap)
+{
+	struct proc_snap *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->mu, NULL);
+	atomic_init(&s->refs, 1);
+	s->cap = cap;
+	s->v = calloc(cap ? cap : 1, sizeof(*s->v));
+	s->jobs = calloc(p->nworkers ? p->nworkers : 1, sizeof(*s->jobs));
+	s->done_ev = event_new(p->main_base, -1, 0, snap_done, s);
+	if (!s->v || !s->jobs || !s->done_ev) {
+		snap_unref(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return s;
+}
+
+struct proc_snap *proc_snapshot(struct proc *p, proc_snap_fn *done, void *arg)
+{
+	long active = atomic_load(&p->active);
+	size_t cap = active < 0 ? 0 : (size_t)active + 64 * p->nworkers;
+	struct proc_snap *s = snap_alloc(p, cap < PROC_SNAP_MAX ? cap : PROC_SNAP_MAX);
+	static const struct timeval now = { 0, 0 };
+
+	if (!s)
+		return NULL;
+	s->done = done;
+	s->arg = arg;
+	atomic_init(&s->pending, p->nworkers);
+	if (p->nworkers == 0)
+		event_active(s->done_ev, EV_READ, 0);
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		s->jobs[i] = (struct snap_job){ s, &p->workers[i] };
+		atomic_fetch_add(&s->refs, 1);
+		if (event_base_once(p->workers[i].home.base, -1, EV_TIMEOUT, snap_collect,
+				    &s->jobs[i], &now) < 0) {
+			atomic_fetch_sub(&s->refs,
+					 1); /* never answers: the caller's wait ends it */
+		}
+	}
+	return s;
+}
+
+void proc_snap_release(struct proc_snap *snap)
+{
+	if (!snap)
+		return;
+	if (snap->fired)
+		snap_unref(snap);
+	else
+		snap->done = NULL;
+}
+
+const struct conn_info *proc_snap_conns(const struct proc_snap *snap, size_t *n)
+{
+	*n = snap->n;
+	return snap->v;
+}
+
+/* ---------------------------------------------------------- connections across an upgrade */
+
+struct move_job {
+	struct worker *w;
+	int cfd, bfd;
+	char meta[];
+};
+
+/* On a worker's thread: its movable connections go to the new process; the others stay
+ * and drain here. */
+static void hand_off_job(evutil_socket_t unused, short what, void *arg)
+{
+	struct hand_off *j = arg;
+	char meta[1024];
+	unsigned moved = 0, stayed = 0;
+
+	for (struct conn *c = j->w->home.conns, *next; c; c = next) {
+		next = c->next;
+		if (conn_movable(c) && conn_export(c, meta, sizeof(meta)) == 0 &&
+		    upgrade_send_conn(j->fd, meta, c->cfd, c->bfd) == 0) {
+			conn_hand_off(c);
+			moved++;
+		} else {
+			stayed++;
+		}
+	}
+	if (moved || stayed)
+		log_info("upgrade: worker %u handed %u connections to the new process; %u stay "
+			 "until they end",
+			 j->w->id, moved, stayed);
+}
+
+void proc_hand_off(struct proc *p, int fd)
+{
+	static const struct timeval now = { 0, 0 };
+	if (hand_off_jobs || !(hand_off_jobs = calloc(p->nworkers, sizeof(*hand_off_jobs))))
+		return;
+	for (unsigned i = 0; i < p->nworkers; i++) {
+		struct hand_off *j = &hand_off_jobs[i];
+		j->w = &p->workers[i];
+		j->fd = fd;
+		event_base_once(j->w->home.base, -1, EV_TIMEOUT, hand_off_job, j, &now);
+	}
+}
+
+static void adopt_job(evutil_socket_t unused, short what, void *arg)
+{
+	struct move_job *j = arg;
+	if (conn_adopt(&j->w->home, j->cfd, j->bfd, j->meta) < 0) {
+		log_warn("upgrade: a connection from the old process could not be taken: %s",
+			 "unknown frontend or out of memory");
+		close(j->cfd);
+		close(j->bfd);
+		atomic_fetch_sub(&j->w->proc->active, 1);
+	}
+	free(j);
+}
+
+int proc_adopt(struct proc *p, int cfd, int bfd, const char *meta)
+{
+	static const struct timeval now = { 0, 0 };
+	static unsigned next;
+	size_t len = strlen(meta);
+	struct move_job *j = calloc(1, sizeof(*j) + len + 1);
+	if (!j || p->nworkers == 0) {
+		free(j);
+		return -1;
+	}
+	j->w = &p->workers[next++ % p->nworkers];
+	j->cfd = cfd;
+	j->bfd = bfd;
+	memcpy(j->meta, meta, len + 1);
+	atomic_fetch_add(&p->active, 1);
+	if (event_base_once(j->w->home.base, -1, EV_TIMEOUT, adopt_job, j, &now) < 0) {
+		atomic_fetch_sub(&p->active, 1);
+		free(j);
+		return -1;
+	}
+	return 0;
 }

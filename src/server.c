@@ -4,6 +4,7 @@
 #include "tlsplice/server.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "tlsplice/clock.h"
 #include "tlsplice/log.h"
@@ -15,6 +16,7 @@ void server_setup(struct server *s, struct pool *p, const struct cfg_server *cfg
 	s->pool = p;
 	s->idx = idx;
 	atomic_init(&s->up, true);
+	atomic_init(&s->admin, SERVER_READY);
 }
 
 static int clamp_min1(int v)
@@ -72,6 +74,7 @@ static bool transition(struct server *s, bool to_up, const char *reason, int n, 
 		atomic_store(&s->retry_at_ms, now_ms + b->check_interval_ms);
 	if (!atomic_compare_exchange_strong(&s->up, &expected, to_up))
 		return false;
+	atomic_store(&s->changed_ms, now_ms);
 	if (n > of)
 		n = of; /* concurrent reporters may overshoot the threshold */
 	if (to_up) {
@@ -211,11 +214,28 @@ bool server_usable(struct server *s, uint64_t now_ms)
 	return atomic_load(&s->up) || claim_probe(s, now_ms);
 }
 
+/* What the operator set at run time outlives a reload while the server stays in the file;
+ * the log says so, since the file alone no longer tells the server's state. */
+static void inherit_admin(struct server *s, const struct server *old)
+{
+	int a = atomic_load(&old->admin), w = atomic_load(&old->weight);
+
+	atomic_store(&s->admin, a);
+	atomic_store(&s->weight, w);
+	atomic_store(&s->changed_ms, atomic_load(&old->changed_ms));
+	if (a != SERVER_READY || w != 0)
+		log_info("reload: backend %s server %s keeps its run-time settings: state %s, "
+			 "weight %d",
+			 backend_name(s), server_name(s), server_admin_name((enum server_admin)a),
+			 server_weight(s));
+}
+
 void server_inherit(struct server *s, const struct server *old, uint64_t now_ms)
 {
 	const struct cfg_backend *b = s->pool->cfg;
 	uint_fast64_t at = 0;
 
+	inherit_admin(s, old);
 	atomic_store(&s->up, atomic_load(&old->up));
 	atomic_store(&s->checked, atomic_load(&old->checked));
 	atomic_store(&s->ok_streak, atomic_load(&old->ok_streak));
@@ -232,4 +252,70 @@ void server_inherit(struct server *s, const struct server *old, uint64_t now_ms)
 	    (at == 0 || at > now_ms + b->check_interval_ms))
 		at = now_ms + b->check_interval_ms;
 	atomic_store(&s->retry_at_ms, at);
+}
+
+bool server_admin_ready(const struct server *s)
+{
+	return atomic_load(&s->admin) == SERVER_READY;
+}
+
+bool server_pickable(struct server *s, uint64_t now_ms)
+{
+	return server_admin_ready(s) && server_usable(s, now_ms);
+}
+
+bool server_serving(const struct server *s)
+{
+	return atomic_load(&s->admin) == SERVER_READY && atomic_load(&s->up);
+}
+
+int server_weight(const struct server *s)
+{
+	int w = atomic_load(&s->weight);
+
+	return w > 0 ? w : s->cfg->weight;
+}
+
+bool server_in_maint(const struct server *s)
+{
+	return atomic_load(&s->admin) == SERVER_MAINT;
+}
+
+static const char *const admin_names[] = { "ready", "drain", "maint" };
+
+const char *server_admin_name(enum server_admin a)
+{
+	return (unsigned)a < 3 ? admin_names[a] : "?";
+}
+
+int server_admin_parse(const char *word, enum server_admin *out)
+{
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(word, admin_names[i]) == 0) {
+			*out = (enum server_admin)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void server_set_admin(struct server *s, enum server_admin a)
+{
+	int old = atomic_exchange(&s->admin, (int)a);
+
+	if (old == (int)a)
+		return;
+	atomic_store(&s->changed_ms, clock_mono_ms());
+	log_info("backend %s server %s: state %s -> %s (control socket)", backend_name(s),
+		 server_name(s), server_admin_name((enum server_admin)old), server_admin_name(a));
+}
+
+void server_set_weight(struct server *s, int weight)
+{
+	int old = server_weight(s);
+
+	atomic_store(&s->weight, weight);
+	atomic_store(&s->changed_ms, clock_mono_ms());
+	log_info("backend %s server %s: weight %d -> %d (control socket)", backend_name(s),
+		 server_name(s), old, weight);
 }

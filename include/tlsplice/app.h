@@ -16,6 +16,9 @@ enum app_exit { APP_EXIT_OK = 0, APP_EXIT_CONFIG = 1, APP_EXIT_USAGE = 2, APP_EX
  * once, in the order of the file's lines; warnings go to warns. NULL if anything is wrong. */
 struct runtime *app_load(const char *path, struct errlist *warns);
 
+/* The same, but the errors go to errs (in file order) instead of stderr. */
+struct runtime *app_load_errs(const char *path, struct errlist *errs, struct errlist *warns);
+
 /* Serves rt, loaded from path, until SIGTERM or SIGINT has drained the workers. level: the
  * -l option (NULL: none), which wins over log_level on every reload too. rt stays the
  * caller's. Returns the exit code. */

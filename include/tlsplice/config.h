@@ -112,6 +112,8 @@ struct cfg_frontend {
 	bool proxy_crc32c;   /* a CRC32c TLV seals the v2 header */
 };
 
+#define CFG_CONTROL_PATH_MAX 108 /* sizeof(sun_path) */
+
 struct config {
 	atomic_int refs;
 	char *path; /* as given on the command line */
@@ -133,6 +135,7 @@ struct config {
 	bool has_metrics;
 	char *user;
 	char *group;
+	char *control; /* control socket path; NULL: none */
 
 	struct cfg_frontend *frontends;
 	size_t nfrontends;

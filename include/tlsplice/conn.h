@@ -80,6 +80,7 @@ struct conn {
 	struct proxy_in_reader pin; /* accept_proxy: the header read before the handshake */
 	/* proxy_protocol_tlvs = ssl: the client certificate's facts (NULL: none presented) */
 	struct conn_peer_cert *peer_cert;
+	unsigned handovers;          /* times it moved to a new process (binary upgrade) */
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
@@ -130,5 +131,17 @@ void conn_debug_ktls_note(const struct conn *c, const char *why);
  * segments "tx: ...", or "rx: ..." and "tls13-rx: ..."), joined by "; " into out. False
  * (out empty) if there are none. Exposed for tests. */
 bool conn_debug_why_for(const char *why, int dir, char *out, size_t outlen);
+
+/* Moving a connection to a new process (binary upgrade), on its worker's thread. Movable:
+ * relaying with the kernel doing all of its TLS and splicing both ways, no byte in a pipe or
+ * buffer, neither direction ended. conn_export writes what the new process needs (names,
+ * session facts, byte counts, times) as one line; conn_hand_off then ends c here without a
+ * log line or a close_notify (its sockets, passed on, stay open in the new process).
+ * conn_adopt, in the new process, takes such a connection into h: -1 if its frontend is
+ * gone or memory runs out (the caller closes cfd and bfd). */
+bool conn_movable(const struct conn *c);
+int conn_export(const struct conn *c, char *meta, size_t len);
+void conn_hand_off(struct conn *c);
+int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta);
 
 #endif

@@ -37,6 +37,8 @@ struct metrics_request {
  * no allocation. The fuzz target drives it. */
 int metrics_parse_request(const char *buf, size_t len, struct metrics_request *r);
 
+/* The listening socket (an upgrade passes it on), -1 if m is NULL. */
+int metrics_fd(const struct metrics *m);
 /* Serves the endpoint on base (the main thread's) at cfg->metrics; NULL with err filled. */
 struct metrics *metrics_create(struct event_base *base, struct runtime *rt, char *err,
 			       size_t errlen);

@@ -21,6 +21,9 @@ void net_set_nodelay(int fd);
 /* True for errors that are the proxy's own shortage (fds, socket memory, ephemeral ports),
  * which say nothing about the peer: they must never count against a server. */
 bool net_error_is_local(int err);
+/* A non-blocking Unix stream socket listening at path, mode 0600. A stale socket file (no
+ * process behind it) is replaced; a live one or another kind of file is an error. */
+int net_listen_unix(const char *path, char *err, size_t errlen);
 /* "HOST:PORT" / "[V6]:PORT" text of an address. */
 void net_addr_text(const struct sockaddr *addr, char *out, size_t outlen);
 

@@ -19,6 +19,9 @@ struct pool_tried {
 
 int pool_init(struct pool *p, const struct cfg_backend *cfg);
 void pool_finish(struct pool *p);
+/* Recomputes the order from the servers' weights (server_weight) after run-time changes;
+ * only before p is visible to pickers (a new generation). 0, or -1 (ENOMEM, p unchanged). */
+int pool_reorder(struct pool *p);
 
 /* Next server for a new connection (round-robin or leastconn), skipping servers in tried and
  * servers at their maxconn; NULL if none is usable (errno EBUSY if one that is up was only

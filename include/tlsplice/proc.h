@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 
 #include "tlsplice/runtime.h"
@@ -24,5 +25,41 @@ int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen);
 /* A previous reload is not taken by every worker yet. */
 bool proc_reload_busy(struct proc *p);
 void proc_join(struct proc *p);
+
+/* Main thread, no reload pending: the listening sockets of every worker (an upgrade passes
+ * them all, so that no socket of a SO_REUSEPORT group is left without a taker). At most
+ * cap; returns the number. */
+size_t proc_listener_fds(const struct proc *p, int *out, size_t cap);
+
+/* Binary upgrade, old process (main thread): every worker sends its movable connections
+ * (conn_movable) to the new process over the channel fd, which must stay open until the
+ * workers are joined. */
+void proc_hand_off(struct proc *p, int fd);
+/* New process (main thread): a worker takes the connection (conn_adopt); it owns cfd and
+ * bfd from here on, and closes them if it cannot. -1 if it could not be queued (the
+ * caller closes them). */
+int proc_adopt(struct proc *p, int cfd, int bfd, const char *meta);
+
+/* One open connection as the control socket shows it, copied on its worker's thread. */
+struct conn_info {
+	uint64_t age_ms;
+	char frontend[64], client[64], backend[64], server[128];
+	const char *path; /* "splice", "userspace", "mixed", or the state before the relay */
+	uint64_t bytes_in, bytes_out;
+};
+
+/* A list of every worker's connections, gathered on the workers' own threads. */
+struct proc_snap;
+typedef void proc_snap_fn(struct proc_snap *snap, void *arg);
+
+/* Main thread: asks every worker for its connections; done(snap, arg) runs on the main
+ * thread once all have answered. A worker that exits first never answers, so the caller
+ * bounds its wait. NULL with errno on failure. */
+struct proc_snap *proc_snapshot(struct proc *p, proc_snap_fn *done, void *arg);
+/* Main thread: the caller is done with snap (done will not run any more). NULL ok. */
+void proc_snap_release(struct proc_snap *snap);
+/* The connections gathered, at most PROC_SNAP_MAX, in no order. */
+const struct conn_info *proc_snap_conns(const struct proc_snap *snap, size_t *n);
+#define PROC_SNAP_MAX 100000
 
 #endif

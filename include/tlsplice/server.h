@@ -15,6 +15,10 @@
 
 struct pool;
 
+/* What the operator made of a server at run time (the control socket): drain takes no new
+ * connections and keeps open ones; maint does the same and also stops its health checks. */
+enum server_admin { SERVER_READY, SERVER_DRAIN, SERVER_MAINT };
+
 struct server {
 	const struct cfg_server *cfg;
 	struct pool *pool;
@@ -32,6 +36,11 @@ struct server {
 	atomic_uint_fast64_t connections;      /* client connections carried */
 	atomic_uint_fast64_t connect_failures; /* failed connects of client traffic */
 	atomic_uint_fast64_t check_failures;   /* failed active checks */
+
+	/* run-time administration (main thread writes, anyone reads) */
+	atomic_int admin;                /* enum server_admin */
+	atomic_int weight;               /* set at run time; 0: the file's weight */
+	atomic_uint_fast64_t changed_ms; /* clock_mono_ms() of the last run-time change, 0: none */
 };
 
 /* A new server of pool p: up until its first result, nothing counted yet. */
@@ -59,5 +68,24 @@ bool server_usable(struct server *s, uint64_t now_ms);
  * generation). Down with check = none, it gets its passive probe after check_interval at
  * the latest, whatever the old generation's check was. Before s is visible to pickers. */
 void server_inherit(struct server *s, const struct server *old, uint64_t now_ms);
+
+/* Whether a new connection may go to s: usable (server_usable) and READY. The pool's pick
+ * asks this; drained and maintained servers are passed over. */
+bool server_pickable(struct server *s, uint64_t now_ms);
+/* READY: the operator has not drained it or put it in maint. */
+bool server_admin_ready(const struct server *s);
+/* Up and READY: counts as a primary that can carry traffic (backups wait for none). */
+bool server_serving(const struct server *s);
+/* The weight the round-robin order uses: the run-time one if set, else the file's. */
+int server_weight(const struct server *s);
+/* Main thread (control socket): sets the admin state or the run-time weight (1..256) and
+ * logs the change. A weight change takes effect when the pool's order is rebuilt. */
+void server_set_admin(struct server *s, enum server_admin a);
+void server_set_weight(struct server *s, int weight);
+/* "ready", "drain", "maint"; server_admin_parse: 0, or -1 for another word. */
+const char *server_admin_name(enum server_admin a);
+int server_admin_parse(const char *word, enum server_admin *out);
+/* Health checks skip a server in maint. */
+bool server_in_maint(const struct server *s);
 
 #endif

@@ -63,6 +63,7 @@ static void dump_global(FILE *f, const struct config *cfg)
 	put_duration(f, "shutdown_grace", cfg->shutdown_grace_ms);
 	put_duration(f, "shutdown_timeout", cfg->shutdown_timeout_ms);
 	put_str(f, "metrics", cfg->has_metrics ? cfg->metrics.text : NULL);
+	put_str(f, "control", cfg->control);
 	put_str(f, "user", cfg->user);
 	put_str(f, "group", cfg->group);
 }

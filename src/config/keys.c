@@ -77,6 +77,7 @@ static const struct setting settings[] = {
 	{ G(user), .name = "user", .kind = V_STRING, .check = check_user },
 	{ G(group), .name = "group", .kind = V_STRING, .check = check_group },
 	{ G(shutdown_grace_ms), .name = "shutdown_grace", .kind = V_DURATION, .def = "0" },
+	{ G(control), .name = "control", .kind = V_CUSTOM, .custom = set_control },
 
 	{ F(listens), .name = "listen", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_listen },

@@ -551,6 +551,7 @@ static void config_free(struct config *cfg)
 	free(cfg->access_log);
 	free(cfg->user);
 	free(cfg->group);
+	free(cfg->control);
 	free(cfg);
 }
 

@@ -117,6 +117,26 @@ int set_access_log(struct loader *ld, const struct setting *st, void *base, cons
 	return 0;
 }
 
+/* The control socket's path, resolved; it must fit a Unix socket address (108 bytes). */
+int set_control(struct loader *ld, const struct setting *st, void *base, const char *val, char *err,
+		size_t errlen)
+{
+	struct config *cfg = base;
+	char *s = ld->oom ? NULL : path_resolve(ld, val);
+
+	if (s == NULL)
+		return setters_oom(err, errlen);
+	if (strlen(s) >= CFG_CONTROL_PATH_MAX) {
+		snprintf(err, errlen, "path '%s' is longer than a Unix socket allows (%d bytes)", s,
+			 CFG_CONTROL_PATH_MAX - 1);
+		free(s);
+		return -1;
+	}
+	free(cfg->control);
+	cfg->control = s;
+	return 0;
+}
+
 int check_user(const char *val, char *err, size_t errlen)
 {
 	if (getpwnam(val) == NULL) {

@@ -43,7 +43,7 @@ struct setting {
 
 /* The keys with a setter of their own (setters.c). */
 set_fn set_workers, set_access_log, set_listen, set_cert, set_key, set_route, set_alpn, set_server,
-	set_check_send, set_check_expect, set_accept_proxy_from, set_proxy_tlvs;
+	set_check_send, set_check_expect, set_accept_proxy_from, set_proxy_tlvs, set_control;
 int check_user(const char *val, char *err, size_t errlen);
 int check_group(const char *val, char *err, size_t errlen);
 
