@@ -26,7 +26,6 @@
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
-static void on_again(evutil_socket_t fd, short what, void *arg);
 
 static const struct cfg_frontend *conn_fe(const struct conn *c)
 {
@@ -53,51 +52,73 @@ static void timer_in(struct conn *c, uint64_t ms)
 	evtimer_add(&c->timer, &tv);
 }
 
-static void toggle(struct event *ev, bool *on, bool want)
+/* Arms fd's event for exactly `want` (EV_READ|EV_WRITE, *on what it has now). One event per
+ * socket keeps a connection small (each is 128 bytes); unchanged interest costs nothing, and
+ * a change is one epoll_ctl through libevent's change list. */
+static void watch(struct conn *c, struct event *ev, int fd, uint8_t *on, short want)
 {
 	if (want == *on)
 		return;
-	if (want)
-		event_add(ev, NULL);
-	else
+	if (*on)
 		event_del(ev);
-	*on = want;
+	*on = (uint8_t)want;
+	if (!want)
+		return;
+	event_assign(ev, c->home->base, fd, want | EV_PERSIST, on_event, c);
+	event_add(ev, NULL);
 }
 
 /* Removes ev from the loop whatever state it is in (added, or activated and queued). */
-static void drop(struct event *ev, bool *on)
+static void drop(struct event *ev, uint8_t *on)
 {
 	if (event_initialized(ev))
 		event_del(ev);
 	if (on)
-		*on = false;
+		*on = 0;
+}
+
+static short ev_bits(int want, int rd, int wr)
+{
+	return (short)((want & rd ? EV_READ : 0) | (want & wr ? EV_WRITE : 0));
+}
+
+/* The idle deadline, from the last byte moved (after a run again took the timer). */
+static void idle_arm(struct conn *c)
+{
+	uint64_t limit = conn_fe(c)->idle_timeout_ms;
+	if (limit == 0) {
+		evtimer_del(&c->timer);
+		return;
+	}
+	uint64_t idle = clock_coarse_ms() - c->last_active_ms;
+	timer_in(c, idle < limit ? limit - idle : 0);
 }
 
 /* Arms exactly the events a step asked for; unchanged ones cost no epoll_ctl. */
 static void set_interest(struct conn *c, int want)
 {
 	static const struct timeval now = { 0, 0 };
-	toggle(&c->cr, &c->cr_on, want & RELAY_CREAD);
-	toggle(&c->cw, &c->cw_on, want & RELAY_CWRITE);
-	if (c->bfd >= 0) {
-		toggle(&c->br, &c->br_on, want & RELAY_BREAD);
-		toggle(&c->bw, &c->bw_on, want & RELAY_BWRITE);
-	}
+	watch(c, &c->cev, c->cfd, &c->cev_on, ev_bits(want, RELAY_CREAD, RELAY_CWRITE));
+	if (c->bfd >= 0)
+		watch(c, &c->bev, c->bfd, &c->bev_on, ev_bits(want, RELAY_BREAD, RELAY_BWRITE));
 	/* a timer, not event_active: an activation runs within the same pass of the loop, so
 	 * a client that keeps its socket full would keep every other connection and timer of
-	 * this worker waiting; a timer runs after the next poll */
-	if (want & RELAY_AGAIN)
-		evtimer_add(&c->again, &now);
-	else
-		evtimer_del(&c->again);
+	 * this worker waiting; a timer runs after the next poll. The idle deadline shares the
+	 * timer: it is armed again once no run again is due. */
+	if (want & RELAY_AGAIN) {
+		c->again = true;
+		evtimer_add(&c->timer, &now);
+	} else if (c->again) {
+		c->again = false;
+		idle_arm(c);
+	}
 }
 
 static void backend_close(struct conn *c)
 {
 	if (c->bfd < 0)
 		return;
-	drop(&c->br, &c->br_on);
-	drop(&c->bw, &c->bw_on);
+	drop(&c->bev, &c->bev_on);
 	close(c->bfd);
 	c->bfd = -1;
 }
@@ -178,10 +199,8 @@ static void conn_destroy(struct conn *c)
 	}
 	log_access(c, clock_mono_us());
 	/* every event, whatever the flags say: a queued activation must not outlive c */
-	drop(&c->cr, &c->cr_on);
-	drop(&c->cw, &c->cw_on);
+	drop(&c->cev, &c->cev_on);
 	drop(&c->timer, NULL);
-	drop(&c->again, NULL);
 	backend_close(c);
 	relay_finish(&c->relay);
 	ktls_forget(c->ssl);
@@ -316,9 +335,7 @@ static void connect_next(struct conn *c)
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;
 		}
-		event_assign(&c->br, c->home->base, c->bfd, EV_READ | EV_PERSIST, on_event, c);
-		event_assign(&c->bw, c->home->base, c->bfd, EV_WRITE | EV_PERSIST, on_event, c);
-		toggle(&c->bw, &c->bw_on, true);
+		watch(c, &c->bev, c->bfd, &c->bev_on, EV_WRITE);
 		evtimer_del(&c->timer);
 		timer_in(c, be->connect_timeout_ms);
 		return;
@@ -366,7 +383,7 @@ static void keep_session_facts(struct conn *c, const struct cfg_frontend *fe)
 	for (size_t i = 0; alpn && i < fe->alpn_len; i += 1u + fe->alpn[i]) {
 		if (fe->alpn[i] == alpn_len && memcmp(&fe->alpn[i + 1], alpn, alpn_len) == 0) {
 			c->alpn = &fe->alpn[i + 1];
-			c->alpn_len = alpn_len;
+			c->alpn_len = (uint8_t)alpn_len;
 		}
 	}
 }
@@ -492,17 +509,26 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 		conn_destroy(c);
 }
 
-/* RELAY_AGAIN: the relay left bytes in OpenSSL that no socket event will announce. */
-static void on_again(evutil_socket_t fd, short what, void *arg)
+/* RELAY_AGAIN: the relay left bytes in OpenSSL that no socket event will announce. Then the
+ * idle deadline is armed again, unless the step asked for yet another run. */
+static void run_again(struct conn *c)
 {
-	struct conn *c = arg;
-	on_event(c->cfd, EV_READ, c);
+	c->again = false;
+	conn_step(c, c->cfd, EV_READ);
+	if (c->state == CONN_CLOSED)
+		conn_destroy(c);
+	else if (!c->again)
+		idle_arm(c);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	const struct cfg_frontend *fe = conn_fe(c);
+	if (c->again) {
+		run_again(c);
+		return;
+	}
 	switch (c->state) {
 	case CONN_HANDSHAKE:
 		conn_fail(c, CLOSE_HANDSHAKE_TIMEOUT, "no handshake within %llu ms",
@@ -545,7 +571,7 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 		goto err;
 	c->home = h;
 	c->rt = runtime_ref(h->rt);
-	c->fe_idx = fe_idx;
+	c->fe_idx = (uint32_t)fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
 	relay_prepare(&c->relay, h->pool, &c->close);
@@ -562,10 +588,7 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 		goto err;
 	}
 	net_set_nodelay(fd);
-	event_assign(&c->cr, h->base, fd, EV_READ | EV_PERSIST, on_event, c);
-	event_assign(&c->cw, h->base, fd, EV_WRITE | EV_PERSIST, on_event, c);
 	evtimer_assign(&c->timer, h->base, on_timer, c);
-	evtimer_assign(&c->again, h->base, on_again, c);
 	c->next = h->conns;
 	if (h->conns)
 		h->conns->prev = c;

@@ -38,37 +38,41 @@ enum conn_state {
 struct conn {
 	struct conn_home *home;
 	struct runtime *rt;
-	size_t fe_idx;
 	struct conn *prev, *next;
-	enum conn_state state;
-	int cfd, bfd;
 	SSL *ssl;
-	struct event cr, cw, br, bw; /* client/backend readable/writable, EV_PERSIST */
-	struct event timer;          /* handshake, connect or idle deadline */
-	struct event again;          /* zero timeout: RELAY_AGAIN runs after the next poll */
-	bool cr_on, cw_on, br_on, bw_on;
+	/* one event per socket, armed with the EV_READ|EV_WRITE the step asked for (cev_on,
+	 * bev_on); EV_PERSIST */
+	struct event cev, bev;
+	/* the handshake, connect or idle deadline; or, while `again`, due at once: RELAY_AGAIN
+	 * runs after the next poll, and the idle deadline is armed again after it */
+	struct event timer;
 
 	struct pool *pool;
 	struct server *server;
 	struct pool_tried tried;
-	int attempts;
 
 	struct relay relay;
 
-	struct sockaddr_storage peer;
-	struct timeval t_accept_wall;
 	uint64_t t_accept_us, t_handshake_us;
-	bool relayed;
 	uint64_t last_active_ms; /* clock_coarse_ms() of the last byte moved */
-	int ktls;                /* KTLS_TX|KTLS_RX of the client socket */
+	struct timeval t_accept_wall;
 	/* what the access log says of the TLS session, kept so the SSL object can be freed
 	 * once the kernel holds both directions */
 	const char *tls_version, *cipher; /* OpenSSL's static strings */
 	char *sni;                        /* copy of the client's SNI, NULL if none */
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
-	unsigned alpn_len;
-	struct close_cause close; /* why it ends (the access log's close and error) */
-	bool hs_closed;           /* the client closed during the handshake */
+	struct close_cause close;         /* why it ends (the access log's close and error) */
+	struct sockaddr_storage peer;
+	uint32_t fe_idx;
+	int cfd, bfd;
+	int attempts;
+	enum conn_state state;
+	int ktls;               /* KTLS_TX|KTLS_RX of the client socket */
+	uint8_t cev_on, bev_on; /* EV_READ|EV_WRITE armed */
+	uint8_t alpn_len;       /* an ALPN protocol name is 1..255 bytes */
+	bool again;             /* the timer stands for RELAY_AGAIN, not a deadline */
+	bool relayed;
+	bool hs_closed; /* the client closed during the handshake */
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
