@@ -14,7 +14,7 @@
 #
 # Usage: scripts/bench.sh [--quick] [--out FILE] [--only LIST] [--no-install]
 #                         [--rounds N] [--syscalls] [--build-dir DIR] [--port-base N]
-#                         [--extra NAME=BINARY]... [--phases LIST]
+#                         [--extra NAME=BINARY]... [--phases LIST] [--fifo] [--crosscheck]
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +33,7 @@ EXTRA=()            # tlsplice-NAME proxies: another tlsplice binary, same confi
 declare -A BIN_OF   # tlsplice-NAME -> its binary
 PHASES=bulk,hs,rr,idle
 CROSSCHECK=0
+RT=()               # --fifo: chrt -f 10
 PEERS=(haproxy nginx hitch stunnel)
 
 usage() {
@@ -51,6 +52,14 @@ Options:
   --extra NAME=BIN  also measure the tlsplice binary BIN as proxy "tlsplice-NAME", in the
                     same rounds (e.g. a build of another commit, side by side); repeatable
   --phases LIST     comma list of bulk, hs, rr, idle (default: all)
+  --crosscheck      also measure with clients that share no code with the load generator
+                    (tests/bench/rrclient.py, openssl s_time) and print how the proxy CPU
+                    figures agree
+  --fifo            run the proxies, the load generator and the backend SCHED_FIFO (root), so
+                    that other work on a shared host cannot preempt them: tails then show the
+                    proxy, not the neighbours. The kernel still pauses real-time tasks for
+                    50 ms a second (sched_rt_runtime_us): a stall of every connection at once
+                    each second, which reaches p999 only from about 64 connections up
 Sizes can be overridden with BENCH_BULK_C, BENCH_BULK_N, BENCH_BULK_T, BENCH_HS_C,
 BENCH_HS_D, BENCH_RR_C (a list, e.g. "1 16"), BENCH_RR_D, BENCH_IDLE_N, BENCH_IDLE_C, BENCH_IDLE_T, BENCH_SPEED_SECS.
 EOF
@@ -75,6 +84,8 @@ while [ $# -gt 0 ]; do
 	--extra=*) EXTRA+=("${1#*=}") ;;
 	--phases) PHASES=$2; shift ;;
 	--phases=*) PHASES=${1#*=} ;;
+	--fifo) RT=(chrt -f 10) ;;
+	--crosscheck) CROSSCHECK=1 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
 	esac
@@ -128,6 +139,8 @@ die() { log "error: $*"; exit 1; }
 . "$ROOT/scripts/bench/configs.sh" || exit 2
 # shellcheck source=bench/measure.sh
 . "$ROOT/scripts/bench/measure.sh" || exit 2
+# shellcheck source=bench/crosscheck.sh
+. "$ROOT/scripts/bench/crosscheck.sh" || exit 2
 # shellcheck source=bench/report.sh
 . "$ROOT/scripts/bench/report.sh" || exit 2
 

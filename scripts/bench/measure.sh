@@ -58,7 +58,7 @@ put() {
 loadgen() {
 	local d=$1 out=$WORK/loadgen.out pid
 	shift
-	timeout -k 5 "$((d + 30))" taskset -c "$LOAD_CORE" "$LOADGEN" "$@" >"$out" 2>>"$WORK/loadgen.err" &
+	timeout -k 5 "$((d + 30))" "${RT[@]}" taskset -c "$LOAD_CORE" "$LOADGEN" "$@" >"$out" 2>>"$WORK/loadgen.err" &
 	pid=$!
 	STARTED+=("$pid")
 	wait "$pid"
@@ -134,11 +134,17 @@ rr_main_c() {
 # One request/response run at C connections; per-C metrics rr_*_C, and the main table's
 # rr_* at rr_main_c.
 measure_rr_at() {
-	local proxy=$1 pid=$2 c=$3 n m v sfx
-	phase "$proxy" "$pid" rr "$RR_D" rr -p "$FPORT" -c "$c" -s "$RR_SIZE" -d "$RR_D" ||
+	local proxy=$1 pid=$2 c=$3 n m v sfx tail trace=$WORK/$proxy-rr$c.trace
+	phase "$proxy" "$pid" rr "$RR_D" rr -p "$FPORT" -c "$c" -s "$RR_SIZE" -d "$RR_D" -T "$trace" ||
 		{ NOTE[$proxy]+="rr c=$c: $(status_of "$RES"); "; [ -n "$RES" ] || return 1; }
 	n=$(kv "$RES" requests)
 	[ "${n:-0}" -gt 0 ] || return 1
+	# where the tail comes from (tests/bench/tail.py): this round's figures, not the best
+	tail=$(python3 "$ROOT/tests/bench/tail.py" "$trace" 2>/dev/null)
+	R[$proxy.rr_behind_$c]=$(kv "$tail" left_behind_per_k)
+	R[$proxy.rr_stalls_$c]=$(kv "$tail" stall_events)
+	log "$proxy rr c=$c: $tail"
+	rm -f "$trace"
 	for sfx in "_$c" $([ "$c" = "$(rr_main_c)" ] && echo "-"); do
 		[ "$sfx" = - ] && sfx=
 		for m in rps p50 p99 p999; do
@@ -165,7 +171,7 @@ measure_idle() {
 	rm -f "$fifo"
 	mkfifo "$fifo"
 	exec {fd}<>"$fifo"   # read-write: never blocks, and keeps what the loadgen wrote
-	timeout -k 5 "$((IDLE_T + 30))" taskset -c "$LOAD_CORE" "$LOADGEN" idle \
+	timeout -k 5 "$((IDLE_T + 30))" "${RT[@]}" taskset -c "$LOAD_CORE" "$LOADGEN" idle \
 		-p "$FPORT" -c "$IDLE_C" -n "$IDLE_N" -d "$IDLE_T" >"$fifo" 2>>"$WORK/loadgen.err" &
 	lpid=$!
 	STARTED+=("$lpid")
@@ -258,7 +264,7 @@ run_proxy() {
 	start_bg "$PROXY_CORE" "$WORK/$proxy.log" env "$envv" $cmd
 	ppid=$LAST_PID
 	log "$proxy: started pid $ppid on 127.0.0.1:$FPORT -> $BPORT: $cmd"
-	if ! taskset -c "$LOAD_CORE" "$LOADGEN" probe -p "$FPORT" -d 10 >"$WORK/$proxy-probe.txt" 2>&1; then
+	if ! "${RT[@]}" taskset -c "$LOAD_CORE" "$LOADGEN" probe -p "$FPORT" -d 10 >"$WORK/$proxy-probe.txt" 2>&1; then
 		NOTE[$proxy]+="does not serve (see $WORK/$proxy.log); "
 		log "$proxy: does not serve: $(tail -3 "$WORK/$proxy.log" | tr '\n' ' ')"
 		stop_tree "$ppid"; forget_pid "$ppid"
@@ -269,6 +275,7 @@ run_proxy() {
 	has_phase hs && { measure_hs "$proxy" "$ppid" || log "$proxy: handshake failed"; }
 	has_phase rr && { measure_rr "$proxy" "$ppid" || log "$proxy: rr failed"; }
 	has_phase idle && { measure_idle "$proxy" "$ppid" || log "$proxy: idle failed"; }
+	[ "$CROSSCHECK" = 1 ] && { crosscheck "$proxy" "$ppid" || log "$proxy: cross-check failed"; }
 	[ "$SYSCALLS" = 1 ] && [ -z "${R[$proxy.sys_rr]:-}" ] && { syscall_profile "$proxy" "$ppid" || true; }
 	# SO_REUSEPORT lets another process join our port unnoticed: say so.
 	foreign=$(comm -23 <(listeners "$FPORT") <(tree_pids "$ppid" | sort -u) | tr '\n' ' ')

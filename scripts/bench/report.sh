@@ -47,8 +47,12 @@ rr_table() {
 	local p c m v b line
 	echo "Request/response by concurrency (${RR_SIZE}-byte echo, ${RR_D}s each): req/s ↑, p50/p99/p999 µs ↓, CPU µs/req ↓ (ratio to the best peer)."
 	echo
-	echo "| proxy | C | req/s | p50 µs | p99 µs | p999 µs | CPU µs/req |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "Last two columns (last round, tests/bench/tail.py): requests slower than p50 + 700 µs per"
+	echo "1,000 that were left behind while the other connections kept moving (a cause in the proxy),"
+	echo "and stalls where no connection moved (the host's scheduling, or a pause of a whole process)."
+	echo
+	echo "| proxy | C | req/s | p50 µs | p99 µs | p999 µs | CPU µs/req | left behind /1k | stalls |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for c in $RR_C; do
 		for p in "${PROXIES[@]}"; do
 			line="| $p | $c |"
@@ -60,7 +64,7 @@ rr_table() {
 				else line+=" $v${R[$p.rr_${m}_$c.noisy]:-} |"
 				fi
 			done
-			echo "$line"
+			echo "$line ${R[$p.rr_behind_$c]:--} | ${R[$p.rr_stalls_$c]:--} |"
 		done
 	done
 }
@@ -74,6 +78,7 @@ write_report() {
 		echo
 		echo "Host: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r), $(openssl version | awk '{print $1, $2}')."
 		echo "Proxy on core $PROXY_CORE; load generator and echo backend on core $LOAD_CORE. TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, ECDSA P-256, no tickets, one worker."
+		[ ${#RT[@]} -gt 0 ] && echo "All of them SCHED_FIFO (--fifo): other work on the host does not preempt them; the kernel's real-time throttling pauses them 50 ms a second."
 		echo "Best of $ROUNDS interleaved round(s). bulk: $BULK_C connections x $BULK_N each way (MiB/s counts both directions); handshake: $HS_C in flight for ${HS_D}s; rr: $(rr_main_c) connections (of $RR_C) x ${RR_SIZE}-byte echo for ${RR_D}s; idle: $IDLE_N connections."
 		echo
 		echo "Each cell: value (value / best of HAProxy, nginx, hitch and stunnel for that column; ↑ higher is better, ↓ lower is better)."
@@ -99,6 +104,7 @@ write_report() {
 			echo "$line"
 		done
 		has_phase rr && { echo; rr_table; }
+		[ "$CROSSCHECK" = 1 ] && { echo; xc_table; }
 		echo
 		echo "Details (last round): % of the proxy's core used by the proxy and by everything else"
 		echo "(other processes, softirq), and how busy the load generator's core was, during"
