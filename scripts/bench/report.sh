@@ -50,6 +50,7 @@ rr_table() {
 	echo "Last two columns (last round, tests/bench/tail.py): requests slower than p50 + 700 µs per"
 	echo "1,000 that were left behind while the other connections kept moving (a cause in the proxy),"
 	echo "and stalls where no connection moved (the host's scheduling, or a pause of a whole process)."
+	echo "From about 64 connections up, the catch-up after each stall counts as left behind too."
 	echo
 	echo "| proxy | C | req/s | p50 µs | p99 µs | p999 µs | CPU µs/req | left behind /1k | stalls |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -11,6 +11,10 @@ millisecond"). A slow request was either
     the load generator or the backend was not running: preempted by other work on the
     host, or a long pause inside one of them).
 
+The sorting means most at a few connections (16): from about 64 up, after every stall the
+proxy serves the connections that waited one after another, and the last of them count as
+left behind whatever the proxy.
+
 Prints one line:
     TAIL requests=N p50_us= p99_us= p999_us= slow=N slow_per_k= left_behind=N
          left_behind_per_k= stalled=N stall_events=N
