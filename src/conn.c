@@ -29,9 +29,9 @@
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
-static void on_again(evutil_socket_t fd, short what, void *arg);
+static void conn_free(struct conn *c);
 
-static const struct cfg_frontend *conn_fe(const struct conn *c)
+const struct cfg_frontend *conn_fe(const struct conn *c)
 {
 	return &c->rt->cfg->frontends[c->fe_idx];
 }
@@ -56,51 +56,73 @@ static void timer_in(struct conn *c, uint64_t ms)
 	evtimer_add(&c->timer, &tv);
 }
 
-static void toggle(struct event *ev, bool *on, bool want)
+/* Arms fd's event for exactly `want` (EV_READ|EV_WRITE, *on what it has now). One event per
+ * socket keeps a connection small (each is 128 bytes); unchanged interest costs nothing, and
+ * a change is one epoll_ctl through libevent's change list. */
+static void watch(struct conn *c, struct event *ev, int fd, uint8_t *on, short want)
 {
 	if (want == *on)
 		return;
-	if (want)
-		event_add(ev, NULL);
-	else
+	if (*on)
 		event_del(ev);
-	*on = want;
+	*on = (uint8_t)want;
+	if (!want)
+		return;
+	event_assign(ev, c->home->base, fd, want | EV_PERSIST, on_event, c);
+	event_add(ev, NULL);
 }
 
 /* Removes ev from the loop whatever state it is in (added, or activated and queued). */
-static void drop(struct event *ev, bool *on)
+static void drop(struct event *ev, uint8_t *on)
 {
 	if (event_initialized(ev))
 		event_del(ev);
 	if (on)
-		*on = false;
+		*on = 0;
+}
+
+static short ev_bits(int want, int rd, int wr)
+{
+	return (short)((want & rd ? EV_READ : 0) | (want & wr ? EV_WRITE : 0));
+}
+
+/* The idle deadline, from the last byte moved (after a run again took the timer). */
+static void idle_arm(struct conn *c)
+{
+	uint64_t limit = conn_fe(c)->idle_timeout_ms;
+	if (limit == 0) {
+		evtimer_del(&c->timer);
+		return;
+	}
+	uint64_t idle = clock_coarse_ms() - c->last_active_ms;
+	timer_in(c, idle < limit ? limit - idle : 0);
 }
 
 /* Arms exactly the events a step asked for; unchanged ones cost no epoll_ctl. */
 static void set_interest(struct conn *c, int want)
 {
 	static const struct timeval now = { 0, 0 };
-	toggle(&c->cr, &c->cr_on, want & RELAY_CREAD);
-	toggle(&c->cw, &c->cw_on, want & RELAY_CWRITE);
-	if (c->bfd >= 0) {
-		toggle(&c->br, &c->br_on, want & RELAY_BREAD);
-		toggle(&c->bw, &c->bw_on, want & RELAY_BWRITE);
-	}
+	watch(c, &c->cev, c->cfd, &c->cev_on, ev_bits(want, RELAY_CREAD, RELAY_CWRITE));
+	if (c->bfd >= 0)
+		watch(c, &c->bev, c->bfd, &c->bev_on, ev_bits(want, RELAY_BREAD, RELAY_BWRITE));
 	/* a timer, not event_active: an activation runs within the same pass of the loop, so
 	 * a client that keeps its socket full would keep every other connection and timer of
-	 * this worker waiting; a timer runs after the next poll */
-	if (want & RELAY_AGAIN)
-		evtimer_add(&c->again, &now);
-	else
-		evtimer_del(&c->again);
+	 * this worker waiting; a timer runs after the next poll. The idle deadline shares the
+	 * timer: it is armed again once no run again is due. */
+	if (want & RELAY_AGAIN) {
+		c->again = true;
+		evtimer_add(&c->timer, &now);
+	} else if (c->again) {
+		c->again = false;
+		idle_arm(c);
+	}
 }
 
 static void backend_close(struct conn *c)
 {
 	if (c->bfd < 0)
 		return;
-	drop(&c->br, &c->br_on);
-	drop(&c->bw, &c->bw_on);
+	drop(&c->bev, &c->bev_on);
 	close(c->bfd);
 	c->bfd = -1;
 }
@@ -169,7 +191,6 @@ static void log_access(const struct conn *c, uint64_t now_us)
 
 static void conn_destroy(struct conn *c)
 {
-	struct conn_home *h = c->home;
 	if (c->close.reason == CLOSE_NONE)
 		c->close.reason = CLOSE_ERROR;
 	count_close(c);
@@ -189,11 +210,17 @@ static void conn_destroy(struct conn *c)
 	}
 	log_access(c, clock_mono_us());
 	conn_debug(c, CONN_DEBUG_CLOSE);
+	conn_free(c);
+}
+
+/* What every end shares (conn_destroy's, and conn_hand_off's, whose sockets live on in the
+ * new process): the events, sockets and memory of c. */
+static void conn_free(struct conn *c)
+{
+	struct conn_home *h = c->home;
 	/* every event, whatever the flags say: a queued activation must not outlive c */
-	drop(&c->cr, &c->cr_on);
-	drop(&c->cw, &c->cw_on);
+	drop(&c->cev, &c->cev_on);
 	drop(&c->timer, NULL);
-	drop(&c->again, NULL);
 	backend_close(c);
 	relay_finish(&c->relay);
 	ktls_forget(c->ssl);
@@ -212,114 +239,6 @@ static void conn_destroy(struct conn *c)
 	free(c);
 	h->nconns--;
 	h->closed(h);
-}
-
-/* Builds the PROXY protocol header (v1 text or v2 binary) for this client; 0 if off. */
-static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned char *out, size_t cap)
-{
-	static const unsigned char sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-					       0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
-	if (v == PROXY_OFF)
-		return 0;
-	if (c->pin.dst) /* the address the client reached, as the balancer in front told it */
-		local = *c->pin.dst;
-	else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
-		return 0;
-	bool v6 = c->peer.ss_family == AF_INET6;
-	const struct sockaddr_in *s4 = (const void *)&c->peer, *d4 = (const void *)&local;
-	const struct sockaddr_in6 *s6 = (const void *)&c->peer, *d6 = (const void *)&local;
-	if (v == PROXY_V1) {
-		char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-		inet_ntop(c->peer.ss_family,
-			  v6 ? (const void *)&s6->sin6_addr : (const void *)&s4->sin_addr, src,
-			  sizeof(src));
-		inet_ntop(c->peer.ss_family,
-			  v6 ? (const void *)&d6->sin6_addr : (const void *)&d4->sin_addr, dst,
-			  sizeof(dst));
-		int n = snprintf((char *)out, cap, "PROXY %s %s %s %u %u\r\n", v6 ? "TCP6" : "TCP4",
-				 src, dst, ntohs(v6 ? s6->sin6_port : s4->sin_port),
-				 ntohs(v6 ? d6->sin6_port : d4->sin_port));
-		return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-	}
-	size_t alen = v6 ? 36 : 12;
-	memcpy(out, sig, sizeof(sig));
-	out[12] = 0x21;             /* version 2, PROXY command */
-	out[13] = v6 ? 0x21 : 0x11; /* TCP over IPv6 / IPv4 */
-	out[14] = (unsigned char)(alen >> 8);
-	out[15] = (unsigned char)alen;
-	unsigned char *p = out + 16;
-	if (v6) {
-		memcpy(p, &s6->sin6_addr, 16);
-		memcpy(p + 16, &d6->sin6_addr, 16);
-		memcpy(p + 32, &s6->sin6_port, 2);
-		memcpy(p + 34, &d6->sin6_port, 2);
-	} else {
-		memcpy(p, &s4->sin_addr, 4);
-		memcpy(p + 4, &d4->sin_addr, 4);
-		memcpy(p + 8, &s4->sin_port, 2);
-		memcpy(p + 10, &d4->sin_port, 2);
-	}
-	return 16 + alen;
-}
-
-/* What the SSL TLV tells of a client certificate, kept while the SSL object lives. */
-struct conn_peer_cert {
-	long verify;
-	bool in_conn;
-	char cn[256];
-};
-
-static void keep_peer_cert(struct conn *c)
-{
-	X509 *x = SSL_get0_peer_certificate(c->ssl);
-	if (!x || !(c->peer_cert = calloc(1, sizeof(*c->peer_cert))))
-		return;
-	c->peer_cert->verify = SSL_get_verify_result(c->ssl);
-	c->peer_cert->in_conn = !SSL_session_reused(c->ssl);
-	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, c->peer_cert->cn,
-				      sizeof(c->peer_cert->cn)) < 0)
-		c->peer_cert->cn[0] = '\0';
-}
-
-/* proxy_protocol_tlvs and proxy_protocol_crc32c on a v2 header of n bytes: its new length
- * (the header without them if they cannot fit, which the bounds rule out). */
-static size_t proxy_tlvs_add(const struct conn *c, const struct cfg_frontend *fe,
-			     unsigned char *hdr, size_t n, size_t cap)
-{
-	const struct conn_peer_cert *pc = c->peer_cert;
-	struct proxy_tlv_facts f = {
-		.alpn = c->alpn,
-		.alpn_len = c->alpn_len,
-		.authority = c->sni,
-		.version = c->tls_version,
-		.cipher = c->cipher,
-		.cn = pc ? pc->cn : NULL,
-		.cert = pc != NULL,
-		.cert_in_conn = pc && pc->in_conn,
-		.verify = pc ? pc->verify : 0,
-	};
-	size_t m = proxy_tlv_append(hdr, n, cap, fe->proxy_tlvs, fe->proxy_crc32c, &f);
-	return m ? m : n;
-}
-
-/* The connect just completed, so the socket's send buffer is empty and the header (at most
- * 1536 bytes with every TLV) goes out whole in one send. */
-static int send_proxy_header(struct conn *c)
-{
-	const struct cfg_frontend *fe = conn_fe(c);
-	unsigned char hdr[PROXY_TLV_HEADER_MAX];
-	size_t n = proxy_header(c, fe->proxy_protocol, hdr, sizeof(hdr));
-	if (n && fe->proxy_protocol == PROXY_V2 && (fe->proxy_tlvs || fe->proxy_crc32c))
-		n = proxy_tlvs_add(c, fe, hdr, n, sizeof(hdr));
-	if (n == 0)
-		return 0;
-	if (send(c->bfd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
-		conn_fail(c, CLOSE_SERVER_EOF, "cannot send PROXY header: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
 }
 
 static void start_relay(struct conn *c)
@@ -446,9 +365,7 @@ static void connect_next(struct conn *c)
 			pool_report_connect_fail(s, pool_now_ms(), err);
 			continue;
 		}
-		event_assign(&c->br, c->home->base, c->bfd, EV_READ | EV_PERSIST, on_event, c);
-		event_assign(&c->bw, c->home->base, c->bfd, EV_WRITE | EV_PERSIST, on_event, c);
-		toggle(&c->bw, &c->bw_on, true);
+		watch(c, &c->bev, c->bfd, &c->bev_on, EV_WRITE);
 		evtimer_del(&c->timer);
 		timer_in(c, be->connect_timeout_ms);
 		return;
@@ -476,7 +393,7 @@ static void connecting_step(struct conn *c)
 	}
 	c->close.error[0] = '\0';
 	start_relay(c);
-	if (!e && send_proxy_header(c) < 0)
+	if (!e && conn_send_proxy_header(c) < 0)
 		return;
 	if (e)
 		conn_fail(c, CLOSE_SERVER_EOF, "server reset the connection: %s", strerror(e));
@@ -496,7 +413,7 @@ static void keep_session_facts(struct conn *c, const struct cfg_frontend *fe)
 	for (size_t i = 0; alpn && i < fe->alpn_len; i += 1u + fe->alpn[i]) {
 		if (fe->alpn[i] == alpn_len && memcmp(&fe->alpn[i + 1], alpn, alpn_len) == 0) {
 			c->alpn = &fe->alpn[i + 1];
-			c->alpn_len = alpn_len;
+			c->alpn_len = (uint8_t)alpn_len;
 		}
 	}
 }
@@ -530,7 +447,7 @@ static void handshake_done(struct conn *c)
 	c->t_handshake_us = clock_mono_us();
 	keep_session_facts(c, fe);
 	if (fe->proxy_protocol == PROXY_V2 && (fe->proxy_tlvs & PROXY_TLV_SSL))
-		keep_peer_cert(c);
+		conn_keep_peer_cert(c);
 	if (c->rt->cfg->ktls != KTLS_OFF && ktls_probe())
 		enable_ktls(c, fe);
 	bool tls13 = c->tls_version && strcmp(c->tls_version, "TLSv1.3") == 0;
@@ -658,17 +575,26 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 		conn_destroy(c);
 }
 
-/* RELAY_AGAIN: the relay left bytes in OpenSSL that no socket event will announce. */
-static void on_again(evutil_socket_t fd, short what, void *arg)
+/* RELAY_AGAIN: the relay left bytes in OpenSSL that no socket event will announce. Then the
+ * idle deadline is armed again, unless the step asked for yet another run. */
+static void run_again(struct conn *c)
 {
-	struct conn *c = arg;
-	on_event(c->cfd, EV_READ, c);
+	c->again = false;
+	conn_step(c, c->cfd, EV_READ);
+	if (c->state == CONN_CLOSED)
+		conn_destroy(c);
+	else if (!c->again)
+		idle_arm(c);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	const struct cfg_frontend *fe = conn_fe(c);
+	if (c->again) {
+		run_again(c);
+		return;
+	}
 	switch (c->state) {
 	case CONN_PROXY:
 		conn_fail(c, CLOSE_PROXY_HEADER, "no complete PROXY header within %llu ms",
@@ -712,6 +638,16 @@ void conn_kill(struct conn *c, enum close_reason reason)
 	conn_destroy(c);
 }
 
+/* Puts c on its worker's list, with its timer. */
+static void conn_link(struct conn_home *h, struct conn *c)
+{
+	evtimer_assign(&c->timer, h->base, on_timer, c);
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+}
+
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer)
 {
 	h->nconns++;
@@ -720,7 +656,7 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 		goto err;
 	c->home = h;
 	c->rt = runtime_ref(h->rt);
-	c->fe_idx = fe_idx;
+	c->fe_idx = (uint32_t)fe_idx;
 	c->cfd = fd;
 	c->bfd = -1;
 	relay_prepare(&c->relay, h->pool, &c->close);
@@ -737,14 +673,7 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 		goto err;
 	}
 	net_set_nodelay(fd);
-	event_assign(&c->cr, h->base, fd, EV_READ | EV_PERSIST, on_event, c);
-	event_assign(&c->cw, h->base, fd, EV_WRITE | EV_PERSIST, on_event, c);
-	evtimer_assign(&c->timer, h->base, on_timer, c);
-	evtimer_assign(&c->again, h->base, on_again, c);
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	h->conns = c;
+	conn_link(h, c);
 	timer_in(c, conn_fe(c)->handshake_timeout_ms);
 	conn_debug(c, CONN_DEBUG_ACCEPT);
 	if (conn_fe(c)->accept_proxy != ACCEPT_PROXY_OFF)
@@ -760,164 +689,19 @@ err:
 
 /* ------------------------------------------------ moving to another process (upgrade) */
 
-bool conn_movable(const struct conn *c)
-{
-	const struct relay *r = &c->relay;
-	/* an adopted connection whose server left the configuration stays where it is */
-	return c->state == CONN_RELAY && !c->ssl && c->pool && c->server && r->up.splice &&
-	       r->down.splice && !r->up.eof && !r->down.eof && !r->up.shut && !r->down.shut &&
-	       r->up.in_pipe == 0 && r->down.in_pipe == 0 && !r->up.buf && !r->down.buf;
-}
-
-static void hex_out(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	if (!p || n == 0) {
-		strcpy(out, "-");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-int conn_export(const struct conn *c, char *meta, size_t len)
-{
-	char sni[2 * 255 + 1], alpn[2 * 255 + 1];
-	const char *s = c->sni ? c->sni : "";
-	hex_out((const unsigned char *)s, strnlen(s, 255), sni);
-	hex_out(c->alpn, c->alpn_len, alpn);
-	int n = snprintf(meta, len, "conn %s %s %s %s %s %s %s %llu %llu %lld %ld %llu %llu %u",
-			 conn_fe(c)->name, c->pool->cfg->name, c->server->cfg->addr.text,
-			 c->tls_version ? c->tls_version : "-", c->cipher ? c->cipher : "-", sni,
-			 alpn, (unsigned long long)c->t_accept_us,
-			 (unsigned long long)c->t_handshake_us, (long long)c->t_accept_wall.tv_sec,
-			 (long)c->t_accept_wall.tv_usec, (unsigned long long)c->relay.up.bytes,
-			 (unsigned long long)c->relay.down.bytes, c->handovers + 1);
-	return n > 0 && (size_t)n < len ? 0 : -1;
-}
-
 void conn_hand_off(struct conn *c)
 {
-	struct conn_home *h = c->home;
 	/* the new process counts it, logs it once and adds its bytes when it ends */
 	atomic_fetch_sub(&c->rt->stats[c->fe_idx]->active, 1);
-	drop(&c->cr, &c->cr_on);
-	drop(&c->cw, &c->cw_on);
-	drop(&c->timer, NULL);
-	drop(&c->again, NULL);
-	backend_close(c);
-	relay_finish(&c->relay);
-	free(c->sni);
-	close(c->cfd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		h->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	runtime_unref(c->rt);
-	free(c);
-	h->nconns--;
-	h->closed(h);
-}
-
-/* OpenSSL's version and cipher names are static strings in the process that made the
- * handshake; an adopted connection's come from text: kept once each, for the process's
- * life (a few dozen at most). */
-static const char *intern(const char *s)
-{
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static char *names[64];
-	const char *found = "-";
-	pthread_mutex_lock(&mu);
-	for (size_t i = 0; i < 64; i++) {
-		if (!names[i])
-			names[i] = strdup(s);
-		if (names[i] && strcmp(names[i], s) == 0) {
-			found = names[i];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&mu);
-	return found;
-}
-
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-static size_t hex_in(const char *in, unsigned char *out, size_t cap)
-{
-	size_t n = 0;
-	for (; hex_digit(in[0]) >= 0 && hex_digit(in[1]) >= 0 && n < cap; in += 2)
-		out[n++] = (unsigned char)(hex_digit(in[0]) * 16 + hex_digit(in[1]));
-	return n;
-}
-
-/* Finds c's frontend, backend and server by name in the running generation. */
-static int adopt_names(struct conn *c, const char *fe, const char *be, const char *srv)
-{
-	const struct config *cfg = c->rt->cfg;
-	size_t i;
-	for (i = 0; i < cfg->nfrontends && strcmp(cfg->frontends[i].name, fe) != 0; i++)
-		;
-	if (i == cfg->nfrontends)
-		return -1;
-	c->fe_idx = i;
-	for (i = 0; i < cfg->nbackends && !c->pool; i++)
-		if (strcmp(cfg->backends[i].name, be) == 0)
-			c->pool = &c->rt->pools[i];
-	for (unsigned k = 0; c->pool && k < c->pool->nservers; k++)
-		if (strcmp(c->pool->servers[k].cfg->addr.text, srv) == 0)
-			c->server = &c->pool->servers[k];
-	return 0;
-}
-
-/* What the access log needs, from conn_export's text. */
-static int adopt_meta(struct conn *c, const char *meta)
-{
-	char fe[64], be[64], srv[128], ver[16], cipher[64], sni[512], alpn[512];
-	unsigned long long acc, hs, in, out;
-	long long sec;
-	long usec;
-	if (sscanf(meta,
-		   "conn %63s %63s %127s %15s %63s %511s %511s %llu %llu %lld %ld %llu %llu %u", fe,
-		   be, srv, ver, cipher, sni, alpn, &acc, &hs, &sec, &usec, &in, &out,
-		   &c->handovers) != 14 ||
-	    adopt_names(c, fe, be, srv) < 0)
-		return -1;
-	unsigned char raw[256];
-	size_t n = hex_in(sni, raw, sizeof(raw) - 1);
-	raw[n] = '\0';
-	c->sni = n ? strdup((const char *)raw) : NULL;
-	n = hex_in(alpn, raw, sizeof(raw));
-	const struct cfg_frontend *f = conn_fe(c);
-	for (size_t i = 0; n && i < f->alpn_len; i += 1u + f->alpn[i])
-		if (f->alpn[i] == n && memcmp(&f->alpn[i + 1], raw, n) == 0) {
-			c->alpn = &f->alpn[i + 1];
-			c->alpn_len = (unsigned)n;
-		}
-	c->tls_version = intern(ver);
-	c->cipher = intern(cipher);
-	c->t_accept_us = acc;
-	c->t_handshake_us = hs;
-	c->t_accept_wall.tv_sec = (time_t)sec;
-	c->t_accept_wall.tv_usec = (suseconds_t)usec;
-	c->relay.up.bytes = in;
-	c->relay.down.bytes = out;
-	return 0;
+	if (c->server_held)
+		pool_release(c->server);
+	conn_free(c);
 }
 
 int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	socklen_t plen = sizeof(struct sockaddr_storage);
+	socklen_t plen = sizeof(c->peer);
 	if (!c)
 		return -1;
 	c->home = h;
@@ -925,7 +709,7 @@ int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta)
 	c->cfd = cfd;
 	c->bfd = bfd;
 	relay_prepare(&c->relay, h->pool, &c->close);
-	if (adopt_meta(c, meta) < 0 || getpeername(cfd, (struct sockaddr *)&c->peer, &plen) < 0) {
+	if (conn_import(c, meta) < 0 || getpeername(cfd, (struct sockaddr *)&c->peer, &plen) < 0) {
 		free(c->sni);
 		runtime_unref(c->rt);
 		free(c);
@@ -934,17 +718,12 @@ int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta)
 	c->ktls = KTLS_TX | KTLS_RX;
 	relay_init(&c->relay, cfd, NULL, c->ktls, strcmp(c->tls_version, "TLSv1.3") == 0, true);
 	atomic_fetch_add(&c->rt->stats[c->fe_idx]->active, 1);
-	event_assign(&c->cr, h->base, cfd, EV_READ | EV_PERSIST, on_event, c);
-	event_assign(&c->cw, h->base, cfd, EV_WRITE | EV_PERSIST, on_event, c);
-	event_assign(&c->br, h->base, bfd, EV_READ | EV_PERSIST, on_event, c);
-	event_assign(&c->bw, h->base, bfd, EV_WRITE | EV_PERSIST, on_event, c);
-	evtimer_assign(&c->timer, h->base, on_timer, c);
-	evtimer_assign(&c->again, h->base, on_again, c);
+	if (c->server) { /* leastconn and maxconn count it from now on */
+		pool_hold(c->server);
+		c->server_held = true;
+	}
 	h->nconns++;
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	h->conns = c;
+	conn_link(h, c);
 	c->state = CONN_RELAY;
 	relay_start(&c->relay, bfd);
 	c->relayed = true;

@@ -111,6 +111,11 @@ unsigned pool_queued(const struct pool *p)
 	return atomic_load(&p->queued);
 }
 
+void pool_hold(struct server *s)
+{
+	atomic_fetch_add(&s->pool->load[s->idx]->active, 1);
+}
+
 void pool_release(struct server *s)
 {
 	atomic_fetch_sub(&s->pool->load[s->idx]->active, 1);

@@ -99,7 +99,7 @@ static int servername_cb(SSL *ssl, int *alert, void *arg)
 {
 	struct tls_frontend *t = arg;
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-	if (!name)
+	if (!name || t->ncerts == 1) /* one certificate: it is served whatever the name */
 		return SSL_TLSEXT_ERR_OK;
 	/* names as TLS clients check them first; then a wildcard standing for several labels,
 	 * as routes match; else the first certificate */
@@ -379,6 +379,11 @@ static int ctx_settings(SSL_CTX *ctx, const struct config *cfg, const struct cfg
 		       why);
 		bad = -1;
 	}
+	/* the chain is what the cert file holds: without client CAs the context's store is
+	 * empty, and OpenSSL's automatic chain building (a verification per handshake) could
+	 * only ever find the certificate itself */
+	if (!fe->client_ca)
+		SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 	if (ktls)
 		ktls_ctx_prepare(ctx);
 	return bad;

@@ -43,47 +43,53 @@ enum conn_state {
 struct conn {
 	struct conn_home *home;
 	struct runtime *rt;
-	size_t fe_idx;
 	struct conn *prev, *next;
-	enum conn_state state;
-	int cfd, bfd;
 	SSL *ssl;
-	struct event cr, cw, br, bw; /* client/backend readable/writable, EV_PERSIST */
-	struct event timer;          /* handshake, connect or idle deadline */
-	struct event again;          /* zero timeout: RELAY_AGAIN runs after the next poll */
-	bool cr_on, cw_on, br_on, bw_on;
+	/* one event per socket, armed with the EV_READ|EV_WRITE the step asked for (cev_on,
+	 * bev_on); EV_PERSIST */
+	struct event cev, bev;
+	/* the handshake, connect or idle deadline; or, while `again`, due at once: RELAY_AGAIN
+	 * runs after the next poll, and the idle deadline is armed again after it */
+	struct event timer;
 
 	struct pool *pool;
 	struct server *server;
 	struct pool_tried tried;
-	int attempts;
-	bool server_held; /* holds one of server's connection slots (pool_release) */
-	bool queued;      /* holds a place in pool's queue (pool_queue_leave) */
-	uint64_t queue_deadline_ms;
 
 	struct relay relay;
 
-	struct sockaddr_storage peer;
-	struct timeval t_accept_wall;
 	uint64_t t_accept_us, t_handshake_us;
-	bool relayed;
 	uint64_t last_active_ms; /* clock_coarse_ms() of the last byte moved */
-	int ktls;                /* KTLS_TX|KTLS_RX of the client socket */
+	struct timeval t_accept_wall;
 	/* what the access log says of the TLS session, kept so the SSL object can be freed
 	 * once the kernel holds both directions */
 	const char *tls_version, *cipher; /* OpenSSL's static strings */
 	char *sni;                        /* copy of the client's SNI, NULL if none */
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
-	unsigned alpn_len;
-	struct close_cause close;   /* why it ends (the access log's close and error) */
-	bool hs_closed;             /* the client closed during the handshake */
+	struct close_cause close;         /* why it ends (the access log's close and error) */
+	struct sockaddr_storage peer;
 	struct proxy_in_reader pin; /* accept_proxy: the header read before the handshake */
 	/* proxy_protocol_tlvs = ssl: the client certificate's facts (NULL: none presented) */
 	struct conn_peer_cert *peer_cert;
-	unsigned handovers;          /* times it moved to a new process (binary upgrade) */
+	uint64_t queue_deadline_ms; /* while queued: when it gives up (queue_timeout) */
+	uint32_t fe_idx;
+	int cfd, bfd;
+	int attempts;
+	enum conn_state state;
+	int ktls;               /* KTLS_TX|KTLS_RX of the client socket */
+	unsigned handovers;     /* times it moved to a new process (binary upgrade) */
+	uint8_t cev_on, bev_on; /* EV_READ|EV_WRITE armed */
+	uint8_t alpn_len;       /* an ALPN protocol name is 1..255 bytes */
+	bool again;             /* the timer stands for RELAY_AGAIN, not a deadline */
+	bool relayed;
+	bool hs_closed;   /* the client closed during the handshake */
+	bool server_held; /* holds one of server's connection slots (pool_release) */
+	bool queued;      /* holds a place in pool's queue (pool_queue_leave) */
 };
 
 void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockaddr_storage *peer);
+/* The frontend c came in on, in c's generation. */
+const struct cfg_frontend *conn_fe(const struct conn *c);
 /* Ends a connection from outside its callbacks (shutdown timeout). */
 void conn_kill(struct conn *c, enum close_reason reason);
 /* Records which side ended first (the first reason wins); the connection goes on while
@@ -143,5 +149,13 @@ bool conn_movable(const struct conn *c);
 int conn_export(const struct conn *c, char *meta, size_t len);
 void conn_hand_off(struct conn *c);
 int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta);
+/* conn_proxy.c: the PROXY header (proxy_protocol, with its TLVs) sent on a backend socket
+ * whose connect just completed; -1 after conn_fail. conn_keep_peer_cert keeps what the SSL
+ * TLV tells of the client certificate, before the SSL object may be freed. */
+int conn_send_proxy_header(struct conn *c);
+void conn_keep_peer_cert(struct conn *c);
+/* conn_move.c: fills c's names, session facts, byte counts and times from conn_export's
+ * line, against c->rt (c->server stays NULL if its server left the file); 0, or -1. */
+int conn_import(struct conn *c, const char *meta);
 
 #endif

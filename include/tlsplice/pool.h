@@ -30,6 +30,9 @@ int pool_reorder(struct pool *p);
 struct server *pool_pick(struct pool *p, const struct pool_tried *tried, uint64_t now_ms);
 /* Gives back the slot a pick of s took (a failed connect, or the connection's end). */
 void pool_release(struct server *s);
+/* Counts a connection that already exists (one adopted in an upgrade) as open to s, whatever
+ * its maxconn; pool_release gives it back. */
+void pool_hold(struct server *s);
 /* backend_maxqueue: a connection that found no server takes a place in the queue (false if
  * none is left), and gives it back when it gets a server or gives up. */
 bool pool_queue_enter(struct pool *p);

@@ -92,7 +92,7 @@ build() {
 		log "building the bench programs directly with cc"
 		mkdir -p "$fb"
 		cc -std=gnu11 -O2 -D_GNU_SOURCE -o "$fb/tlsplice-loadgen" "$ROOT/tests/bench/loadgen.c" \
-			"$ROOT/tests/bench/hist.c" \
+			"$ROOT/tests/bench/hist.c" "$ROOT/tests/bench/trace.c" \
 			-lssl -lcrypto || die "cannot build loadgen"
 		cc -std=gnu11 -O2 -D_GNU_SOURCE -o "$fb/tlsplice-benchsrv" "$ROOT/tests/bench/benchsrv.c" ||
 			die "cannot build benchsrv"

@@ -52,7 +52,7 @@ server = 127.0.0.1:$2
 check = none
 EOF
 }
-cmd_tlsplice() { echo "$TLSPLICE -c $WORK/tlsplice.ini"; }
+cmd_tlsplice() { echo "${BIN_OF[${1:-tlsplice}]:-$TLSPLICE} -c $WORK/tlsplice.ini"; }
 
 cfg_haproxy() {
 	cat >"$WORK/haproxy.cfg" <<EOF
@@ -167,16 +167,24 @@ cmd_stunnel() { echo "stunnel4 $WORK/stunnel.conf"; }
 # "options = NO_TICKET" (stunnel) do; hitch has no knob. The peers therefore
 # get NumTickets = 0 through OPENSSL_CONF. tlsplice must manage with its own
 # "session_tickets = off": the details table shows tickets per handshake.
+# tlsplice-NAME (--extra) is a tlsplice too: same config, its own binary.
+kind_of() {
+	case $1 in
+	tlsplice-*) echo tlsplice ;;
+	*) echo "$1" ;;
+	esac
+}
+
 env_for() {
 	case $1 in
-	tlsplice) echo "BENCH_PROXY=$1" ;;
+	tlsplice | tlsplice-*) echo "BENCH_PROXY=$1" ;;
 	*) echo "OPENSSL_CONF=$WORK/no-tickets.cnf" ;;
 	esac
 }
 
 binary_for() {
 	case $1 in
-	tlsplice) echo "$TLSPLICE" ;;
+	tlsplice | tlsplice-*) echo "${BIN_OF[$1]:-$TLSPLICE}" ;;
 	stunnel) echo stunnel4 ;;
 	*) echo "$1" ;;
 	esac
@@ -184,7 +192,7 @@ binary_for() {
 
 version_of() {
 	case $1 in
-	tlsplice) "$TLSPLICE" -V 2>&1 | head -1 ;;
+	tlsplice | tlsplice-*) "$(binary_for "$1")" -V 2>&1 | head -1 ;;
 	haproxy) haproxy -v 2>&1 | head -1 | awk '{print "HAProxy " $3}' ;;
 	nginx) nginx -v 2>&1 | sed 's/.*version: //' ;;
 	hitch) hitch --version 2>&1 | head -1 ;;

@@ -58,7 +58,7 @@ put() {
 loadgen() {
 	local d=$1 out=$WORK/loadgen.out pid
 	shift
-	timeout -k 5 "$((d + 30))" taskset -c "$LOAD_CORE" "$LOADGEN" "$@" >"$out" 2>>"$WORK/loadgen.err" &
+	timeout -k 5 "$((d + 30))" "${RT[@]}" taskset -c "$LOAD_CORE" "$LOADGEN" "$@" >"$out" 2>>"$WORK/loadgen.err" &
 	pid=$!
 	STARTED+=("$pid")
 	wait "$pid"
@@ -124,17 +124,44 @@ measure_hs() {
 	put "$proxy" tickets "$(calc "$(kv "$RES" tickets) / $n" 2)" handshake
 }
 
-measure_rr() {
-	local proxy=$1 pid=$2 n
-	phase "$proxy" "$pid" rr "$RR_D" rr -p "$FPORT" -c "$RR_C" -s "$RR_SIZE" -d "$RR_D" ||
-		{ NOTE[$proxy]+="rr: $(status_of "$RES"); "; [ -n "$RES" ] || return 1; }
+# The concurrency of the main table's rr columns: 16 if measured, else the first.
+rr_main_c() {
+	local c
+	for c in $RR_C; do [ "$c" = 16 ] && { echo 16; return; }; done
+	echo "${RR_C%% *}"
+}
+
+# One request/response run at C connections; per-C metrics rr_*_C, and the main table's
+# rr_* at rr_main_c.
+measure_rr_at() {
+	local proxy=$1 pid=$2 c=$3 n m v sfx tail trace=$WORK/$proxy-rr$c.trace
+	phase "$proxy" "$pid" rr "$RR_D" rr -p "$FPORT" -c "$c" -s "$RR_SIZE" -d "$RR_D" -T "$trace" ||
+		{ NOTE[$proxy]+="rr c=$c: $(status_of "$RES"); "; [ -n "$RES" ] || return 1; }
 	n=$(kv "$RES" requests)
 	[ "${n:-0}" -gt 0 ] || return 1
-	put "$proxy" rr_rps "$(kv "$RES" rps)" rr
-	put "$proxy" rr_p50 "$(kv "$RES" p50_us)" rr
-	put "$proxy" rr_p99 "$(kv "$RES" p99_us)" rr
-	put "$proxy" rr_cpu "$(calc "1000000 * ($TICKS / $CLK_TCK) / $n" 2)" rr
-	put "$proxy" rr_busy "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)" rr
+	# where the tail comes from (tests/bench/tail.py): this round's figures, not the best
+	tail=$(python3 "$ROOT/tests/bench/tail.py" "$trace" 2>/dev/null)
+	R[$proxy.rr_behind_$c]=$(kv "$tail" left_behind_per_k)
+	R[$proxy.rr_stalls_$c]=$(kv "$tail" stall_events)
+	log "$proxy rr c=$c: $tail"
+	rm -f "$trace"
+	for sfx in "_$c" $([ "$c" = "$(rr_main_c)" ] && echo "-"); do
+		[ "$sfx" = - ] && sfx=
+		for m in rps p50 p99 p999; do
+			v=$(kv "$RES" "$m$([ "$m" = rps ] || echo _us)")
+			put "$proxy" "rr_$m$sfx" "$v" rr
+		done
+		put "$proxy" "rr_cpu$sfx" "$(calc "1000000 * ($TICKS / $CLK_TCK) / $n" 2)" rr
+		put "$proxy" "rr_busy$sfx" "$(calc "100 * ($TICKS / $CLK_TCK) / $(kv "$RES" secs)" 0)" rr
+	done
+}
+
+measure_rr() {
+	local proxy=$1 pid=$2 c ok=0
+	for c in $RR_C; do
+		measure_rr_at "$proxy" "$pid" "$c" && ok=1
+	done
+	[ "$ok" = 1 ]
 }
 
 # Opens IDLE_N connections, reads RSS when the loadgen says all are up.
@@ -144,7 +171,7 @@ measure_idle() {
 	rm -f "$fifo"
 	mkfifo "$fifo"
 	exec {fd}<>"$fifo"   # read-write: never blocks, and keeps what the loadgen wrote
-	timeout -k 5 "$((IDLE_T + 30))" taskset -c "$LOAD_CORE" "$LOADGEN" idle \
+	timeout -k 5 "$((IDLE_T + 30))" "${RT[@]}" taskset -c "$LOAD_CORE" "$LOADGEN" idle \
 		-p "$FPORT" -c "$IDLE_C" -n "$IDLE_N" -d "$IDLE_T" >"$fifo" 2>>"$WORK/loadgen.err" &
 	lpid=$!
 	STARTED+=("$lpid")
@@ -218,6 +245,8 @@ syscall_profile() {
 
 run_proxy() {
 	local proxy=$1 idx=$2 bin ppid bpid cmd envv foreign
+	local kind
+	kind=$(kind_of "$proxy")
 	bin=$(binary_for "$proxy")
 	if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "$bin" ]; then
 		NOTE[$proxy]="not installed/built ($bin)"
@@ -226,8 +255,8 @@ run_proxy() {
 	fi
 	pick_ports $((PORT_BASE + 10 * idx)) || { NOTE[$proxy]+="no free ports; "; return 1; }
 	R[$proxy.version]=$(version_of "$proxy")
-	"cfg_$proxy" "$FPORT" "$BPORT"
-	cmd=$("cmd_$proxy")
+	"cfg_$kind" "$FPORT" "$BPORT"
+	cmd=$("cmd_$kind" "$proxy")
 	envv=$(env_for "$proxy")
 	start_bg "$LOAD_CORE" "$WORK/$proxy-backend.log" "$BENCHSRV" -l "127.0.0.1:$BPORT" -m echo -d 3600
 	bpid=$LAST_PID
@@ -235,17 +264,18 @@ run_proxy() {
 	start_bg "$PROXY_CORE" "$WORK/$proxy.log" env "$envv" $cmd
 	ppid=$LAST_PID
 	log "$proxy: started pid $ppid on 127.0.0.1:$FPORT -> $BPORT: $cmd"
-	if ! taskset -c "$LOAD_CORE" "$LOADGEN" probe -p "$FPORT" -d 10 >"$WORK/$proxy-probe.txt" 2>&1; then
+	if ! "${RT[@]}" taskset -c "$LOAD_CORE" "$LOADGEN" probe -p "$FPORT" -d 10 >"$WORK/$proxy-probe.txt" 2>&1; then
 		NOTE[$proxy]+="does not serve (see $WORK/$proxy.log); "
 		log "$proxy: does not serve: $(tail -3 "$WORK/$proxy.log" | tr '\n' ' ')"
 		stop_tree "$ppid"; forget_pid "$ppid"
 		stop_tree "$bpid"; forget_pid "$bpid"
 		return 1
 	fi
-	measure_bulk "$proxy" "$ppid" || log "$proxy: bulk failed"
-	measure_hs "$proxy" "$ppid" || log "$proxy: handshake failed"
-	measure_rr "$proxy" "$ppid" || log "$proxy: rr failed"
-	measure_idle "$proxy" "$ppid" || log "$proxy: idle failed"
+	has_phase bulk && { measure_bulk "$proxy" "$ppid" || log "$proxy: bulk failed"; }
+	has_phase hs && { measure_hs "$proxy" "$ppid" || log "$proxy: handshake failed"; }
+	has_phase rr && { measure_rr "$proxy" "$ppid" || log "$proxy: rr failed"; }
+	has_phase idle && { measure_idle "$proxy" "$ppid" || log "$proxy: idle failed"; }
+	[ "$CROSSCHECK" = 1 ] && { crosscheck "$proxy" "$ppid" || log "$proxy: cross-check failed"; }
 	[ "$SYSCALLS" = 1 ] && [ -z "${R[$proxy.sys_rr]:-}" ] && { syscall_profile "$proxy" "$ppid" || true; }
 	# SO_REUSEPORT lets another process join our port unnoticed: say so.
 	foreign=$(comm -23 <(listeners "$FPORT") <(tree_pids "$ppid" | sort -u) | tr '\n' ' ')

@@ -59,7 +59,7 @@ trap 'log "interrupted"; exit 130' INT TERM HUP
 start_bg() {
 	local core=$1 logf=$2
 	shift 2
-	taskset -c "$core" "$@" >"$logf" 2>&1 &
+	"${RT[@]}" taskset -c "$core" "$@" >"$logf" 2>&1 &
 	LAST_PID=$!
 	STARTED+=("$LAST_PID")
 }

@@ -4,13 +4,29 @@
 
 # ---------------------------------------------------------------- report
 # metric keys, headers, direction (+ higher is better, - lower is better)
-METRICS=(bulk_mibs bulk_cpu hs_s hs_cpu rr_rps rr_p99 rr_cpu idle_kib)
+METRICS=(bulk_mibs bulk_cpu hs_s hs_cpu rr_rps rr_p50 rr_p99 rr_p999 rr_cpu idle_kib)
+RR_METRICS=(rps p50 p99 p999 cpu)
 declare -A MHEAD=(
 	[bulk_mibs]="bulk MiB/s" [bulk_cpu]="bulk CPU s/GiB"
 	[hs_s]="handshakes/s" [hs_cpu]="CPU ms/1k hs"
-	[rr_rps]="rr req/s" [rr_p99]="rr p99 µs" [rr_cpu]="CPU µs/req"
-	[idle_kib]="KiB/idle conn")
-declare -A MDIR=([bulk_mibs]=+ [bulk_cpu]=- [hs_s]=+ [hs_cpu]=- [rr_rps]=+ [rr_p99]=- [rr_cpu]=- [idle_kib]=-)
+	[rr_rps]="rr req/s" [rr_p50]="rr p50 µs" [rr_p99]="rr p99 µs" [rr_p999]="rr p999 µs"
+	[rr_cpu]="CPU µs/req" [idle_kib]="KiB/idle conn")
+declare -A MDIR=([bulk_mibs]=+ [bulk_cpu]=- [hs_s]=+ [hs_cpu]=- [rr_rps]=+ [rr_p50]=- [rr_p99]=-
+	[rr_p999]=- [rr_cpu]=- [idle_kib]=-)
+# the per-concurrency request/response metrics rank as their main-table columns
+for c in $RR_C; do
+	for m in "${RR_METRICS[@]}"; do MDIR[rr_${m}_$c]=${MDIR[rr_$m]}; done
+done
+
+# True when the phase that measures metric $1 was run (--phases).
+phase_of() {
+	case $1 in
+	bulk_*) has_phase bulk ;;
+	hs_*) has_phase hs ;;
+	rr_*) has_phase rr ;;
+	idle_*) has_phase idle ;;
+	esac
+}
 
 best_peer() {   # best peer value for metric
 	local m=$1 p v best=
@@ -25,6 +41,35 @@ best_peer() {   # best peer value for metric
 	echo "$best"
 }
 
+# Request/response at every concurrency: rps, p50/p99/p999, CPU per request, each with its
+# ratio to the best peer at that concurrency.
+rr_table() {
+	local p c m v b line
+	echo "Request/response by concurrency (${RR_SIZE}-byte echo, ${RR_D}s each): req/s ↑, p50/p99/p999 µs ↓, CPU µs/req ↓ (ratio to the best peer)."
+	echo
+	echo "Last two columns (last round, tests/bench/tail.py): requests slower than p50 + 700 µs per"
+	echo "1,000 that were left behind while the other connections kept moving (a cause in the proxy),"
+	echo "and stalls where no connection moved (the host's scheduling, or a pause of a whole process)."
+	echo "From about 64 connections up, the catch-up after each stall counts as left behind too."
+	echo
+	echo "| proxy | C | req/s | p50 µs | p99 µs | p999 µs | CPU µs/req | left behind /1k | stalls |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for c in $RR_C; do
+		for p in "${PROXIES[@]}"; do
+			line="| $p | $c |"
+			for m in "${RR_METRICS[@]}"; do
+				v=${R[$p.rr_${m}_$c]:-}; b=$(best_peer "rr_${m}_$c")
+				if [ -z "$v" ]; then line+=" - |"
+				elif [ -n "$b" ] && awk -v b="$b" 'BEGIN{exit !(b > 0)}'; then
+					line+=" $v${R[$p.rr_${m}_$c.noisy]:-} ($(calc "$v / $b" 2)) |"
+				else line+=" $v${R[$p.rr_${m}_$c.noisy]:-} |"
+				fi
+			done
+			echo "$line ${R[$p.rr_behind_$c]:--} | ${R[$p.rr_stalls_$c]:--} |"
+		done
+	done
+}
+
 write_report() {
 	local p m v b line cells ratio dat=$WORK/ratios.dat
 	declare -A BEST
@@ -34,7 +79,8 @@ write_report() {
 		echo
 		echo "Host: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r), $(openssl version | awk '{print $1, $2}')."
 		echo "Proxy on core $PROXY_CORE; load generator and echo backend on core $LOAD_CORE. TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, ECDSA P-256, no tickets, one worker."
-		echo "Best of $ROUNDS interleaved round(s). bulk: $BULK_C connections x $BULK_N each way (MiB/s counts both directions); handshake: $HS_C in flight for ${HS_D}s; rr: $RR_C connections x ${RR_SIZE}-byte echo for ${RR_D}s; idle: $IDLE_N connections."
+		[ ${#RT[@]} -gt 0 ] && echo "All of them SCHED_FIFO (--fifo): other work on the host does not preempt them; the kernel's real-time throttling pauses them 50 ms a second."
+		echo "Best of $ROUNDS interleaved round(s). bulk: $BULK_C connections x $BULK_N each way (MiB/s counts both directions); handshake: $HS_C in flight for ${HS_D}s; rr: $(rr_main_c) connections (of $RR_C) x ${RR_SIZE}-byte echo for ${RR_D}s; idle: $IDLE_N connections."
 		echo
 		echo "Each cell: value (value / best of HAProxy, nginx, hitch and stunnel for that column; ↑ higher is better, ↓ lower is better)."
 		echo "\\* the best value was measured while other work used more than ${NOISY_PCT}% of the proxy's core (this host is shared): treat it with care."
@@ -49,7 +95,8 @@ write_report() {
 			line="| $p |"
 			for m in "${METRICS[@]}"; do
 				v=${R[$p.$m]:-}; b=${BEST[$m]}
-				if [ -z "$v" ]; then line+=" failed |"
+				if [ -z "$v" ] && ! phase_of "$m"; then line+=" - |"
+				elif [ -z "$v" ]; then line+=" failed |"
 				elif [ -n "$b" ] && awk -v b="$b" 'BEGIN{exit !(b > 0)}'; then
 					line+=" $v${R[$p.$m.noisy]:-} ($(calc "$v / $b" 2)) |"
 				else line+=" $v${R[$p.$m.noisy]:-} |"
@@ -57,6 +104,8 @@ write_report() {
 			done
 			echo "$line"
 		done
+		has_phase rr && { echo; rr_table; }
+		[ "$CROSSCHECK" = 1 ] && { echo; xc_table; }
 		echo
 		echo "Details (last round): % of the proxy's core used by the proxy and by everything else"
 		echo "(other processes, softirq), and how busy the load generator's core was, during"

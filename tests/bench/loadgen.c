@@ -40,6 +40,7 @@
 
 #include "hist.h"
 #include "size.h"
+#include "trace.h"
 
 #define PATLEN 65521u /* prime: the pattern never lines up with records */
 #define IOBUF (64 * 1024)
@@ -76,7 +77,8 @@ struct opts {
 	unsigned conc;
 	uint64_t count; /* bulk: bytes per conn; handshake/rr: total; idle: conns */
 	double duration;
-	unsigned msg; /* rr / echo message size */
+	unsigned msg;      /* rr / echo message size */
+	const char *trace; /* rr: per-request trace file (trace.h) */
 };
 
 static struct opts o = {
@@ -394,6 +396,7 @@ static void pump_rr(struct conn *c)
 	while ((r = echo_step(c)) == 1) {
 		uint64_t t = now_ns();
 		hist_add(t - c->t_req);
+		trace_add(c->t_req - t_start, (unsigned)(c - conns), t - c->t_req);
 		c->t_req = 0;
 		requests++;
 		if (!t_first_req) {
@@ -643,7 +646,8 @@ static void usage(FILE *f)
 		"  -s, --size N           rr / echo message size (64)\n"
 		"  -g, --groups LIST      key exchange groups (X25519)\n"
 		"  -C, --ciphersuites L   TLS 1.3 suites (TLS_AES_128_GCM_SHA256)\n"
-		"  -S, --sni NAME         server name (localhost)\n");
+		"  -S, --sni NAME         server name (localhost)\n"
+		"  -T, --trace FILE       rr: one line per request (start_us conn latency_us)\n");
 }
 
 static int parse_mode(const char *s)
@@ -667,6 +671,7 @@ static int parse_args(int argc, char **argv)
 		{ "groups", required_argument, NULL, 'g' },
 		{ "ciphersuites", required_argument, NULL, 'C' },
 		{ "sni", required_argument, NULL, 'S' },
+		{ "trace", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -677,7 +682,7 @@ static int parse_args(int argc, char **argv)
 	}
 	o.mode = (enum mode)m;
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "H:p:c:n:d:s:g:C:S:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:c:n:d:s:g:C:S:T:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
 			o.host = optarg;
@@ -705,6 +710,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'S':
 			o.sni = optarg;
+			break;
+		case 'T':
+			o.trace = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -744,7 +752,7 @@ int main(int argc, char **argv)
 	conns = calloc(nconns, sizeof *conns);
 	bool hist_ok = o.mode != M_RR || hist_init() == 0;
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!conns || ep < 0 || !hist_ok) {
+	if (!conns || ep < 0 || !hist_ok || (o.trace && trace_open(o.trace) < 0)) {
 		perror("loadgen: setup");
 		return 2;
 	}
@@ -756,6 +764,7 @@ int main(int argc, char **argv)
 	up_final = up;
 	close_all();
 	report(t_end);
+	trace_close();
 	if (o.mode == M_PROBE)
 		return completed ? 0 : 1;
 	if (o.mode == M_BULK && completed < o.conc)
