@@ -92,6 +92,7 @@ void access_log_conn(const struct access_record *a)
 		(double)a->handshake_us / 1000.0, (double)a->duration_us / 1000.0);
 	len = put_field(line, len, sizeof(line), "close", close_reason_name(a->close));
 	len = put_field(line, len, sizeof(line), "error", a->error);
+	len = put(line, len, sizeof(line), ",\"key_updates\":%u", a->key_updates);
 	if (len + 2 >= sizeof(line))
 		len = sizeof(line) - 3;
 	line[len++] = '}';

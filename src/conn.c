@@ -130,6 +130,8 @@ static void count_close(const struct conn *c)
 			k = RELAY_KIND_MIXED;
 		atomic_fetch_add(&st->relay[k], 1);
 	}
+	atomic_fetch_add(&st->key_updates[0], ktls_keys_count(c->relay.tls.keys, KTLS_RX));
+	atomic_fetch_add(&st->key_updates[1], ktls_keys_count(c->relay.tls.keys, KTLS_TX));
 	atomic_fetch_add(&st->bytes_in, c->relay.up.bytes);
 	atomic_fetch_add(&st->bytes_out, c->relay.down.bytes);
 }
@@ -156,6 +158,8 @@ static void log_access(const struct conn *c, uint64_t now_us)
 		.duration_us = now_us - c->t_accept_us,
 		.close = c->close.reason,
 		.error = c->close.error,
+		.key_updates = ktls_keys_count(c->relay.tls.keys, KTLS_RX) +
+			       ktls_keys_count(c->relay.tls.keys, KTLS_TX),
 	};
 	access_log_conn(&a);
 }
@@ -184,6 +188,7 @@ static void conn_destroy(struct conn *c)
 	drop(&c->again, NULL);
 	backend_close(c);
 	relay_finish(&c->relay);
+	ktls_keys_free(c->relay.tls.keys);
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
 	free(c->sni);
@@ -410,6 +415,8 @@ static void handshake_done(struct conn *c)
 		/* room for several whole records per read; released again when it empties */
 		SSL_set_default_read_buffer_len(c->ssl, TLS_READ_BUFFER);
 	}
+	/* TLS 1.3 secrets to follow KeyUpdates in the kernel; send only once OpenSSL is gone */
+	c->relay.tls.keys = ktls_keys_take(c->ssl, kernel_only ? c->ktls : c->ktls & KTLS_RX, 0);
 	if (kernel_only) {
 		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per
 		 * connection); close_notify is then sent with ktls_send_close_notify */

@@ -25,6 +25,7 @@ struct access_record {
 	uint64_t duration_us;  /* accept to close */
 	enum close_reason close;
 	const char *error;
+	unsigned key_updates; /* TLS 1.3 re-keys followed in the kernel, both directions */
 };
 
 /* Writes a's JSON line (when the access log is on). */
