@@ -416,7 +416,8 @@ static void handshake_done(struct conn *c)
 		SSL_set_default_read_buffer_len(c->ssl, TLS_READ_BUFFER);
 	}
 	/* TLS 1.3 secrets to follow KeyUpdates in the kernel; send only once OpenSSL is gone */
-	c->relay.tls.keys = ktls_keys_take(c->ssl, kernel_only ? c->ktls : c->ktls & KTLS_RX, 0);
+	c->relay.tls.keys = ktls_keys_take(c->ssl, kernel_only ? c->ktls : c->ktls & KTLS_RX,
+					   fe->key_update_bytes);
 	if (kernel_only) {
 		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per
 		 * connection); close_notify is then sent with ktls_send_close_notify */

@@ -126,6 +126,8 @@ static const struct setting settings[] = {
 	{ F(client_ca), .name = "client_ca", .kind = V_PATH, F_LINE(client_ca_line) },
 	{ F(session_tickets), .name = "session_tickets", .kind = V_BOOL, .def = "on" },
 	{ F(ticket_keys), .name = "ticket_keys", .kind = V_PATH, F_LINE(ticket_keys_line) },
+	{ F(key_update_bytes), .name = "key_update_bytes", .kind = V_INT, .def = "0", .lo = 0,
+	  .hi = 1L << 50 },
 
 	{ B(servers), .name = "server", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_server },

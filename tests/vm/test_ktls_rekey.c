@@ -1,6 +1,7 @@
 /* TLS 1.3 KeyUpdate through the real proxy on the kernel path, run inside the VM by
  * scripts/vmtest.sh on both kernels: long full-duplex streams through the echo backend with
- * many KeyUpdates from the client (update_requested and not, in turn).
+ * many KeyUpdates from the client (update_requested and not, in turn), and the proxy's own
+ * KeyUpdates (key_update_bytes).
  *
  * What each kernel must do: where tls_stat has the re-key counters (6.14+: 7.x here) every
  * KeyUpdate is followed in the kernel: the stream stays on relay=splice, its SHA-256 is
@@ -266,6 +267,58 @@ Test(ktls_rekey, aes256gcm_client_key_updates)
 Test(ktls_rekey, chacha20_client_key_updates)
 {
 	rekey_cipher("TLS_CHACHA20_POLY1305_SHA256");
+}
+
+/* key_update_bytes: the proxy re-keys its sending side on its own and asks the client to
+ * follow; the client's answers re-key the proxy's receiving side. Where the kernel cannot,
+ * the setting does nothing and the stream is plain. */
+Test(ktls_rekey, key_update_bytes_rekeys_on_our_own)
+{
+	const uint64_t total = 4 * MIB, every = 256 * KIB;
+	struct stream s = { .total = total };
+	struct rekey_stats b, a;
+	struct fx f;
+	struct tlsc *c;
+	char client[64], want[65], *line;
+	double logged;
+
+	need_ktls();
+	fx_start_fe(&f, NULL, "key_update_bytes = 262144\n");
+	b = rekey_stats_now();
+	c = fx_connect(&f, TLS1_3_VERSION, NULL, "demo.test");
+	snprintf(client, sizeof(client), "%s", tlsc_local_addr(c));
+	stream_run(c, &s);
+	cr_assert_not(s.failed, "connection failed after %llu bytes back: %s",
+		      (unsigned long long)s.got, tlsc_error(c));
+	harness_pattern_sha256_hex(total, want);
+	cr_assert_str_eq(s.sha, want, "data corrupted");
+	cr_assert_eq(tlsc_shutdown(c), 0, "close_notify: %s", tlsc_error(c));
+	cr_assert_eq(tlsc_read_all(c, NULL, 0, 20000), 0, "bytes after the stream");
+	tlsc_close(c);
+	line = line_of(&f, client);
+	a = rekey_stats_now();
+	expect_str(line, "relay", "splice");
+	expect_str(line, "close", "client_eof");
+	cr_assert_eq(json_num(line, "key_updates", &logged), 0, "no key_updates in %s", line);
+	free(line);
+	if (!kernel_rekeys()) {
+		cr_assert_eq(logged, 0, "key_updates %g on a kernel that cannot re-key", logged);
+		harness_pass();
+		return;
+	}
+	/* one after each `every` bytes sent, checked before each splice out (a pipe load is at
+	 * most 256 KiB), so each key sends between `every` and `every` + 256 KiB */
+	cr_assert_geq(a.tx_ok - b.tx_ok, (long)(total / (every + 256 * KIB)), "TlsTxRekeyOk +%ld",
+		      a.tx_ok - b.tx_ok);
+	cr_assert_leq(a.tx_ok - b.tx_ok, (long)(total / every), "TlsTxRekeyOk +%ld",
+		      a.tx_ok - b.tx_ok);
+	cr_assert_leq(a.rx_ok - b.rx_ok, a.tx_ok - b.tx_ok, "TlsRxRekeyOk +%ld", a.rx_ok - b.rx_ok);
+	cr_assert_eq(logged, (double)((a.rx_ok - b.rx_ok) + (a.tx_ok - b.tx_ok)),
+		     "key_updates %g, tls_stat +%ld rx +%ld tx", logged, a.rx_ok - b.rx_ok,
+		     a.tx_ok - b.tx_ok);
+	cr_assert_eq(a.rx_err + a.tx_err, b.rx_err + b.tx_err, "a re-key failed");
+	cr_assert_eq(a.decrypt_err, 0, "TlsDecryptError is %ld", a.decrypt_err);
+	harness_pass();
 }
 
 /* The tls_stat deltas need the cases one after another (see test_ktls_proxy.c). */
