@@ -56,6 +56,7 @@ enum io_res ep_ktls_record(struct ep *e, struct relay_dir *d)
 	struct record_verdict v;
 	unsigned char type;
 	size_t len;
+	e->tls->control = false;
 	if (!ep_buf_get(e, d))
 		return IO_ERROR;
 	d->off = d->len = 0;
@@ -120,8 +121,13 @@ static enum io_res ktls_splice_in(struct ep *e, struct relay_dir *d)
 		return IO_OK;
 	}
 	/* EAGAIN, a FIN or a control record stays where it is: move what was gathered first */
-	if (d->in_pipe > 0)
+	if (d->in_pipe > 0) {
+		/* and then read a control record (EINVAL, EIO) without waiting for epoll: a
+		 * KeyUpdate that splice has decrypted and left queued already pauses receive on
+		 * 6.14+, and poll reports nothing until the next key is set */
+		e->tls->control = n < 0 && (errno == EINVAL || errno == EIO);
 		return n < 0 && ep_again(errno) ? IO_DRAINED : IO_OK;
+	}
 	bufpool_pipe_put(e->pool, d->pipe, true);
 	if (n < 0 && ep_again(errno))
 		return IO_WAIT_READ;
@@ -140,7 +146,9 @@ static enum io_res ktls_splice_out(struct ep *e, struct relay_dir *d)
 
 static bool ktls_held(const struct ep *e)
 {
-	return e->tls->failed; /* the kernel holds the rest: epoll announces it */
+	/* a fatal record, or a control record epoll may never announce (see ktls_splice_in);
+	 * anything else the kernel holds, epoll announces */
+	return e->tls->failed || e->tls->control;
 }
 
 const struct ep_ops ep_ktls_read_ops = {

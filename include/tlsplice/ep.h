@@ -82,6 +82,7 @@ struct ep_tls {
 	bool failed;                   /* a fatal record waits until what came before is out */
 	struct record_verdict verdict; /* ... and this is it */
 	struct ktls_keys *keys;        /* TLS 1.3 secrets to follow KeyUpdates in the kernel */
+	bool control;                  /* splice stopped at a record recvmsg must read */
 };
 
 struct ep {

@@ -381,6 +381,40 @@ static size_t splice_in_until_control(int sfd, int pipe_w, int pipe_r, unsigned 
 	return got;
 }
 
+/* Why the relay reads a control record that stopped splice without waiting for epoll: on a
+ * kernel that re-keys, a KeyUpdate that splice decrypted and refused (EINVAL) pauses receive
+ * at once, so poll reports no POLLIN although the KeyUpdate itself still waits to be read
+ * (recvmsg returns it). On a kernel that cannot re-key, poll reports it. */
+static void check_splice_stops_at_key_update(const char *cipher)
+{
+	unsigned char in[64];
+	struct tls_pair p;
+	struct pollfd pfd;
+	int pipefd[2];
+	size_t n;
+
+	need_ktls();
+	pair_open_ktls(&p, TLS1_3_VERSION, cipher);
+	cr_assert_eq(pipe(pipefd), 0);
+	cr_assert_eq(SSL_write_ex(p.client, "before", 6, &n), 1);
+	cr_assert_eq(SSL_key_update(p.client, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+	cr_assert_eq(SSL_write_ex(p.client, "after", 5, &n), 1);
+	/* splice blocks until each record is in: "before", then the KeyUpdate stops it */
+	cr_assert_eq(splice_in_until_control(p.sfd, pipefd[1], pipefd[0], in, sizeof(in)), 6);
+	pfd = (struct pollfd){ .fd = p.sfd, .events = POLLIN };
+	cr_assert_geq(poll(&pfd, 1, 0), 0);
+	if (ktls_probe_rekey())
+		cr_assert_not(pfd.revents & POLLIN, "poll reports the paused KeyUpdate (%#x)",
+			      (unsigned)pfd.revents);
+	else
+		cr_assert(pfd.revents & POLLIN, "poll hides the KeyUpdate (%#x)",
+			  (unsigned)pfd.revents);
+	cr_assert_eq(ktls_read_record(p.sfd, in, sizeof(in), &n), KTLS_REC_KEY_UPDATE);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	pair_close(&p);
+}
+
 /* The relay's kernel path: splice in from the RX socket (stopping at the close_notify,
  * which ktls_read_record then reads) and splice out from a pipe into the TX socket. */
 static void check_splice(int version, const char *cipher)
@@ -463,6 +497,10 @@ Test(ktls, tls13_chacha20_key_update, .timeout = 120)
 	check_key_update(TLS13_CHACHA);
 }
 
+Test(ktls, tls13_splice_stops_at_key_update, .timeout = 120)
+{
+	check_splice_stops_at_key_update(TLS13_AES128);
+}
 Test(ktls, tls13_aes128gcm_rekey, .timeout = 120)
 {
 	check_rekey(TLS13_AES128);
