@@ -236,13 +236,16 @@ static void rekey_stream(const struct fx *f, const char *cipher, uint64_t total,
 	expect_str(line, "close", "client_eof");
 	expect_num(line, "bytes_in", (double)total);
 	expect_num(line, "bytes_out", (double)total);
-	expect_num(line, "key_updates", (double)(s.updates + s.requested));
+	expect_num(line, "key_updates", (double)((a.rx_ok - b.rx_ok) + (a.tx_ok - b.tx_ok)));
 	expect_error(line, false);
 	free(line);
 	cr_assert_eq(a.rx_ok - b.rx_ok, (long)s.updates, "TlsRxRekeyOk rose by %ld, want %u",
 		     a.rx_ok - b.rx_ok, s.updates);
-	cr_assert_eq(a.tx_ok - b.tx_ok, (long)s.requested, "TlsTxRekeyOk rose by %ld, want %u",
-		     a.tx_ok - b.tx_ok, s.requested);
+	/* every request is answered, but requests that arrive while an answer waits for room
+	 * in the socket share it (RFC 8446 4.6.3: a silent side responds with a single update) */
+	cr_assert_leq(a.tx_ok - b.tx_ok, (long)s.requested, "TlsTxRekeyOk rose by %ld, want <= %u",
+		      a.tx_ok - b.tx_ok, s.requested);
+	cr_assert_geq(a.tx_ok - b.tx_ok, s.requested > 0, "no answer to %u requests", s.requested);
 	cr_assert_eq(a.rx_err, b.rx_err, "TlsRxRekeyError rose");
 	cr_assert_eq(a.tx_err, b.tx_err, "TlsTxRekeyError rose");
 	cr_assert_eq(a.decrypt_err, 0, "TlsDecryptError is %ld", a.decrypt_err);
