@@ -285,6 +285,22 @@ Test(ktls_rekey, chacha20_client_key_updates)
 	rekey_cipher("TLS_CHACHA20_POLY1305_SHA256");
 }
 
+/* A KeyUpdate every 144 KiB: the relay's pump then needs three rounds per KeyUpdate (a full
+ * 128 KiB pipe load, the last 16 KiB up to the KeyUpdate, the KeyUpdate), so its budget of
+ * 16 rounds ends at each of them in turn, and one pump soon ends right after splice stopped
+ * at a KeyUpdate. On 6.14+ the kernel then reports no input to poll (see test_ktls.c): a
+ * relay that waited for epoll there stalled within a dozen KeyUpdates, every time. */
+Test(ktls_rekey, key_update_at_every_phase_of_the_pump)
+{
+	struct fx f;
+	double ms;
+
+	need_ktls();
+	fx_start(&f, NULL);
+	rekey_stream(&f, "TLS_AES_128_GCM_SHA256", 4 * MIB, 144 * KIB, &ms);
+	harness_pass();
+}
+
 /* key_update_bytes: the proxy re-keys its sending side on its own and asks the client to
  * follow; the client's answers re-key the proxy's receiving side. Where the kernel cannot,
  * the setting does nothing and the stream is plain. */
