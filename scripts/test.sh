@@ -125,7 +125,7 @@ run_tap deb13 scripts/deb13-test.sh --keep build/deb13
 
 if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	ktls_progs=(build/tests/vm/test_ktls)
-	for exe in build/tests/vm/test_ktls_proxy build/tests/vm/test_ktls_diff; do
+	for exe in build/tests/vm/test_ktls_proxy build/tests/vm/test_ktls_diff build/tests/vm/test_ktls_rekey; do
 		[ -f "$exe" ] && [ -x "$exe" ] && ktls_progs+=("$exe")
 	done
 	int_progs=()
@@ -135,7 +135,7 @@ if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	# the kTLS programs on both kernels (Debian 12's 6.1, which cannot re-key, and the newest
 	# 7.x of Debian 13's backports); the integration suites on 7.x, where the VM runs faster
 	run_tap vm-6.1 scripts/vmtest.sh --build-dir build --kernel 6.1 "${ktls_progs[@]}"
-	run_tap vm-7 scripts/vmtest.sh --build-dir build --kernel 7 --timeout 900 \
+	run_tap vm-7 scripts/vmtest.sh --build-dir build --kernel 7 --timeout 1500 \
 		"${ktls_progs[@]}" "${int_progs[@]}"
 	# the Debian 13 build (its OpenSSL 3.5 offloads TLS 1.3 receive itself), its own libraries
 	if [ -x build/deb13/build/tests/vm/test_ktls_proxy ]; then

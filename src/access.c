@@ -116,6 +116,7 @@ void access_log_conn(const struct access_record *a)
 	len = put(line, len, sizeof(line), ",\"attempts\":%d", a->attempts);
 	len = put_field(line, len, sizeof(line), "servers_tried", tried);
 	len = put(line, len, sizeof(line), ",\"handovers\":%u", a->handovers);
+	len = put(line, len, sizeof(line), ",\"key_updates\":%u", a->key_updates);
 	if (len + 2 >= sizeof(line))
 		len = sizeof(line) - 3;
 	line[len++] = '}';

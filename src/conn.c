@@ -155,6 +155,8 @@ static void count_close(const struct conn *c)
 			k = RELAY_KIND_MIXED;
 		atomic_fetch_add(&st->relay[k], 1);
 	}
+	atomic_fetch_add(&st->key_updates[0], ktls_keys_count(c->relay.tls.keys, KTLS_RX));
+	atomic_fetch_add(&st->key_updates[1], ktls_keys_count(c->relay.tls.keys, KTLS_TX));
 	atomic_fetch_add(&st->bytes_in, c->relay.up.bytes);
 	atomic_fetch_add(&st->bytes_out, c->relay.down.bytes);
 }
@@ -185,6 +187,8 @@ static void log_access(const struct conn *c, uint64_t now_us)
 		.pool = c->pool,
 		.tried = &c->tried,
 		.handovers = c->handovers,
+		.key_updates = ktls_keys_count(c->relay.tls.keys, KTLS_RX) +
+			       ktls_keys_count(c->relay.tls.keys, KTLS_TX),
 	};
 	access_log_conn(&a);
 }
@@ -223,10 +227,14 @@ static void conn_free(struct conn *c)
 	drop(&c->timer, NULL);
 	backend_close(c);
 	relay_finish(&c->relay);
+	ktls_keys_free(c->relay.tls.keys);
 	ktls_forget(c->ssl);
 	SSL_free(c->ssl);
 	free(c->sni);
-	proxy_in_reader_finish(&c->pin);
+	if (c->pin) {
+		proxy_in_reader_finish(c->pin);
+		free(c->pin);
+	}
 	free(c->peer_cert);
 	close(c->cfd);
 	if (c->prev)
@@ -461,6 +469,9 @@ static void handshake_done(struct conn *c)
 		/* room for several whole records per read; released again when it empties */
 		SSL_set_default_read_buffer_len(c->ssl, TLS_READ_BUFFER);
 	}
+	/* TLS 1.3 secrets to follow KeyUpdates in the kernel; send only once OpenSSL is gone */
+	c->relay.tls.keys = ktls_keys_take(c->ssl, kernel_only ? c->ktls : c->ktls & KTLS_RX,
+					   fe->key_update_bytes);
 	if (kernel_only) {
 		/* the kernel does all the TLS from here on: drop OpenSSL's state (kilobytes per
 		 * connection); close_notify is then sent with ktls_send_close_notify */
@@ -507,7 +518,7 @@ static int proxy_in_step(struct conn *c)
 		conn_fail(c, CLOSE_PROXY_HEADER, "peer %s not in accept_proxy_from", err);
 		return 0;
 	}
-	switch (proxy_in_read(&c->pin, c->cfd, (unsigned)fe->accept_proxy, &c->peer, err,
+	switch (proxy_in_read(c->pin, c->cfd, (unsigned)fe->accept_proxy, &c->peer, err,
 			      sizeof(err))) {
 	case PROXY_IN_AGAIN:
 		return RELAY_CREAD;
@@ -665,9 +676,14 @@ void conn_accept(struct conn_home *h, int fd, size_t fe_idx, const struct sockad
 	gettimeofday(&c->t_accept_wall, NULL);
 	atomic_fetch_add(&c->rt->stats[fe_idx]->connections, 1);
 	atomic_fetch_add(&c->rt->stats[fe_idx]->active, 1);
+	/* the PROXY reader only where a balancer in front sends a header: most never need it */
+	if (conn_fe(c)->accept_proxy != ACCEPT_PROXY_OFF)
+		c->pin = calloc(1, sizeof(*c->pin));
 	c->ssl = tls_accept(c->rt->tls[fe_idx], fd);
-	if (!c->ssl) {
+	if (!c->ssl || (conn_fe(c)->accept_proxy != ACCEPT_PROXY_OFF && !c->pin)) {
 		atomic_fetch_sub(&c->rt->stats[fe_idx]->active, 1);
+		SSL_free(c->ssl);
+		free(c->pin);
 		runtime_unref(c->rt);
 		free(c);
 		goto err;

@@ -111,8 +111,8 @@ int conn_import(struct conn *c, const char *meta)
 	long long sec;
 	long usec;
 	if (sscanf(meta,
-		   "conn %63s %63s %127s %15s %63s %511s %511s %llu %llu %lld %ld %llu %llu %u", fe,
-		   be, srv, ver, cipher, sni, alpn, &acc, &hs, &sec, &usec, &in, &out,
+		   "conn %63s %63s %127s %15s %63s %511s %511s %llu %llu %lld %ld %llu %llu %hu",
+		   fe, be, srv, ver, cipher, sni, alpn, &acc, &hs, &sec, &usec, &in, &out,
 		   &c->handovers) != 14 ||
 	    adopt_names(c, fe, be, srv) < 0)
 		return -1;

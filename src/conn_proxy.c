@@ -23,8 +23,8 @@ static size_t proxy_header(const struct conn *c, enum proxy_proto v, unsigned ch
 	socklen_t llen = sizeof(local);
 	if (v == PROXY_OFF)
 		return 0;
-	if (c->pin.dst) /* the address the client reached, as the balancer in front told it */
-		local = *c->pin.dst;
+	if (c->pin && c->pin->dst) /* the address the client reached, as the front told it */
+		local = *c->pin->dst;
 	else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) < 0)
 		return 0;
 	bool v6 = c->peer.ss_family == AF_INET6;

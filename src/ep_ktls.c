@@ -3,6 +3,7 @@
 #include "tlsplice/ep.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "tlsplice/ktls.h"
@@ -11,6 +12,43 @@
 #define SPLICE_BATCH (128 * 1024) /* gathered from kernel receive before one splice out */
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 
+/* Sends the KeyUpdate of ours that is due (owed to the client, or key_update_bytes reached)
+ * and moves our send key on: IO_OK, IO_WAIT_WRITE, or IO_ERROR. */
+static enum io_res rekey_send(struct ep *e, uint64_t sent)
+{
+	if (!ktls_rekey_tx_due(e->tls->keys, sent))
+		return IO_OK;
+	if (ktls_rekey_tx(e->tls->keys, e->fd, sent) == 0)
+		return IO_OK;
+	if (ep_again(errno))
+		return IO_WAIT_WRITE;
+	close_cause_fail(e->end, CLOSE_KEY_UPDATE, "cannot re-key sending to client: %s",
+			 strerror(errno));
+	return IO_ERROR;
+}
+
+/* The client's KeyUpdate was read (msg: the record's 5 bytes) and the kernel holds receive
+ * until it has the next key. Where the kernel and this connection can (both directions in
+ * the kernel when the client asks for our KeyUpdate too), installs it and answers; false
+ * otherwise: the record policy then closes with key_update. */
+static bool rekey_follow(struct ep *e, struct relay_dir *d, const uint8_t *msg)
+{
+	struct ep_tls *t = e->tls;
+	bool requested = msg[4] == 1;
+
+	if (t->keys == NULL)
+		return false;
+	if (ktls_rekey_rx(t->keys, e->fd, requested) < 0) {
+		close_cause_fail(e->end, CLOSE_KEY_UPDATE,
+				 "cannot follow the client's KeyUpdate: %s",
+				 errno == EOPNOTSUPP ? "our KeyUpdate cannot be sent on this path"
+						     : strerror(errno));
+		return false;
+	}
+	/* answered at once where the socket takes it, else before the next data we send */
+	return !requested || rekey_send(e, d->rev->bytes) != IO_ERROR;
+}
+
 /* Reads one record into d's buffer and applies the record policy: IO_OK when the relay goes
  * on (d->len bytes to send, maybe none). */
 enum io_res ep_ktls_record(struct ep *e, struct relay_dir *d)
@@ -18,6 +56,7 @@ enum io_res ep_ktls_record(struct ep *e, struct relay_dir *d)
 	struct record_verdict v;
 	unsigned char type;
 	size_t len;
+	e->tls->control = false;
 	if (!ep_buf_get(e, d))
 		return IO_ERROR;
 	d->off = d->len = 0;
@@ -41,7 +80,11 @@ enum io_res ep_ktls_record(struct ep *e, struct relay_dir *d)
 		d->len = (uint32_t)len;
 		return IO_OK;
 	}
+	bool followed = r > 0 && v.action == RECORD_KEY_UPDATE &&
+			rekey_follow(e, d, (const uint8_t *)d->buf);
 	ep_buf_release(e, d);
+	if (followed)
+		return IO_OK;
 	return ep_verdict(e, d, &v);
 }
 
@@ -78,8 +121,13 @@ static enum io_res ktls_splice_in(struct ep *e, struct relay_dir *d)
 		return IO_OK;
 	}
 	/* EAGAIN, a FIN or a control record stays where it is: move what was gathered first */
-	if (d->in_pipe > 0)
+	if (d->in_pipe > 0) {
+		/* and then read a control record (EINVAL, EIO) without waiting for epoll: a
+		 * KeyUpdate that splice has decrypted and left queued already pauses receive on
+		 * 6.14+, and poll reports nothing until the next key is set */
+		e->tls->control = n < 0 && (errno == EINVAL || errno == EIO);
 		return n < 0 && ep_again(errno) ? IO_DRAINED : IO_OK;
+	}
 	bufpool_pipe_put(e->pool, d->pipe, true);
 	if (n < 0 && ep_again(errno))
 		return IO_WAIT_READ;
@@ -88,9 +136,19 @@ static enum io_res ktls_splice_in(struct ep *e, struct relay_dir *d)
 	return ep_ktls_record(e, d);
 }
 
+/* Pipe -> socket: the kernel encrypts; a KeyUpdate of ours that is due goes first. */
+static enum io_res ktls_splice_out(struct ep *e, struct relay_dir *d)
+{
+	enum io_res r = rekey_send(e, d->bytes);
+
+	return r == IO_OK ? ep_pipe_send(e, d) : r;
+}
+
 static bool ktls_held(const struct ep *e)
 {
-	return e->tls->failed; /* the kernel holds the rest: epoll announces it */
+	/* a fatal record, or a control record epoll may never announce (see ktls_splice_in);
+	 * anything else the kernel holds, epoll announces */
+	return e->tls->failed || e->tls->control;
 }
 
 const struct ep_ops ep_ktls_read_ops = {
@@ -100,7 +158,7 @@ const struct ep_ops ep_ktls_read_ops = {
 
 const struct ep_ops ep_ktls_splice_ops = {
 	.recv = ktls_splice_in,
-	.send = ep_pipe_send, /* the kernel encrypts */
+	.send = ktls_splice_out,
 	.shut = ep_tls_shut,
 	.held = ktls_held,
 };

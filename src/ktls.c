@@ -6,11 +6,13 @@
  * to the kernel with TLS_RX ourselves, while OpenSSL has read nothing past the handshake.
  *
  * TLS 1.3 KeyUpdate: OpenSSL 3.0 does not pass new keys to the kernel and Linux could not
- * take them before about 6.14 (a second TLS_RX/TLS_TX fails with EBUSY; 6.14+ reports
- * EKEYEXPIRED until the new key is set). Debian 12's kernels (6.1, and 6.12 from
- * backports) have no re-key, so this module does not re-key: ktls_read_record reports
- * KTLS_REC_KEY_UPDATE and the connection closes cleanly (close = "key_update"). Re-key
- * would need the secrets kept past ktls_enable, which we deliberately do not do.
+ * take them before about 6.14 (a second TLS_RX/TLS_TX fails with EBUSY; 6.14+ holds receive
+ * after a KeyUpdate until the next key is set). Where the probe finds that a second key is
+ * taken, the traffic secrets of both directions outlive ktls_enable (struct ktls_keys, wiped
+ * on free) and each KeyUpdate is followed in the kernel: the next secret is
+ * HKDF-Expand-Label(secret, "traffic upd", "", Hash.length) (RFC 8446 7.2), installed with
+ * record sequence 0. Elsewhere (Debian 12's 6.1 and 6.12) nothing is kept and a KeyUpdate
+ * closes the connection cleanly (close = "key_update").
  *
  * For callers: once ktls_enable reports KTLS_RX on TLS 1.3, OpenSSL does not know the kernel
  * decrypts (we installed the key behind its back), so SSL_read must not be used on that
@@ -68,10 +70,13 @@ struct tls12_crypto_info_chacha20_poly1305 {
 #define HS_KEY_UPDATE 24
 #define TLS13_IV_LEN 12
 
-/* The TLS 1.3 client traffic secret of one SSL, from the keylog callback to ktls_enable. */
+/* The TLS 1.3 application traffic secrets of one SSL, from the keylog callback to
+ * ktls_enable: the client's (our receive key) and the server's (our send key). */
 struct ktls_secret {
 	unsigned char secret[EVP_MAX_MD_SIZE];
 	size_t len;
+	unsigned char server[EVP_MAX_MD_SIZE];
+	size_t server_len; /* 0: not seen */
 	/* Bytes OpenSSL had read from the socket when it switched to this secret, i.e. right
 	 * after the client Finished: any more means it consumed application records. */
 	uint64_t bytes_read;
@@ -98,8 +103,22 @@ union ktls_crypto_info {
 	struct tls12_crypto_info_chacha20_poly1305 chacha;
 };
 
+/* The current traffic secret per direction, for following KeyUpdates in the kernel. */
+struct ktls_keys {
+	const struct ktls_suite *su;
+	const EVP_MD *md;
+	size_t len; /* of each secret: the suite's hash length */
+	unsigned char rx[EVP_MAX_MD_SIZE], tx[EVP_MAX_MD_SIZE];
+	bool tx_ok;         /* tx holds the kernel's current send key */
+	bool answer;        /* the client asked for our KeyUpdate: owed before more data */
+	uint64_t every;     /* key_update_bytes; 0: only when asked */
+	uint64_t next;      /* bytes sent at which our own re-key is due */
+	unsigned counts[2]; /* re-keys done: receive, send */
+};
+
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static int probe_dirs;
+static bool probe_rekey;
 static char probe_text[128];
 
 static pthread_once_t exidx_once = PTHREAD_ONCE_INIT;
@@ -167,6 +186,25 @@ static bool probe_direction(int fd, int optname)
 	return setsockopt(fd, SOL_TLS, optname, &ci, sizeof(ci)) == 0;
 }
 
+/* Installs a TLS 1.3 key twice on fd: a kernel that takes the second can follow KeyUpdates
+ * (6.14+); older ones answer EBUSY. */
+static bool probe_second_key(int fd)
+{
+	struct tls12_crypto_info_aes_gcm_128 ci;
+	int i;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0)
+		return false;
+	memset(&ci, 0, sizeof(ci));
+	ci.info.version = TLS_1_3_VERSION;
+	ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+	for (i = 0; i < 2; i++)
+		if (setsockopt(fd, SOL_TLS, TLS_RX, &ci, sizeof(ci)) < 0 ||
+		    setsockopt(fd, SOL_TLS, TLS_TX, &ci, sizeof(ci)) < 0)
+			return false;
+	return true;
+}
+
 static void probe_run(void)
 {
 	int fds[2], err;
@@ -186,6 +224,7 @@ static void probe_run(void)
 		probe_dirs |= KTLS_TX;
 	if (probe_direction(fds[0], TLS_RX))
 		probe_dirs |= KTLS_RX;
+	probe_rekey = probe_dirs == (KTLS_TX | KTLS_RX) && probe_second_key(fds[1]);
 	if (probe_dirs == (KTLS_TX | KTLS_RX))
 		snprintf(probe_text, sizeof(probe_text), "kTLS: available (tx, rx)");
 	else if (probe_dirs != 0)
@@ -209,6 +248,12 @@ const char *ktls_probe_describe(void)
 {
 	pthread_once(&probe_once, probe_run);
 	return probe_text;
+}
+
+bool ktls_probe_rekey(void)
+{
+	pthread_once(&probe_once, probe_run);
+	return probe_rekey;
 }
 
 static void secret_free(struct ktls_secret *sec)
@@ -254,31 +299,42 @@ static int secret_parse(const char *hex, struct ktls_secret *sec)
 	return 0;
 }
 
-/* Keylog callback: keeps CLIENT_TRAFFIC_SECRET_0 in memory for ktls_enable; logs nothing.
- * Server side only: on a client that secret is its own sending key, not the receive key. */
+/* Keylog callback: keeps CLIENT_TRAFFIC_SECRET_0 (and SERVER_TRAFFIC_SECRET_0, for sending
+ * KeyUpdates) in memory for ktls_enable; logs nothing. Server side only: on a client the
+ * client secret is its own sending key, not the receive key. */
 static void keylog_capture(const SSL *cssl, const char *line)
 {
-	static const char label[] = "CLIENT_TRAFFIC_SECRET_0 ";
+	static const char client[] = "CLIENT_TRAFFIC_SECRET_0 ",
+			  server[] = "SERVER_TRAFFIC_SECRET_0 ";
 	SSL *ssl = (SSL *)cssl; /* ex_data setters take a non-const SSL */
-	struct ktls_secret *sec;
+	bool is_client = strncmp(line, client, sizeof(client) - 1) == 0;
+	struct ktls_secret *sec, parsed;
 	const char *hex;
 
-	if (ex_index() < 0 || !SSL_is_server(ssl) || strncmp(line, label, sizeof(label) - 1) != 0)
+	if (ex_index() < 0 || !SSL_is_server(ssl) ||
+	    (!is_client && strncmp(line, server, sizeof(server) - 1) != 0))
 		return;
 	hex = strrchr(line, ' ');
-	if (hex == NULL)
-		return;
-	sec = OPENSSL_zalloc(sizeof(*sec));
-	if (sec == NULL)
-		return;
-	if (secret_parse(hex + 1, sec) < 0) {
+	if (hex == NULL || secret_parse(hex + 1, &parsed) < 0)
+		goto cleanup;
+	sec = SSL_get_ex_data(ssl, exidx);
+	if (sec == NULL && (sec = OPENSSL_zalloc(sizeof(*sec))) != NULL &&
+	    !SSL_set_ex_data(ssl, exidx, sec)) {
 		secret_free(sec);
-		return;
+		sec = NULL;
 	}
-	sec->bytes_read = BIO_number_read(SSL_get_rbio(ssl));
-	ktls_forget(ssl);
-	if (!SSL_set_ex_data(ssl, exidx, sec))
-		secret_free(sec);
+	if (sec == NULL)
+		goto cleanup;
+	if (is_client) {
+		memcpy(sec->secret, parsed.secret, parsed.len);
+		sec->len = parsed.len;
+		sec->bytes_read = BIO_number_read(SSL_get_rbio(ssl));
+	} else {
+		memcpy(sec->server, parsed.secret, parsed.len);
+		sec->server_len = parsed.len;
+	}
+cleanup:
+	OPENSSL_cleanse(&parsed, sizeof(parsed));
 }
 
 int ktls_ctx_prepare(SSL_CTX *ctx)
@@ -378,27 +434,23 @@ static size_t crypto_info_fill(const struct ktls_suite *su, const unsigned char 
 	}
 }
 
-/* Derives the client write key/IV from the secret and installs them as TLS_RX on fd. */
-static int rx_install(const struct ktls_suite *su, const EVP_MD *md, const struct ktls_secret *sec,
-		      int fd)
+/* Derives the write key/IV of a traffic secret and installs them as optname (TLS_RX or
+ * TLS_TX) on fd, record sequence 0. */
+static int key_install(const struct ktls_suite *su, const EVP_MD *md, const unsigned char *secret,
+		       size_t len, int fd, int optname)
 {
 	unsigned char key[32], iv[TLS13_IV_LEN];
 	union ktls_crypto_info ci;
 	size_t cilen;
 	int rc = -1, err = 0;
 
-	if (ktls_expand_label(md, sec->secret, sec->len, "key", key, su->keylen) < 0 ||
-	    ktls_expand_label(md, sec->secret, sec->len, "iv", iv, sizeof(iv)) < 0) {
+	if (ktls_expand_label(md, secret, len, "key", key, su->keylen) < 0 ||
+	    ktls_expand_label(md, secret, len, "iv", iv, sizeof(iv)) < 0) {
 		err = EINVAL;
 		goto cleanup;
 	}
 	cilen = crypto_info_fill(su, key, iv, &ci);
-	/* OpenSSL attached the ULP if it took TX; otherwise we attach it here. */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 && errno != EEXIST) {
-		err = errno;
-		goto cleanup;
-	}
-	if (setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen) < 0)
+	if (setsockopt(fd, SOL_TLS, optname, &ci, cilen) < 0)
 		err = errno;
 	else
 		rc = 0;
@@ -408,6 +460,16 @@ cleanup:
 	OPENSSL_cleanse(&ci, sizeof(ci));
 	errno = err;
 	return rc;
+}
+
+/* The client's first receive key as TLS_RX on fd. */
+static int rx_install(const struct ktls_suite *su, const EVP_MD *md, const struct ktls_secret *sec,
+		      int fd)
+{
+	/* OpenSSL attached the ULP if it took TX; otherwise we attach it here. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0 && errno != EEXIST)
+		return -1;
+	return key_install(su, md, sec->secret, sec->len, fd, TLS_RX);
 }
 
 /* TLS 1.3 receive, which OpenSSL 3.0 leaves in user space: install it if nothing was read. */
@@ -484,7 +546,9 @@ int ktls_enable(SSL *ssl, int fd, char *why, size_t whylen)
 		why_userspace(ssl, KTLS_RX, why, whylen);
 	else if (tls13_rx_enable(ssl, fd, why, whylen))
 		dirs |= KTLS_RX;
-	ktls_forget(ssl);
+	/* kept for ktls_keys_take only where the kernel can follow a KeyUpdate */
+	if (!(dirs & KTLS_RX) || SSL_version(ssl) != TLS1_3_VERSION || !ktls_probe_rekey())
+		ktls_forget(ssl);
 	return dirs;
 }
 
@@ -569,14 +633,15 @@ enum ktls_record ktls_read_record(int fd, void *buf, size_t cap, size_t *len)
 #define TLS_SET_RECORD_TYPE 1
 #endif
 
-int ktls_send_alert(int fd, int level, int description)
+/* Sends one record of content type `type` through kernel TX: 0, or -1 with errno (EAGAIN:
+ * nothing went out, the socket buffer is full). */
+static int record_send(int fd, unsigned char type, const void *buf, size_t len)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(unsigned char))];
 		struct cmsghdr align;
 	} control;
-	unsigned char alert[2] = { (unsigned char)level, (unsigned char)description };
-	struct iovec iov = { .iov_base = alert, .iov_len = sizeof(alert) };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov,
 			      .msg_iovlen = 1,
 			      .msg_control = control.buf,
@@ -585,12 +650,124 @@ int ktls_send_alert(int fd, int level, int description)
 	cmsg->cmsg_level = SOL_TLS;
 	cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
 	cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
-	*CMSG_DATA(cmsg) = REC_ALERT;
+	*CMSG_DATA(cmsg) = type;
 	ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	return n == (ssize_t)sizeof(alert) ? 0 : -1;
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		errno = EIO; /* a record goes out whole or not at all */
+	return -1;
+}
+
+int ktls_send_alert(int fd, int level, int description)
+{
+	unsigned char alert[2] = { (unsigned char)level, (unsigned char)description };
+	return record_send(fd, REC_ALERT, alert, sizeof(alert));
 }
 
 int ktls_send_close_notify(int fd)
 {
 	return ktls_send_alert(fd, 1, 0); /* warning, close_notify */
+}
+
+/* ---- following TLS 1.3 KeyUpdates in the kernel ---- */
+
+struct ktls_keys *ktls_keys_take(SSL *ssl, int dirs, uint64_t every)
+{
+	const SSL_CIPHER *cipher = ssl != NULL ? SSL_get_current_cipher(ssl) : NULL;
+	struct ktls_secret *sec = ssl != NULL && ex_index() >= 0 ? SSL_get_ex_data(ssl, exidx)
+								 : NULL;
+	const struct ktls_suite *su = suite_find(cipher);
+	struct ktls_keys *k = NULL;
+
+	if (sec == NULL || su == NULL || !(dirs & KTLS_RX) || !ktls_probe_rekey() ||
+	    SSL_version(ssl) != TLS1_3_VERSION || sec->len == 0)
+		goto cleanup;
+	k = OPENSSL_zalloc(sizeof(*k));
+	if (k == NULL)
+		goto cleanup;
+	k->su = su;
+	k->md = SSL_CIPHER_get_handshake_digest(cipher);
+	k->len = sec->len;
+	memcpy(k->rx, sec->secret, sec->len);
+	/* the send key is ours to change only if the kernel sends with this very secret */
+	k->tx_ok = (dirs & KTLS_TX) && sec->server_len == sec->len;
+	if (k->tx_ok)
+		memcpy(k->tx, sec->server, sec->len);
+	k->every = k->tx_ok ? every : 0;
+	k->next = every;
+cleanup:
+	ktls_forget(ssl);
+	return k;
+}
+
+void ktls_keys_free(struct ktls_keys *k)
+{
+	if (k != NULL)
+		OPENSSL_clear_free(k, sizeof(*k));
+}
+
+/* secret := HKDF-Expand-Label(secret, "traffic upd", "", len) and installs its key as optname;
+ * the secret moves on only if the kernel took the key. */
+static int key_next(struct ktls_keys *k, unsigned char *secret, int fd, int optname)
+{
+	unsigned char next[EVP_MAX_MD_SIZE];
+	int rc = -1, err = EINVAL;
+
+	if (ktls_expand_label(k->md, secret, k->len, "traffic upd", next, k->len) == 0) {
+		rc = key_install(k->su, k->md, next, k->len, fd, optname);
+		err = errno;
+	}
+	if (rc == 0)
+		memcpy(secret, next, k->len);
+	OPENSSL_cleanse(next, sizeof(next));
+	errno = err;
+	return rc;
+}
+
+int ktls_rekey_rx(struct ktls_keys *k, int fd, bool requested)
+{
+	if (k == NULL || (requested && !k->tx_ok)) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (key_next(k, k->rx, fd, TLS_RX) < 0)
+		return -1;
+	k->counts[0]++;
+	k->answer |= requested;
+	return 0;
+}
+
+bool ktls_rekey_tx_due(const struct ktls_keys *k, uint64_t sent)
+{
+	return k != NULL && k->tx_ok && (k->answer || (k->every > 0 && sent >= k->next));
+}
+
+int ktls_rekey_tx(struct ktls_keys *k, int fd, uint64_t sent)
+{
+	/* an answer never asks back (RFC 8446 4.6.3); our own re-key asks the client to follow */
+	unsigned char msg[5] = { HS_KEY_UPDATE, 0, 0, 1, k->answer ? 0 : 1 };
+
+	if (!k->tx_ok) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (record_send(fd, REC_HANDSHAKE, msg, sizeof(msg)) < 0)
+		return -1;
+	/* the KeyUpdate is out under the old key: from here a failure is fatal */
+	if (key_next(k, k->tx, fd, TLS_TX) < 0) {
+		k->tx_ok = false;
+		if (errno == EAGAIN)
+			errno = EPROTO;
+		return -1;
+	}
+	k->counts[1]++;
+	k->answer = false;
+	k->next = sent + k->every;
+	return 0;
+}
+
+unsigned ktls_keys_count(const struct ktls_keys *k, int dir)
+{
+	return k == NULL ? 0 : k->counts[dir == KTLS_TX];
 }

@@ -33,6 +33,7 @@ struct access_record {
 	const struct pool *pool;
 	const struct pool_tried *tried;
 	unsigned handovers; /* times it moved to a new process (binary upgrade) */
+	unsigned key_updates; /* TLS 1.3 re-keys followed in the kernel, both directions */
 };
 
 /* Writes a's JSON line (when the access log is on). */

@@ -101,6 +101,8 @@ struct cfg_frontend {
 	char *client_ca;
 	bool session_tickets;
 	char *ticket_keys;
+	uint64_t
+		key_update_bytes; /* kTLS, TLS 1.3: our own KeyUpdate after this many bytes; 0 off */
 	/* lines of keys that later stages (TLS set-up) report errors against; 0 if unset */
 	int ciphers_line, ciphersuites_line, client_ca_line, ticket_keys_line;
 	enum accept_proxy accept_proxy;          /* a PROXY header before the TLS handshake */

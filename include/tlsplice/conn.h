@@ -59,7 +59,10 @@ struct conn {
 	struct relay relay;
 
 	uint64_t t_accept_us, t_handshake_us;
-	uint64_t last_active_ms; /* clock_coarse_ms() of the last byte moved */
+	union {
+		uint64_t last_active_ms;    /* relaying: clock_coarse_ms() of the last byte moved */
+		uint64_t queue_deadline_ms; /* queued (no relay yet): when it gives up */
+	};
 	struct timeval t_accept_wall;
 	/* what the access log says of the TLS session, kept so the SSL object can be freed
 	 * once the kernel holds both directions */
@@ -68,16 +71,15 @@ struct conn {
 	const unsigned char *alpn;        /* into the frontend's ALPN list */
 	struct close_cause close;         /* why it ends (the access log's close and error) */
 	struct sockaddr_storage peer;
-	struct proxy_in_reader pin; /* accept_proxy: the header read before the handshake */
+	struct proxy_in_reader *pin; /* accept_proxy only: the header read before the handshake */
 	/* proxy_protocol_tlvs = ssl: the client certificate's facts (NULL: none presented) */
 	struct conn_peer_cert *peer_cert;
-	uint64_t queue_deadline_ms; /* while queued: when it gives up (queue_timeout) */
 	uint32_t fe_idx;
 	int cfd, bfd;
 	int attempts;
 	enum conn_state state;
-	int ktls;               /* KTLS_TX|KTLS_RX of the client socket */
-	unsigned handovers;     /* times it moved to a new process (binary upgrade) */
+	uint16_t handovers;     /* times it moved to a new process (binary upgrade) */
+	uint8_t ktls;           /* KTLS_TX|KTLS_RX of the client socket */
 	uint8_t cev_on, bev_on; /* EV_READ|EV_WRITE armed */
 	uint8_t alpn_len;       /* an ALPN protocol name is 1..255 bytes */
 	bool again;             /* the timer stands for RELAY_AGAIN, not a deadline */

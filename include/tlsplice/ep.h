@@ -54,6 +54,7 @@ struct ep_gather {
 };
 
 struct ep;
+struct ktls_keys;
 
 struct ep_ops {
 	/* Reads into d's (empty) buffer, or its pipe where d->splice. */
@@ -80,6 +81,8 @@ struct ep_tls {
 	int16_t alert_level, alert;    /* userspace: the last alert the client sent, -1 none */
 	bool failed;                   /* a fatal record waits until what came before is out */
 	struct record_verdict verdict; /* ... and this is it */
+	struct ktls_keys *keys;        /* TLS 1.3 secrets to follow KeyUpdates in the kernel */
+	bool control;                  /* splice stopped at a record recvmsg must read */
 };
 
 struct ep {

@@ -10,7 +10,8 @@
  *   warning alert (TLS 1.2)             ignored; the 5th in a row is fatal
  *   user_canceled (TLS 1.3)             ignored; the 5th in a row is fatal
  *   any other alert                     connection closed, no alert back
- *   KeyUpdate (TLS 1.3)                 re-key (userspace) / close "key_update" (kernel)
+ *   KeyUpdate (TLS 1.3)                 re-key (userspace; kernel that takes a second key)
+ *                                       / close "key_update" (a kernel that cannot re-key)
  *   ClientHello (TLS 1.2 renegotiation) warning no_renegotiation back, ignored
  *   any other handshake message         fatal unexpected_message
  *   record too long                     fatal record_overflow

@@ -30,6 +30,7 @@ struct fe_stats {
 	atomic_uint_fast64_t relay[RELAY_KIND_MAX];
 	atomic_uint_fast64_t bytes_in, bytes_out;
 	atomic_uint_fast64_t ktls_fallbacks[KTLS_FALLBACK_MAX];
+	atomic_uint_fast64_t key_updates[2]; /* TLS 1.3 re-keys in the kernel: receive, send */
 };
 
 /* All counters zero, one reference; NULL when out of memory. Any thread. */

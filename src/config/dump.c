@@ -141,6 +141,7 @@ static void dump_frontend(FILE *f, const struct cfg_frontend *fe)
 	put_str(f, "client_ca", fe->client_ca);
 	put_str(f, "client_crl", fe->client_crl);
 	fprintf(f, "session_tickets = %s\n", on_off(fe->session_tickets));
+	fprintf(f, "key_update_bytes = %llu\n", (unsigned long long)fe->key_update_bytes);
 	put_str(f, "ticket_keys", fe->ticket_keys);
 }
 

@@ -110,6 +110,8 @@ static const struct setting settings[] = {
 	  .names = accept_proxies },
 	{ F(accept_proxy_from), .name = "accept_proxy_from", .kind = V_CUSTOM,
 	  .custom = set_accept_proxy_from },
+	{ F(key_update_bytes), .name = "key_update_bytes", .kind = V_INT, .def = "0", .lo = 0,
+	  .hi = 1L << 50 },
 
 	{ B(servers), .name = "server", .kind = V_CUSTOM, .repeat = true, .required = true,
 	  .custom = set_server },

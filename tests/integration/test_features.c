@@ -111,6 +111,7 @@ Test(features, metrics_present_from_start_and_counting)
 		"tlsplice_server_connect_failures_total",
 		"tlsplice_server_check_failures_total",
 		"tlsplice_server_connections_total",
+		"tlsplice_ktls_key_updates_total",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char want[128];
@@ -118,6 +119,9 @@ Test(features, metrics_present_from_start_and_counting)
 		cr_assert(strstr(m, want), "no %s at start-up in:\n%s", names[i], m);
 	}
 	cr_assert_eq(metric(m, "tlsplice_connections_total{frontend=\"web\"}"), 0);
+	cr_assert_eq(
+		metric(m, "tlsplice_ktls_key_updates_total{frontend=\"web\",direction=\"rx\"}"), 0,
+		"%s", m);
 	free(m);
 
 	for (int i = 0; i < 3; i++)

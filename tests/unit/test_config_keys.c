@@ -709,3 +709,18 @@ Test(config, dump_names_every_key)
 	free(text);
 	config_unref(cfg);
 }
+
+/* key_update_bytes: off by default, a byte count when given, never negative. */
+Test(config, key_update_bytes_is_a_byte_count)
+{
+	struct config *cfg = load_ok(FE BE);
+
+	cr_assert_eq(cfg->frontends[0].key_update_bytes, 0);
+	config_unref(cfg);
+	cfg = load_ok(FE "key_update_bytes = 1073741824\n" BE);
+	cr_assert_eq(cfg->frontends[0].key_update_bytes, 1073741824ull);
+	config_unref(cfg);
+	cfg = load(FE "key_update_bytes = -1\n" BE);
+	EXPECT_ERRORS(cfg, "f.ini:5: [frontend web] key_update_bytes: bad value '-1' "
+			   "(0..1125899906842624)");
+}
