@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,9 @@ Test(dns, answers_share_by_weight_and_a_removed_one_drains)
 		echo_once(port);
 	cr_assert_eq(backend_accepted(b2), 7, "a new connection went to the removed address");
 	cr_assert_eq(backend_accepted(b3), b3_before + 6);
+	/* the address that stayed kept its state and counters through the new generation */
+	cr_assert_eq(metric_connections(label3), (long)backend_accepted(b3));
+	cr_assert_eq(metric_connections(label2), -1, "a removed server is not shown any more");
 
 	/* the open one still works, and its end is logged against its server */
 	const char msg[] = "still here";
@@ -275,5 +279,31 @@ Test(dns, bad_keys_are_reported_with_file_and_line)
 		 ini);
 	cr_assert(strstr(r.err, want), "no '%s' in: %s", want, r.err);
 	run_result_finish(&r);
+	harness_pass();
+}
+
+Test(dns, names_are_followed_after_a_reload)
+{
+	private_resolver("127.0.0.2 app.test\n");
+	int bport = harness_free_port(), port = harness_free_port();
+	struct backend *b2 = backend_start_on(BACKEND_ECHO, "127.0.0.2", bport, "b2", 0);
+	struct backend *b3 = backend_start_on(BACKEND_ECHO, "127.0.0.3", bport, "b3", 0);
+	char body[256];
+
+	cr_assert(b2 && b3);
+	snprintf(body, sizeof(body), "server = app.test:%d\nresolve_interval = 200ms\n", bport);
+	struct proxy *p = proxy_start(write_config(port, body), port);
+	cr_assert(p, "proxy did not start");
+	echo_once(port);
+	cr_assert_eq(backend_accepted(b2), 1);
+	cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+	cr_assert(log_wait(p, "configuration reloaded", 1, SLACK_MS));
+	hosts_write("127.0.0.3 app.test\n");
+	cr_assert(log_wait(p, "new addresses applied", 1, 200 + SLACK_MS),
+		  "the reloaded file's names are not followed");
+	echo_once(port);
+	cr_assert_eq(backend_accepted(b3), 1);
+	cr_assert_eq(backend_accepted(b2), 1);
+	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();
 }
