@@ -116,6 +116,25 @@ static int resolve_server(const struct cfg_server *srv, struct cfg_addr **out, s
 	return 0;
 }
 
+static int copy_addrs(const struct cfg_addr *v, size_t n, struct cfg_addr **out, size_t *nout);
+
+/* On reload: a line the running configuration has too (same backend, same NAME:PORT) takes
+ * the answers the resolver holds for it, so that a reload does not wait on the resolver on
+ * the main loop. 0 if it did, -1 if srv is to be resolved. */
+static int carry_over(const char *backend, struct cfg_server *srv)
+{
+	int rc = -1;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; running && i < running->nents && rc < 0; i++) {
+		const struct entry *e = &running->ents[i];
+		if (e->n > 0 && strcmp(e->be->name, backend) == 0 &&
+		    strcmp(e->srv->addr.text, srv->addr.text) == 0)
+			rc = copy_addrs(e->addrs, e->n, &srv->answers, &srv->nanswers);
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
 void resolve_config(struct config *cfg, struct errlist *errs, struct errlist *warns)
 {
 	char sect[160];
@@ -124,7 +143,7 @@ void resolve_config(struct config *cfg, struct errlist *errs, struct errlist *wa
 		snprintf(sect, sizeof(sect), "backend %s", be->name);
 		for (size_t i = 0; i < be->nservers; i++) {
 			struct cfg_server *srv = &be->servers[i];
-			if (!srv->dns)
+			if (!srv->dns || carry_over(be->name, srv) == 0)
 				continue;
 			int rc = resolve_server(srv, &srv->answers, &srv->nanswers);
 			if (rc == 0 && srv->nanswers > 0)

@@ -16,7 +16,8 @@
 
 /* At load, on a config not shared yet: resolves every name of its servers. A name that does
  * not resolve is an error in errs when its backend has resolve_required = on, else a
- * warning in warns (the server has no address until it resolves). */
+ * warning in warns (the server has no address until it resolves). On a reload, a line that
+ * the running resolver follows takes its latest answers instead of a lookup. */
 void resolve_config(struct config *cfg, struct errlist *errs, struct errlist *warns);
 
 /* The addresses the servers of line srv (a name) are built from: the latest the running

@@ -307,3 +307,27 @@ Test(dns, names_are_followed_after_a_reload)
 	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
 	harness_pass();
 }
+
+/* A reload does not look names up on the main loop: a line it keeps takes the answers the
+ * resolver holds (here the first ones, as the next lookup is an hour away). */
+Test(dns, a_reload_keeps_the_answers_of_the_lines_it_keeps)
+{
+	private_resolver("127.0.0.2 app.test\n");
+	int bport = harness_free_port(), port = harness_free_port();
+	struct backend *b2 = backend_start_on(BACKEND_ECHO, "127.0.0.2", bport, "b2", 0);
+	struct backend *b3 = backend_start_on(BACKEND_ECHO, "127.0.0.3", bport, "b3", 0);
+	char body[256];
+
+	cr_assert(b2 && b3);
+	snprintf(body, sizeof(body), "server = app.test:%d\nresolve_interval = 1h\n", bport);
+	struct proxy *p = proxy_start(write_config(port, body), port);
+	cr_assert(p, "proxy did not start");
+	hosts_write("127.0.0.3 app.test\n");
+	cr_assert_eq(proxy_signal(p, SIGHUP), 0);
+	cr_assert(log_wait(p, "configuration reloaded", 1, SLACK_MS));
+	echo_once(port);
+	cr_assert_eq(backend_accepted(b2), 1, "the reload looked the name up again");
+	cr_assert_eq(backend_accepted(b3), 0);
+	cr_assert_eq(proxy_stop(p, HARNESS_TIMEOUT_MS), 0);
+	harness_pass();
+}
