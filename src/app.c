@@ -26,6 +26,7 @@
 #include "tlsplice/notify.h"
 #include "tlsplice/privs.h"
 #include "tlsplice/proc.h"
+#include "tlsplice/resolve.h"
 #include "tlsplice/upgrade.h"
 #include "tlsplice/watch.h"
 
@@ -55,6 +56,9 @@ struct app {
 	bool upgraded;           /* a new process serves: this one only drains */
 	uint64_t upgrade_client; /* the control client waiting for it; 0: none */
 	bool stopping;
+
+	struct resolver *resolver; /* NULL: no server names a host, or it failed */
+	struct event *resolved;    /* the resolver found new answers: a new generation */
 };
 
 static void print_errs(const struct errlist *el)
@@ -67,6 +71,8 @@ struct runtime *app_load_errs(const char *path, struct errlist *errs, struct err
 {
 	struct config *cfg = config_load_partial(path, errs, warns);
 	struct runtime *rt = NULL;
+	if (cfg)
+		resolve_config(cfg, errs, warns);
 	if (cfg)
 		rt = runtime_create(cfg, cfg->ktls != KTLS_OFF && ktls_probe(), errs);
 	for (size_t i = 0; rt && warns && i < rt->cfg->nfrontends; i++)
@@ -99,6 +105,8 @@ static void on_force(evutil_socket_t fd, short what, void *arg)
 }
 
 static void follow_files(struct app *a, const struct config *cfg);
+static void on_resolved(evutil_socket_t fd, short what, void *arg);
+static void resolver_follow(struct app *a, struct config *cfg);
 
 /* The reload's summary: what changed in listeners, servers, weights, checks, certificates. */
 static void log_changes(const struct config *old, const struct config *cfg)
@@ -214,6 +222,7 @@ static int reload(struct app *a, const char *why, struct errlist *errs_out)
 		notify_status(a, "READY=1\n", "reload failed; ");
 		return -1;
 	}
+	resolver_follow(a, a->proc.rt->cfg);
 	log_info("configuration reloaded");
 	notify_status(a, "READY=1\n", "");
 	return 0;
@@ -398,7 +407,10 @@ static int app_events(struct app *a)
 	a->grace = evtimer_new(a->base, drain_start, a);
 	a->reload_retry = evtimer_new(a->base, on_reload_retry, a);
 	a->status = event_new(a->base, -1, EV_PERSIST, on_status, a);
+	a->resolved = evtimer_new(a->base, on_resolved, a);
 	a->proc.worker_done = event_new(a->base, -1, 0, on_worker_done, a);
+	if (!a->resolved)
+		return -1;
 	return a->force && a->grace && a->reload_retry && a->status && a->proc.worker_done ? 0 : -1;
 }
 
@@ -415,6 +427,8 @@ static void app_free(struct app *a)
 		event_free(a->reload_retry);
 	if (a->status)
 		event_free(a->status);
+	if (a->resolved)
+		event_free(a->resolved);
 	if (a->proc.worker_done)
 		event_free(a->proc.worker_done);
 	if (a->base)
@@ -482,6 +496,7 @@ static int app_serve(struct app *a, struct runtime *rt)
 	if (!a->health)
 		log_warn("cannot start health checks: %s", strerror(errno));
 	follow_files(a, rt->cfg);
+	resolver_follow(a, rt->cfg);
 	sigset_t set, old;
 	sigfillset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, &old); /* workers inherit: signals go to this thread */
@@ -538,11 +553,11 @@ static int ctl_reload(void *arg, struct errlist *errs)
 	return rc == 0 ? 0 : -1;
 }
 
-/* A weight set at run time: a new generation of the same configuration, whose pools
- * follow it; connections pick through it as soon as each worker has taken it. */
-static int ctl_reorder(void *arg, char *err, size_t errlen)
+/* A new generation of the same configuration, whose pools follow the weights set at run
+ * time and the names' latest answers; connections pick through it as soon as each worker
+ * has taken it. */
+static int rebuild(struct app *a, char *err, size_t errlen)
 {
-	struct app *a = arg;
 	struct errlist errs;
 	struct config *cfg = a->proc.rt->cfg;
 	if (proc_reload_busy(&a->proc)) {
@@ -561,6 +576,47 @@ static int ctl_reorder(void *arg, char *err, size_t errlen)
 	int rc = apply_generation(a, rt, err, errlen);
 	runtime_unref(rt);
 	return rc;
+}
+
+static int ctl_reorder(void *arg, char *err, size_t errlen)
+{
+	return rebuild(arg, err, errlen);
+}
+
+/* Main loop: a name's answers changed. A reload under way is waited for; the servers that
+ * left drain with their generation. */
+static void on_resolved(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *a = arg;
+	char err[256] = "";
+	if (a->stopping || a->upgraded)
+		return;
+	if (proc_reload_busy(&a->proc)) {
+		struct timeval tv = clock_ms_to_tv(RELOAD_RETRY_MS);
+		evtimer_add(a->resolved, &tv);
+		return;
+	}
+	if (rebuild(a, err, sizeof(err)) < 0)
+		log_error("new addresses not applied: %s", err);
+	else
+		log_info("new addresses applied: generation %u", a->generation);
+}
+
+/* Resolver thread: the main loop takes it from here. */
+static void resolver_changed(void *arg)
+{
+	struct app *a = arg;
+	event_active(a->resolved, EV_TIMEOUT, 0);
+}
+
+/* The names of cfg followed from now on (after a reload: the new file's). */
+static void resolver_follow(struct app *a, struct config *cfg)
+{
+	resolver_stop(a->resolver);
+	a->resolver = resolver_start(cfg, resolver_changed, a);
+	if (!a->resolver && errno)
+		log_error("cannot start the resolver: %s; server names stay as resolved",
+			  strerror(errno));
 }
 
 static int ctl_upgrade(void *arg, const char *path, uint64_t client, char *err, size_t errlen)
@@ -651,6 +707,7 @@ int app_run(struct runtime *rt, const char *path, const char *level)
 	}
 	rc = app_serve(&a, rt);
 	served = true;
+	resolver_stop(a.resolver);
 	watch_destroy(a.watch);
 	health_destroy(a.health);
 	upgrade_destroy(a.upgrade);

@@ -181,14 +181,20 @@ err:
 
 int pool_init(struct pool *p, const struct cfg_backend *cfg)
 {
+	return pool_init_servers(p, cfg, cfg->servers, cfg->nservers);
+}
+
+int pool_init_servers(struct pool *p, const struct cfg_backend *cfg,
+		      const struct cfg_server *servers, size_t n)
+{
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
-	p->nservers = (unsigned)cfg->nservers;
+	p->nservers = (unsigned)n;
 	p->servers = calloc(p->nservers ? p->nservers : 1, sizeof(*p->servers));
 	if (!p->servers)
 		return -1;
 	for (unsigned i = 0; i < p->nservers; i++)
-		server_setup(&p->servers[i], p, &cfg->servers[i], i);
+		server_setup(&p->servers[i], p, &servers[i], i);
 	if (loads_create(p) < 0 || build_seq(p, false, &p->seq_primary, &p->nseq_primary) < 0 ||
 	    build_seq(p, true, &p->seq_backup, &p->nseq_backup) < 0) {
 		pool_finish(p);

@@ -6,6 +6,47 @@
 
 #include "tlsplice/clock.h"
 #include "tlsplice/log.h"
+#include "tlsplice/resolve.h"
+
+/* Appends the servers of line srv to out: itself, or one per address its name has now. */
+static int servers_add(const struct config *cfg, const struct cfg_server *srv,
+		       struct runtime_servers *out, size_t *cap)
+{
+	struct cfg_addr *addrs = NULL;
+	size_t n = 1;
+	if (srv->dns && resolve_answers(cfg, srv, &addrs, &n) < 0)
+		return -1;
+	if (out->n + n > *cap) {
+		size_t want = (out->n + n) * 2;
+		struct cfg_server *grown = realloc(out->v, want * sizeof(*grown));
+		if (!grown) {
+			free(addrs);
+			return -1;
+		}
+		out->v = grown;
+		*cap = want;
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct cfg_server *s = &out->v[out->n++];
+		*s = *srv;
+		s->answers = NULL;
+		s->nanswers = 0;
+		if (srv->dns)
+			s->addr = addrs[k];
+	}
+	free(addrs);
+	return 0;
+}
+
+static int servers_build(const struct config *cfg, const struct cfg_backend *be,
+			 struct runtime_servers *out)
+{
+	size_t cap = 0;
+	for (size_t i = 0; i < be->nservers; i++)
+		if (servers_add(cfg, &be->servers[i], out, &cap) < 0)
+			return -1;
+	return 0;
+}
 
 struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *errs)
 {
@@ -17,7 +58,8 @@ struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *er
 	rt->tls = calloc(cfg->nfrontends ? cfg->nfrontends : 1, sizeof(*rt->tls));
 	rt->pools = calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof(*rt->pools));
 	rt->stats = calloc(cfg->nfrontends ? cfg->nfrontends : 1, sizeof(*rt->stats));
-	if (!rt->tls || !rt->pools || !rt->stats)
+	rt->servers = calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof(*rt->servers));
+	if (!rt->tls || !rt->pools || !rt->stats || !rt->servers)
 		goto err;
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		if (!(rt->stats[i] = fe_stats_create()))
@@ -29,7 +71,9 @@ struct runtime *runtime_create(struct config *cfg, bool ktls, struct errlist *er
 			bad = 1;
 	}
 	for (size_t i = 0; i < cfg->nbackends; i++) {
-		if (pool_init(&rt->pools[i], &cfg->backends[i]) < 0) {
+		if (servers_build(cfg, &cfg->backends[i], &rt->servers[i]) < 0 ||
+		    pool_init_servers(&rt->pools[i], &cfg->backends[i], rt->servers[i].v,
+				      rt->servers[i].n) < 0) {
 			errlist_add(errs, cfg->path, cfg->backends[i].line, NULL, NULL,
 				    "out of memory");
 			bad = 1;
@@ -60,6 +104,9 @@ void runtime_unref(struct runtime *rt)
 			pool_finish(&rt->pools[i]);
 	free(rt->tls);
 	free(rt->pools);
+	for (size_t i = 0; rt->servers && i < rt->cfg->nbackends; i++)
+		free(rt->servers[i].v);
+	free(rt->servers);
 	for (size_t i = 0; rt->stats && i < rt->cfg->nfrontends; i++)
 		fe_stats_unref(rt->stats[i]);
 	free(rt->stats);

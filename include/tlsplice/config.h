@@ -39,6 +39,11 @@ struct cfg_server {
 	int weight;           /* 1..256 */
 	bool backup;
 	unsigned maxconn; /* connections open at once at most; 0: no limit */
+	/* HOST is a name (resolve.h): addr has no address (len 0) and each answer becomes a
+	 * server of its own, labelled "HOST:PORT (ADDR)"; answers are those found at load */
+	bool dns;
+	struct cfg_addr *answers;
+	size_t nanswers;
 };
 
 struct cfg_cert {
@@ -75,6 +80,8 @@ struct cfg_backend {
 	uint64_t check_timeout_ms;
 	int check_rise;
 	int check_fall;
+	uint64_t resolve_interval_ms; /* how often server names are resolved again */
+	bool resolve_required;        /* a name that does not resolve at load is an error */
 };
 
 struct cfg_frontend {
@@ -188,6 +195,11 @@ int config_file_read(const char *path, char **text, size_t *len, char *err, size
 int config_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen);
 int config_parse_bool(const char *s, bool *out, char *err, size_t errlen);
 int config_parse_addr(const char *s, bool passive, struct cfg_addr *out, char *err, size_t errlen);
+/* A server's "NAME:PORT" whose host is a name, not an address: 1 with out->text set and
+ * out->len 0 (nothing resolved), 0 when s is no name (an address or unix:), -1 with a reason
+ * in err. The label "NAME:PORT (ADDR)" must fit out->text, so names are bounded. */
+int config_parse_name(const char *s, struct cfg_addr *out, uint16_t *port, char *err,
+		      size_t errlen);
 int config_unescape(const char *s, char **out, size_t *outlen, char *err, size_t errlen);
 bool config_sni_match(const char *pattern, const char *name);
 

@@ -18,6 +18,10 @@ struct pool_tried {
 };
 
 int pool_init(struct pool *p, const struct cfg_backend *cfg);
+/* The same over n servers other than cfg's lines (a name's line gives one per address);
+ * servers must outlive p. */
+int pool_init_servers(struct pool *p, const struct cfg_backend *cfg,
+		      const struct cfg_server *servers, size_t n);
 void pool_finish(struct pool *p);
 /* Recomputes the order from the servers' weights (server_weight) after run-time changes;
  * only before p is visible to pickers (a new generation). 0, or -1 (ENOMEM, p unchanged). */

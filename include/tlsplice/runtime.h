@@ -17,6 +17,11 @@ struct runtime {
 	struct tls_frontend **tls; /* one per frontend */
 	struct pool *pools;        /* one per backend */
 	struct fe_stats **stats;   /* one per frontend, shared with the previous generation */
+	/* per backend: the servers its pool is built from, a name's line once per address */
+	struct runtime_servers {
+		struct cfg_server *v;
+		size_t n;
+	} * servers;
 };
 
 /* Builds TLS contexts and pools for cfg (takes its own reference). Errors go to errs. */

@@ -175,6 +175,8 @@ static void dump_backend(FILE *f, const struct cfg_backend *be)
 	put_duration(f, "check_timeout", be->check_timeout_ms);
 	fprintf(f, "check_rise = %d\n", be->check_rise);
 	fprintf(f, "check_fall = %d\n", be->check_fall);
+	put_duration(f, "resolve_interval", be->resolve_interval_ms);
+	fprintf(f, "resolve_required = %s\n", be->resolve_required ? "on" : "off");
 }
 
 void config_dump(const struct config *cfg, FILE *f)

@@ -131,6 +131,9 @@ static const struct setting settings[] = {
 	{ B(check_timeout_ms), .name = "check_timeout", .kind = V_DURATION, .def = "1s", .lo = 1 },
 	{ B(check_rise), .name = "check_rise", .kind = V_INT, .def = "2", .lo = 1, .hi = 1000 },
 	{ B(check_fall), .name = "check_fall", .kind = V_INT, .def = "3", .lo = 1, .hi = 1000 },
+	{ B(resolve_interval_ms), .name = "resolve_interval", .kind = V_DURATION, .def = "30s",
+	  .lo = 100 },
+	{ B(resolve_required), .name = "resolve_required", .kind = V_BOOL, .def = "off" },
 };
 
 /* Ints and enums are stored through memcpy by field size; enums must be int-sized for that. */
@@ -162,7 +165,10 @@ static int set_duration(const struct setting *st, char *field, const char *val, 
 	if (config_parse_duration(val, &ms, err, errlen) < 0)
 		return -1;
 	if (ms < (uint64_t)st->lo) {
-		snprintf(err, errlen, "bad duration '%s' (must be greater than 0)", val);
+		if (st->lo > 1)
+			snprintf(err, errlen, "bad duration '%s' (at least %ldms)", val, st->lo);
+		else
+			snprintf(err, errlen, "bad duration '%s' (must be greater than 0)", val);
 		return -1;
 	}
 	memcpy(field, &ms, sizeof(ms));

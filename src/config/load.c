@@ -533,6 +533,8 @@ static void frontend_free(struct cfg_frontend *fe)
 static void backend_free(struct cfg_backend *be)
 {
 	free(be->name);
+	for (size_t i = 0; i < be->nservers; i++)
+		free(be->servers[i].answers);
 	free(be->servers);
 	free(be->check_send);
 	free(be->check_expect);

@@ -362,6 +362,17 @@ static int server_options(struct cfg_server *srv, char **w, int n, char *err, si
 	return 0;
 }
 
+/* A host name is resolved later (resolve.h), not here: 1 for a name, 0 for an address. */
+static int server_name(struct cfg_server *srv, const char *word, char *err, size_t errlen)
+{
+	uint16_t port;
+	int line = srv->addr.line;
+	int rc = config_parse_name(word, &srv->addr, &port, err, errlen);
+
+	srv->addr.line = line;
+	return rc;
+}
+
 int set_server(struct loader *ld, const struct setting *st, void *base, const char *val, char *err,
 	       size_t errlen)
 {
@@ -370,19 +381,21 @@ int set_server(struct loader *ld, const struct setting *st, void *base, const ch
 	struct cfg_server *grown;
 	char *buf = loader_strdup(ld, val);
 	char *w[5];
-	int n, rc = -1;
+	int n, name = 0, rc = -1;
 
 	if (buf == NULL)
 		return setters_oom(err, errlen);
 	n = values_split_words(buf, w, 5);
 	if (n < 1)
 		snprintf(err, errlen, "expected 'HOST:PORT [weight=N] [maxconn=N] [backup]'");
-	else if (config_parse_addr(w[0], false, &srv.addr, err, errlen) == 0 &&
+	else if ((name = server_name(&srv, w[0], err, errlen)) >= 0 &&
+		 (name == 1 || config_parse_addr(w[0], false, &srv.addr, err, errlen) == 0) &&
 		 server_options(&srv, w, n, err, errlen) == 0)
 		rc = 0;
 	free(buf);
 	if (rc < 0)
 		return -1;
+	srv.dns = name == 1;
 	grown = loader_grow(ld, be->servers, be->nservers, sizeof(*grown));
 	if (grown == NULL)
 		return setters_oom(err, errlen);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -228,6 +229,52 @@ int config_parse_addr(const char *s, bool passive, struct cfg_addr *out, char *e
 	out->len = len;
 	snprintf(out->text, sizeof(out->text), "%s", s);
 	return 0;
+}
+
+/* Room a label "NAME:PORT (ADDR)" leaves for NAME:PORT: " (" ADDR ")" and the NUL. */
+#define NAME_TEXT_MAX (sizeof(((struct cfg_addr *)0)->text) - INET6_ADDRSTRLEN - 4)
+
+static bool host_is_name(const char *host)
+{
+	struct in_addr a4;
+	bool letter = false;
+
+	if (host[0] == '\0' || inet_pton(AF_INET, host, &a4) == 1)
+		return false;
+	for (const char *p = host; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+			return false;
+		letter |= isalpha((unsigned char)*p) != 0;
+	}
+	return letter;
+}
+
+int config_parse_name(const char *s, struct cfg_addr *out, uint16_t *port, char *err, size_t errlen)
+{
+	char host[256];
+	const char *port_text;
+	bool v6;
+
+	if (strncmp(s, "unix:", 5) == 0 || strlen(s) >= sizeof(out->text))
+		return 0;
+	if (addr_split(s, host, sizeof(host), &port_text, &v6, err, errlen) < 0)
+		return -1;
+	if (v6 || !host_is_name(host))
+		return 0;
+	if (port_parse(port_text, port) < 0) {
+		snprintf(err, errlen, "bad port '%s'", port_text);
+		return -1;
+	}
+	if (strlen(s) >= NAME_TEXT_MAX) {
+		snprintf(err, errlen,
+			 "bad address '%.40s...' (a name and port of at most %zu characters)", s,
+			 NAME_TEXT_MAX - 1);
+		return -1;
+	}
+	memset(&out->ss, 0, sizeof(out->ss));
+	out->len = 0;
+	snprintf(out->text, sizeof(out->text), "%s", s);
+	return 1;
 }
 
 static int hex_value(char c)

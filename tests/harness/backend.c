@@ -15,6 +15,7 @@
 struct backend {
 	struct bcore core;
 	int port;
+	struct in_addr ip; /* 127.0.0.1 unless started with backend_start_on */
 	char addr[32];
 	int lfd;
 	int wake[2];
@@ -31,7 +32,7 @@ static void *backend_main(void *arg)
 	return NULL;
 }
 
-static int listen_on(int port, int *port_out)
+static int listen_on(struct in_addr ip, int port, int *port_out)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	socklen_t sl = sizeof(sa);
@@ -39,7 +40,7 @@ static int listen_on(int port, int *port_out)
 
 	if (fd < 0)
 		return -1;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_addr = ip;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 512) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
@@ -55,7 +56,7 @@ int backend_restart(struct backend *b)
 {
 	if (b->running)
 		return 0;
-	b->lfd = listen_on(b->port, &b->port);
+	b->lfd = listen_on(b->ip, b->port, &b->port);
 	if (b->lfd < 0)
 		return -1;
 	if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -74,9 +75,15 @@ err_listen:
 
 struct backend *backend_start(enum backend_mode mode, int port, const char *name, uint64_t bytes)
 {
+	return backend_start_on(mode, "127.0.0.1", port, name, bytes);
+}
+
+struct backend *backend_start_on(enum backend_mode mode, const char *ip, int port, const char *name,
+				 uint64_t bytes)
+{
 	struct backend *b = calloc(1, sizeof(*b));
 
-	if (!b || H.nbackends >= MAX_TRACKED) {
+	if (!b || H.nbackends >= MAX_TRACKED || inet_pton(AF_INET, ip, &b->ip) != 1) {
 		free(b);
 		return NULL;
 	}
@@ -87,7 +94,7 @@ struct backend *backend_start(enum backend_mode mode, int port, const char *name
 		free(b);
 		return NULL;
 	}
-	snprintf(b->addr, sizeof(b->addr), "127.0.0.1:%d", b->port);
+	snprintf(b->addr, sizeof(b->addr), "%s:%d", ip, b->port);
 	H.backends[H.nbackends++] = b;
 	return b;
 }

@@ -162,6 +162,9 @@ struct backend;
 /* Listens on 127.0.0.1:port (0: any free port). name is used by HELLO (NULL: "backend").
  * bytes is used by SOURCE and RESET. NULL on failure. */
 struct backend *backend_start(enum backend_mode mode, int port, const char *name, uint64_t bytes);
+/* The same on another loopback address (ip "127.0.0.2"...); its addr is "IP:PORT". */
+struct backend *backend_start_on(enum backend_mode mode, const char *ip, int port, const char *name,
+				 uint64_t bytes);
 int backend_port(const struct backend *b);
 /* "127.0.0.1:PORT", the form used in `server =` lines and in the log's server field. */
 const char *backend_addr(const struct backend *b);

@@ -129,6 +129,44 @@ Test(config, addresses_parse_v4_v6_wildcard_and_names)
 	}
 }
 
+Test(config, server_names_are_told_from_addresses)
+{
+	static const struct {
+		const char *in;
+		int rc; /* 1 a name, 0 an address, -1 an error */
+		const char *err;
+	} cases[] = {
+		{ "app.internal:8080", 1, NULL },
+		{ "localhost:9001", 1, NULL },
+		{ "db-1_a:1", 1, NULL },
+		{ "127.0.0.1:80", 0, NULL },
+		{ "[::1]:443", 0, NULL },
+		{ "unix:/run/app.sock", 0, NULL },
+		{ "*:80", 0, NULL },
+		{ "app.internal:http", -1, "bad port 'http'" },
+		{ "app.internal:0", -1, "bad port '0'" },
+		{ "a23456789.b23456789.c23456789.d23456789.e23456789.f23456789.g23456789.abcdefgh:1",
+		  -1, "(a name and port of at most 77 characters)" },
+	};
+	struct cfg_addr a;
+	char err[256];
+	uint16_t port = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&a, 0, sizeof(a));
+		err[0] = '\0';
+		int rc = config_parse_name(cases[i].in, &a, &port, err, sizeof(err));
+		cr_assert_eq(rc, cases[i].rc, "%s: %d (%s)", cases[i].in, rc, err);
+		if (rc == 1) {
+			cr_assert_str_eq(a.text, cases[i].in);
+			cr_assert_eq(a.len, 0, "a name has no address until it resolves");
+			cr_assert_eq(port, (uint16_t)atoi(strrchr(cases[i].in, ':') + 1));
+		}
+		if (cases[i].err)
+			cr_assert(strstr(err, cases[i].err), "%s: '%s'", cases[i].in, err);
+	}
+}
+
 Test(config, bad_addresses_say_what_is_wrong)
 {
 	static const struct {
