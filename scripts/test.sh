@@ -130,6 +130,8 @@ if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	done
 	int_progs=()
 	for exe in build/tests/integration/test_*; do
+		# test_dns binds its own /etc/hosts in a mount namespace: nothing in it needs kTLS
+		[ "${exe##*/}" = test_dns ] && continue
 		[ -f "$exe" ] && [ -x "$exe" ] && int_progs+=("$exe")
 	done
 	# the kTLS programs on both kernels (Debian 12's 6.1, which cannot re-key, and the newest
