@@ -32,7 +32,7 @@ struct access_record {
 	/* with attempts > 1: the pool and the servers tried in it (servers_tried) */
 	const struct pool *pool;
 	const struct pool_tried *tried;
-	unsigned handovers; /* times it moved to a new process (binary upgrade) */
+	unsigned handovers;   /* times it moved to a new process (binary upgrade) */
 	unsigned key_updates; /* TLS 1.3 re-keys followed in the kernel, both directions */
 };
 
