@@ -336,8 +336,9 @@ static int server_options(struct cfg_server *srv, char **w, int n, char *err, si
 			if (values_parse_long(w[i] + 7, &v) == 0 && v == 0) {
 				snprintf(err, errlen,
 					 "weight 0 is not supported (1..256): to stop new "
-					 "connections to a server, remove its line and reload; "
-					 "open connections finish");
+					 "connections to a server, run 'tlsplice ctl set server "
+					 "BACKEND/ADDR state drain', or remove its line and "
+					 "reload; open connections finish");
 				return -1;
 			}
 			if (values_parse_long(w[i] + 7, &v) < 0 || v < 1 || v > 256) {

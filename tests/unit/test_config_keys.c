@@ -247,15 +247,16 @@ Test(config, server_errors)
 				     "server = *:9001\n"
 				     "server = 127.0.0.1:9001 weight=1 backup\n");
 
-	EXPECT_ERRORS(cfg, "f.ini:6: [backend app] server: bad port '99999'",
-		      "f.ini:7: [backend app] server: weight 0 is not supported (1..256): to stop "
-		      "new connections to a server, remove its line and reload; open connections "
-		      "finish",
-		      "f.ini:8: [backend app] server: bad weight '257' (1..256)",
-		      "f.ini:9: [backend app] server: bad weight 'x' (1..256)",
-		      "f.ini:10: [backend app] server: unknown server option 'heavy' (weight=N, "
-		      "maxconn=N, backup)",
-		      "f.ini:11: [backend app] server: bad address '*:9001' (a host is required)");
+	EXPECT_ERRORS(
+		cfg, "f.ini:6: [backend app] server: bad port '99999'",
+		"f.ini:7: [backend app] server: weight 0 is not supported (1..256): to stop "
+		"new connections to a server, run 'tlsplice ctl set server BACKEND/ADDR state "
+		"drain', or remove its line and reload; open connections finish",
+		"f.ini:8: [backend app] server: bad weight '257' (1..256)",
+		"f.ini:9: [backend app] server: bad weight 'x' (1..256)",
+		"f.ini:10: [backend app] server: unknown server option 'heavy' (weight=N, "
+		"maxconn=N, backup)",
+		"f.ini:11: [backend app] server: bad address '*:9001' (a host is required)");
 }
 
 Test(config, cert_and_key_errors)

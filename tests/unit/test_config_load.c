@@ -96,7 +96,8 @@ Test(config, every_mistake_is_reported_with_its_line)
 		"(on|off|yes|no|true|false)",
 		"f.ini:26: [frontend web] colour: unknown key",
 		"f.ini:28: [backend app] server: weight 0 is not supported (1..256): to stop new "
-		"connections to a server, remove its line and reload; open connections finish",
+		"connections to a server, run 'tlsplice ctl set server BACKEND/ADDR state drain', "
+		"or remove its line and reload; open connections finish",
 		"f.ini:29: [backend app] server: unknown server option 'heavy' (weight=N, "
 		"maxconn=N, backup)",
 		"f.ini:30: [backend app] balance: bad value 'random' (roundrobin, leastconn)",
