@@ -726,6 +726,7 @@ int conn_adopt(struct conn_home *h, int cfd, int bfd, const char *meta)
 	c->bfd = bfd;
 	relay_prepare(&c->relay, h->pool, &c->close);
 	if (conn_import(c, meta) < 0 || getpeername(cfd, (struct sockaddr *)&c->peer, &plen) < 0) {
+		ktls_keys_free(c->relay.tls.keys);
 		free(c->sni);
 		runtime_unref(c->rt);
 		free(c);

@@ -1,6 +1,8 @@
 /* Moving a connection to a new process (binary upgrade): whether it may move, and its
  * metadata as one line of text each way (conn_export in the old process, conn_import in the
- * new). The sockets travel beside it (SCM_RIGHTS); conn.c hands off and adopts. */
+ * new), ending with the TLS 1.3 traffic secrets where the connection follows KeyUpdates in
+ * the kernel (so the line holds secrets: its holders wipe it). The sockets travel beside it
+ * (SCM_RIGHTS); conn.c hands off and adopts. */
 #include "tlsplice/conn.h"
 
 #include <pthread.h>
@@ -8,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tlsplice/ktls.h"
 #include "tlsplice/runtime.h"
 
 bool conn_movable(const struct conn *c)
@@ -46,7 +49,13 @@ int conn_export(const struct conn *c, char *meta, size_t len)
 			 (unsigned long long)c->t_handshake_us, (long long)c->t_accept_wall.tv_sec,
 			 (long)c->t_accept_wall.tv_usec, (unsigned long long)c->relay.up.bytes,
 			 (unsigned long long)c->relay.down.bytes, c->handovers + 1);
-	return n > 0 && (size_t)n < len ? 0 : -1;
+	if (n <= 0 || (size_t)n + 2 >= len)
+		return -1;
+	/* last, so that a process that does not know the field ignores it (and the keys) */
+	meta[n] = ' ';
+	if (!c->relay.tls.keys)
+		return snprintf(meta + n + 1, len - (size_t)n - 1, "-") == 1 ? 0 : -1;
+	return ktls_keys_export(c->relay.tls.keys, meta + n + 1, len - (size_t)n - 1);
 }
 
 /* OpenSSL's version and cipher names are static strings in the process that made the
@@ -104,17 +113,31 @@ static int adopt_names(struct conn *c, const char *fe, const char *be, const cha
 	return 0;
 }
 
+/* The traffic secrets at the end of the line: "-" (or nothing, from an older process) for
+ * none; anything else must be ktls_keys_export's text, read in place (no copy to wipe). */
+static int import_keys(struct conn *c, const char *rest)
+{
+	rest += strspn(rest, " ");
+	size_t n = strcspn(rest, " ");
+	if (n == 0 || (n == 1 && rest[0] == '-'))
+		return rest[n] == '\0' ? 0 : -1;
+	if (rest[n] != '\0' || !(c->relay.tls.keys = ktls_keys_import(rest, n)))
+		return -1;
+	return 0;
+}
+
 int conn_import(struct conn *c, const char *meta)
 {
 	char fe[64], be[64], srv[128], ver[16], cipher[64], sni[512], alpn[512];
 	unsigned long long acc, hs, in, out;
 	long long sec;
 	long usec;
+	int end = -1;
 	if (sscanf(meta,
-		   "conn %63s %63s %127s %15s %63s %511s %511s %llu %llu %lld %ld %llu %llu %hu",
+		   "conn %63s %63s %127s %15s %63s %511s %511s %llu %llu %lld %ld %llu %llu %hu%n",
 		   fe, be, srv, ver, cipher, sni, alpn, &acc, &hs, &sec, &usec, &in, &out,
-		   &c->handovers) != 14 ||
-	    adopt_names(c, fe, be, srv) < 0)
+		   &c->handovers, &end) != 14 ||
+	    end < 0 || adopt_names(c, fe, be, srv) < 0 || import_keys(c, meta + end) < 0)
 		return -1;
 	unsigned char raw[256];
 	size_t n = hex_in(sni, raw, sizeof(raw) - 1);

@@ -40,6 +40,8 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include "ktls_internal.h"
+
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
@@ -82,14 +84,6 @@ struct ktls_secret {
 	uint64_t bytes_read;
 };
 
-/* A TLS 1.3 suite the kernel takes, and the shape of its key material. */
-struct ktls_suite {
-	uint16_t id;
-	uint16_t cipher_type;
-	size_t keylen;
-	size_t saltlen; /* leading bytes of the 12-byte IV that the kernel calls salt */
-};
-
 static const struct ktls_suite tls13_suites[] = {
 	{ 0x1301, TLS_CIPHER_AES_GCM_128, 16, 4 },
 	{ 0x1302, TLS_CIPHER_AES_GCM_256, 32, 4 },
@@ -101,19 +95,6 @@ union ktls_crypto_info {
 	struct tls12_crypto_info_aes_gcm_128 gcm128;
 	struct tls12_crypto_info_aes_gcm_256 gcm256;
 	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
-/* The current traffic secret per direction, for following KeyUpdates in the kernel. */
-struct ktls_keys {
-	const struct ktls_suite *su;
-	const EVP_MD *md;
-	size_t len; /* of each secret: the suite's hash length */
-	unsigned char rx[EVP_MAX_MD_SIZE], tx[EVP_MAX_MD_SIZE];
-	bool tx_ok;         /* tx holds the kernel's current send key */
-	bool answer;        /* the client asked for our KeyUpdate: owed before more data */
-	uint64_t every;     /* key_update_bytes; 0: only when asked */
-	uint64_t next;      /* bytes sent at which our own re-key is due */
-	unsigned counts[2]; /* re-keys done: receive, send */
 };
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
@@ -395,18 +376,17 @@ int ktls_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secr
 	return rc;
 }
 
-static const struct ktls_suite *suite_find(const SSL_CIPHER *cipher)
+const struct ktls_suite *ktls_suite_by_id(uint16_t id)
 {
-	uint16_t id;
-	size_t i;
-
-	if (cipher == NULL)
-		return NULL;
-	id = SSL_CIPHER_get_protocol_id(cipher);
-	for (i = 0; i < sizeof(tls13_suites) / sizeof(tls13_suites[0]); i++)
+	for (size_t i = 0; i < sizeof(tls13_suites) / sizeof(tls13_suites[0]); i++)
 		if (tls13_suites[i].id == id)
 			return &tls13_suites[i];
 	return NULL;
+}
+
+static const struct ktls_suite *suite_find(const SSL_CIPHER *cipher)
+{
+	return cipher != NULL ? ktls_suite_by_id(SSL_CIPHER_get_protocol_id(cipher)) : NULL;
 }
 
 /* Lays a derived key and 12-byte IV out as the kernel's crypto_info for su; returns its size. */

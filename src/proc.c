@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "tlsplice/clock.h"
 #include "tlsplice/fdbudget.h"
@@ -398,7 +399,8 @@ struct move_job {
 static void hand_off_job(evutil_socket_t unused, short what, void *arg)
 {
 	struct hand_off *j = arg;
-	char meta[1024];
+	/* holds the longest line conn_import takes, traffic secrets included */
+	char meta[2048];
 	unsigned moved = 0, stayed = 0;
 
 	for (struct conn *c = j->w->home.conns, *next; c; c = next) {
@@ -411,6 +413,7 @@ static void hand_off_job(evutil_socket_t unused, short what, void *arg)
 			stayed++;
 		}
 	}
+	OPENSSL_cleanse(meta, sizeof(meta)); /* the TLS 1.3 traffic secrets of the last one */
 	if (moved || stayed)
 		log_info("upgrade: worker %u handed %u connections to the new process; %u stay "
 			 "until they end",
@@ -440,6 +443,7 @@ static void adopt_job(evutil_socket_t unused, short what, void *arg)
 		close(j->bfd);
 		atomic_fetch_sub(&j->w->proc->active, 1);
 	}
+	OPENSSL_cleanse(j->meta, strlen(j->meta)); /* may hold traffic secrets */
 	free(j);
 }
 
@@ -460,6 +464,7 @@ int proc_adopt(struct proc *p, int cfd, int bfd, const char *meta)
 	atomic_fetch_add(&p->active, 1);
 	if (event_base_once(j->w->home.base, -1, EV_TIMEOUT, adopt_job, j, &now) < 0) {
 		atomic_fetch_sub(&p->active, 1);
+		OPENSSL_cleanse(j->meta, len);
 		free(j);
 		return -1;
 	}

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "tlsplice/clock.h"
 #include "tlsplice/log.h"
@@ -660,6 +661,7 @@ static void on_conn(evutil_socket_t fd, short what, void *arg)
 		if (fds[1] >= 0)
 			close(fds[1]);
 	}
+	OPENSSL_cleanse(msg, (size_t)n); /* a connection's TLS 1.3 traffic secrets */
 }
 
 void upgrade_child_serving(struct event_base *base, upgrade_adopt_fn *fn, void *arg)

@@ -67,6 +67,19 @@ int ktls_rekey_tx(struct ktls_keys *k, int fd, uint64_t sent);
 /* Re-keys done in direction dir (KTLS_RX: the client's KeyUpdates, KTLS_TX: ours); 0 for NULL. */
 unsigned ktls_keys_count(const struct ktls_keys *k, int dir);
 
+/* ---- carrying the secrets to a new process (binary upgrade; ktls_carry.c) ----
+ * A fixed-size text of KTLS_KEYS_TEXT_LEN hex digits: format version, suite, both secrets,
+ * whether we send KeyUpdates and one is owed, key_update_bytes and where the next is due (in
+ * bytes sent, which travel with the connection), and the re-key counts. It holds secrets:
+ * whoever holds a copy wipes it (OPENSSL_cleanse). */
+#define KTLS_KEYS_BLOB_LEN 125
+#define KTLS_KEYS_TEXT_LEN (2 * KTLS_KEYS_BLOB_LEN)
+/* Writes k's text and a NUL into out (cap > KTLS_KEYS_TEXT_LEN). 0, or -1 with errno. */
+int ktls_keys_export(const struct ktls_keys *k, char *out, size_t cap);
+/* Reads exactly len characters of text (no NUL needed): new keys, or NULL with errno
+ * (EINVAL: not a text that ktls_keys_export writes; ENOMEM). Nothing is installed in a kernel. */
+struct ktls_keys *ktls_keys_import(const char *text, size_t len);
+
 enum ktls_record {
 	KTLS_REC_DATA,  /* application data was read into buf (*len bytes) */
 	KTLS_REC_AGAIN, /* nothing to read now (EAGAIN) */

@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -29,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include "ctl.h"
 #include "expect.h"
 #include "harness.h"
 #include "ktls_fixture.h"
@@ -354,6 +358,94 @@ Test(ktls_rekey, key_update_bytes_rekeys_on_our_own)
 		     a.tx_ok - b.tx_ok);
 	cr_assert_eq(a.rx_err + a.tx_err, b.rx_err + b.tx_err, "a re-key failed");
 	cr_assert_eq(a.decrypt_err, 0, "TlsDecryptError is %ld", a.decrypt_err);
+	harness_pass();
+}
+
+/* A binary upgrade moves a connection that follows KeyUpdates to the new process with its
+ * current traffic secrets (after 15 KeyUpdates of the client and the answers to 7): the client
+ * then goes on sending KeyUpdates, requested and not, and the new process follows each in the
+ * kernel; the stream stays intact and spliced, and the one access-log line counts every re-key
+ * of both processes with "handovers":1. Where the kernel cannot re-key, the connection still
+ * moves (no KeyUpdate before the upgrade) and the first KeyUpdate after it closes it cleanly. */
+Test(ktls_rekey, key_updates_go_on_after_an_upgrade_moved_the_connection)
+{
+	const uint64_t total = 1 * MIB, every = 64 * KIB;
+	bool rekeys = kernel_rekeys();
+	struct stream s1 = { .total = total, .every = rekeys ? every : 0 };
+	struct stream s2 = { .total = total, .every = every };
+	const char *sock = harness_path("ctl.sock");
+	char global[320], client[64], want[65], *ans, *line;
+	struct rekey_stats b, m, u, a;
+	struct tlsc *c;
+	struct fx f;
+	int pid = 0;
+
+	need_ktls();
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0); /* the new process is ours to end */
+	snprintf(global, sizeof(global), "control = %s\n", sock);
+	fx_start(&f, global);
+	b = rekey_stats_now();
+	c = fx_connect(&f, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", "demo.test");
+	snprintf(client, sizeof(client), "%s", tlsc_local_addr(c));
+	harness_pattern_sha256_hex(total, want);
+	stream_run(c, &s1); /* all echoed: the connection is idle, its pipes empty */
+	cr_assert(!s1.failed && strcmp(s1.sha, want) == 0, "the stream before the upgrade failed");
+	m = rekey_stats_now();
+	ans = ctl_cmd(sock, "upgrade");
+	cr_assert(ans && sscanf(ans, "ok: pid %d serves;", &pid) == 1, "upgrade: %s", ans);
+	free(ans);
+	/* the old process exits at once only if the connection moved: nothing is left to drain */
+	cr_assert_eq(proxy_wait(f.p, HARNESS_TIMEOUT_MS), 0, "the old process kept the connection");
+	u = rekey_stats_now(); /* the new process's probe re-keys a throw-away pair once */
+	stream_run(c, &s2);
+	if (!rekeys) {
+		cr_assert(s2.failed,
+			  "the stream went on after a KeyUpdate on a kernel that cannot");
+		tlsc_close(c);
+		line = line_of(&f, client);
+		expect_str(line, "close", "key_update");
+		expect_num(line, "bytes_in", (double)(total + every));
+	} else {
+		cr_assert_not(s2.failed,
+			      "the moved connection ended after %llu bytes back, %u "
+			      "KeyUpdates: %s",
+			      (unsigned long long)s2.got, s2.updates, tlsc_error(c));
+		cr_assert_str_eq(s2.sha, want, "data corrupted after the upgrade");
+		cr_assert_eq(tlsc_shutdown(c), 0, "close_notify: %s", tlsc_error(c));
+		cr_assert_eq(tlsc_read_all(c, NULL, 0, 20000), 0, "bytes after the stream");
+		tlsc_close(c);
+		line = line_of(&f, client);
+		a = rekey_stats_now();
+		long rx = (m.rx_ok - b.rx_ok) + (a.rx_ok - u.rx_ok),
+		     tx = (m.tx_ok - b.tx_ok) + (a.tx_ok - u.tx_ok);
+		cr_log_info("through an upgrade: %u + %u client KeyUpdates (%u + %u requested); "
+			    "TlsRxRekeyOk +%ld +%ld, TlsTxRekeyOk +%ld +%ld",
+			    s1.updates, s2.updates, s1.requested, s2.requested, m.rx_ok - b.rx_ok,
+			    a.rx_ok - u.rx_ok, m.tx_ok - b.tx_ok, a.tx_ok - u.tx_ok);
+		cr_assert_eq(a.rx_ok - u.rx_ok, (long)s2.updates, "re-keys after the upgrade");
+		cr_assert_eq(rx, (long)(s1.updates + s2.updates));
+		cr_assert_geq(a.tx_ok - u.tx_ok, 1, "no answer after the upgrade");
+		cr_assert_leq(tx, (long)(s1.requested + s2.requested));
+		cr_assert_eq(a.rx_err + a.tx_err, b.rx_err + b.tx_err, "a re-key failed");
+		cr_assert_eq(a.decrypt_err, 0, "TlsDecryptError is %ld", a.decrypt_err);
+		expect_str(line, "close", "client_eof");
+		expect_num(line, "bytes_in", (double)(2 * total));
+		expect_num(line, "bytes_out", (double)(2 * total));
+		expect_num(line, "key_updates", (double)(rx + tx));
+		expect_error(line, false);
+	}
+	expect_str(line, "relay", "splice");
+	expect_num(line, "handovers", 1);
+	cr_assert_eq(alog_count(f.log, "client", client), 1, "one access-log line");
+	free(line);
+	kill(pid, SIGTERM);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	/* both processes write to one stderr: in a sanitizer build, a report lands there */
+	char *err = harness_read_file(proxy_stderr_path(f.p), NULL);
+	cr_assert(err);
+	cr_assert_null(strstr(err, "Sanitizer"), "%s", err);
+	cr_assert_null(strstr(err, "runtime error:"), "%s", err);
+	free(err);
 	harness_pass();
 }
 
