@@ -3,7 +3,8 @@
  *
  * Modes (all bounded by -d seconds):
  *   bulk       C connections, each sends N bytes and reads N bytes back from
- *              an echo backend; every byte is checked against a pattern.
+ *              an echo backend; every byte is checked against a pattern;
+ *              -w bytes per SSL_write, so per record (16384: full records).
  *   handshake  full handshakes (no resumption), small echo, close; C in flight,
  *              up to N handshakes.
  *   rr         C persistent connections doing S-byte request/response, up to
@@ -79,6 +80,8 @@ struct opts {
 	double duration;
 	unsigned msg;      /* rr / echo message size */
 	const char *trace; /* rr: per-request trace file (trace.h) */
+	unsigned wsize;    /* bulk: bytes per SSL_write, i.e. per record */
+	int version;       /* TLS1_2_VERSION or TLS1_3_VERSION */
 };
 
 static struct opts o = {
@@ -92,6 +95,8 @@ static struct opts o = {
 	.count = 0,
 	.duration = 60.0,
 	.msg = 64,
+	.wsize = 16384,
+	.version = TLS1_3_VERSION,
 };
 
 static unsigned char pat[PATLEN + IOBUF];
@@ -174,12 +179,20 @@ static int ctx_init(void)
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
 		return -1;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_min_proto_version(ctx, o.version);
+	SSL_CTX_set_max_proto_version(ctx, o.version);
+	/* TLS 1.2: the same AEAD as the TLS 1.3 default, for either kind of certificate. */
+	if (o.version == TLS1_2_VERSION &&
+	    SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:"
+					 "ECDHE-RSA-AES128-GCM-SHA256") != 1)
+		return -1;
 	if (SSL_CTX_set_ciphersuites(ctx, o.suites) != 1) {
 		fprintf(stderr, "loadgen: bad ciphersuites '%s'\n", o.suites);
 		return -1;
 	}
+	/* TLS 1.2 takes an ECDSA certificate only on a curve the client lists among its groups. */
+	if (o.version == TLS1_2_VERSION && strcmp(o.groups, "X25519") == 0)
+		o.groups = "X25519:P-256";
 	if (SSL_CTX_set1_groups_list(ctx, o.groups) != 1) {
 		fprintf(stderr, "loadgen: bad groups '%s'\n", o.groups);
 		return -1;
@@ -301,7 +314,7 @@ static void pump_bulk(struct conn *c)
 		bool eof = false;
 		if (c->sent < o.count) {
 			uint64_t left = o.count - c->sent;
-			int len = left > 16384 ? 16384 : (int)left;
+			int len = left > o.wsize ? (int)o.wsize : (int)left;
 			errno = 0;
 			r = ssl_result(c, SSL_write(c->ssl, pat_at(c->sent), len), NULL);
 			if (r < 0) {
@@ -647,7 +660,9 @@ static void usage(FILE *f)
 		"  -g, --groups LIST      key exchange groups (X25519)\n"
 		"  -C, --ciphersuites L   TLS 1.3 suites (TLS_AES_128_GCM_SHA256)\n"
 		"  -S, --sni NAME         server name (localhost)\n"
-		"  -T, --trace FILE       rr: one line per request (start_us conn latency_us)\n");
+		"  -T, --trace FILE       rr: one line per request (start_us conn latency_us)\n"
+		"  -w, --write N          bulk: bytes per write, so per record (16384, at most)\n"
+		"  -v, --tls 1.2|1.3      protocol version (1.3; 1.2 uses AES-128-GCM)\n");
 }
 
 static int parse_mode(const char *s)
@@ -672,6 +687,8 @@ static int parse_args(int argc, char **argv)
 		{ "ciphersuites", required_argument, NULL, 'C' },
 		{ "sni", required_argument, NULL, 'S' },
 		{ "trace", required_argument, NULL, 'T' },
+		{ "write", required_argument, NULL, 'w' },
+		{ "tls", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -682,7 +699,7 @@ static int parse_args(int argc, char **argv)
 	}
 	o.mode = (enum mode)m;
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "H:p:c:n:d:s:g:C:S:T:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:c:n:d:s:g:C:S:T:w:v:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
 			o.host = optarg;
@@ -714,6 +731,13 @@ static int parse_args(int argc, char **argv)
 		case 'T':
 			o.trace = optarg;
 			break;
+		case 'w':
+			o.wsize = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'v': /* anything else is 0, refused below */
+			o.version = strcmp(optarg, "1.2") == 0 ? TLS1_2_VERSION : 0;
+			o.version = strcmp(optarg, "1.3") == 0 ? TLS1_3_VERSION : o.version;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -722,7 +746,8 @@ static int parse_args(int argc, char **argv)
 			return -1;
 		}
 	}
-	if (!o.port || o.conc == 0 || o.duration <= 0 || o.msg == 0 || o.msg > IOBUF) {
+	if (!o.port || o.conc == 0 || o.duration <= 0 || o.msg == 0 || o.msg > IOBUF ||
+	    o.wsize == 0 || o.wsize > 16384 || o.version == 0) {
 		usage(stderr);
 		return -1;
 	}
