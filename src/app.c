@@ -523,13 +523,16 @@ static int app_serve(struct app *a, struct runtime *rt)
 
 /* Process-wide settings made once, before any thread: kernel TLS when ktls = on demands
  * it, SIGPIPE ignored (a write to a closed socket is an error, not a death), libevent's
- * locks, and the access log. */
+ * locks, and the access log. The kernel's cipher suites are probed here too, before any
+ * listener exists: probing later, for the start-up line, held throw-away sockets while
+ * clients were already being accepted (slow under an emulated CPU). */
 static int app_prepare(const struct runtime *rt)
 {
 	if (rt->cfg->ktls == KTLS_ON && ktls_probe() != (KTLS_TX | KTLS_RX)) {
 		log_error("ktls = on, but %s", ktls_probe_describe());
 		return -1;
 	}
+	(void)ktls_suites_describe();
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	if (access_log_open(rt->cfg->access_log) < 0) {
