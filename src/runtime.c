@@ -137,31 +137,14 @@ static const struct pool *find_pool(const struct runtime *rt, const char *backen
 }
 
 /* The first server of p that is up, NULL if none. */
-static const struct server *first_up(const struct pool *p)
-{
-	for (unsigned k = 0; k < p->nservers; k++)
-		if (atomic_load(&p->servers[k].up))
-			return &p->servers[k];
-	return NULL;
-}
-
 /* The "no server available" mark follows the servers' inherited state, so that the line a
  * state change owes still comes in this generation: the recovery after an outage that
  * started before the reload, or the outage itself when the reload removed the last server
  * that was up (its successors are marked from here on, not flipped). */
 static void inherit_availability(struct pool *p, const struct pool *old)
 {
-	const struct server *up = first_up(p);
-	bool was_none = atomic_load(&old->none_up);
-
-	atomic_store(&p->none_up, !up);
-	if (was_none && up)
-		log_info("backend %s has a server available again: %s", p->cfg->name,
-			 up->cfg->addr.text);
-	else if (!was_none && !up)
-		log_error("backend %s has no server available: its clients are closed after the "
-			  "handshake (close = no_server)",
-			  p->cfg->name);
+	atomic_store(&p->none_up, atomic_load(&old->none_up));
+	server_sync_availability(p);
 }
 
 void runtime_inherit(struct runtime *rt, const struct runtime *old)

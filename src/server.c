@@ -43,20 +43,36 @@ static unsigned servers_up(const struct pool *p)
 	return n;
 }
 
-/* One line when a backend is left with no server up, and one when it has one again: the
- * exchange on none_up lets only one of several concurrent reporters log each. */
-static void log_availability(struct server *s, bool to_up)
+static const struct server *first_up(const struct pool *p)
 {
-	struct pool *p = s->pool;
+	for (unsigned i = 0; i < p->nservers; i++)
+		if (atomic_load(&p->servers[i].up))
+			return &p->servers[i];
+	return NULL;
+}
 
-	if (to_up) {
-		if (atomic_exchange(&p->none_up, false))
-			log_info("backend %s has a server available again: %s", backend_name(s),
-				 server_name(s));
-	} else if (servers_up(p) == 0 && !atomic_exchange(&p->none_up, true)) {
-		log_error("backend %s has no server available: its clients are closed after the "
-			  "handshake (close = no_server)",
-			  backend_name(s));
+/* One line when a backend is left with no server up, and one when it has one again. The
+ * servers are counted, then the mark none_up set by compare-and-swap, until the two agree:
+ * of concurrent reporters only the one that flips the mark logs, and a reporter that counted
+ * before another's change (and so flipped the mark the wrong way) counts again and flips it
+ * back, so once the reporters are done the mark matches the servers. */
+void server_sync_availability(struct pool *p)
+{
+	for (unsigned round = 0; round < 64; round++) { /* each round follows another's flip */
+		const struct server *up = first_up(p);
+		bool was = atomic_load(&p->none_up);
+
+		if (was == !up)
+			return;
+		if (!atomic_compare_exchange_strong(&p->none_up, &was, !up))
+			continue;
+		if (up)
+			log_info("backend %s has a server available again: %s", p->cfg->name,
+				 up->cfg->addr.text);
+		else
+			log_error("backend %s has no server available: its clients are closed "
+				  "after the handshake (close = no_server)",
+				  p->cfg->name);
 	}
 }
 
@@ -89,7 +105,7 @@ static bool transition(struct server *s, bool to_up, const char *reason, int n, 
 			 backend_name(s), server_name(s), reason, n, of, servers_up(s->pool),
 			 s->pool->nservers, backend_name(s));
 	}
-	log_availability(s, to_up);
+	server_sync_availability(s->pool);
 	return true;
 }
 

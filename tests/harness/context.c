@@ -111,6 +111,23 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path);
 }
 
+/* A failed test's files stay on disk, but not inside the VM that ran it: the end of each
+ * proxy's log goes to the test's output, which the VM run brings back. */
+static void print_log_tail(const struct proxy *p)
+{
+	size_t len = 0;
+	char *text = harness_read_file(proxy_stderr_path(p), &len);
+	size_t at = len, lines = 0;
+
+	if (!text)
+		return;
+	while (at > 0 && lines <= 40)
+		lines += text[--at] == '\n';
+	fprintf(stderr, "harness: the end of %s:\n%s\n", proxy_stderr_path(p),
+		text + at + (at > 0));
+	free(text);
+}
+
 void harness_teardown(void)
 {
 	size_t i;
@@ -121,6 +138,8 @@ void harness_teardown(void)
 	for (i = 0; i < H.nproxies; i++) {
 		if (proxy_running(H.proxies[i]))
 			proxy_stop(H.proxies[i], 3000);
+		if (!H.passed)
+			print_log_tail(H.proxies[i]);
 		free(H.proxies[i]);
 	}
 	H.nproxies = 0;

@@ -353,6 +353,41 @@ Test(health_state, concurrent_reports_change_state_exactly_once)
 	unlink(path);
 }
 
+/* Reporters run on the check thread and on every worker: one that counted no server up and
+ * then lost its core may mark the backend empty after another brought a server back. The
+ * next state change must see the mark disagree with the servers, correct it and log the
+ * recovery owed, not keep it until every server has gone down and up again. */
+Test(health_state, a_stale_no_server_mark_is_corrected_by_the_next_change)
+{
+	char path[] = "/tmp/test_health_log_XXXXXX";
+	int logfd = mkstemp(path), saved = dup(2);
+	struct fixture f[2]; /* one backend: f[0]'s, with both servers */
+
+	cr_assert(logfd >= 0 && saved >= 0);
+	log_set_level(LOG_INFO);
+	fx_init(&f[0], CHECK_TCP, 1, 1, 2000);
+	fx_init(&f[1], CHECK_TCP, 1, 1, 2000);
+	addr_set(&f[1].cs.addr, 9003);
+	struct server both[2] = { f[0].s, f[1].s };
+	both[1].pool = both[0].pool = &f[0].p;
+	f[0].p.servers = both;
+	f[0].p.nservers = 2;
+	cr_assert(!check_result(&both[0], true) && !check_result(&both[1], true));
+	atomic_store(&f[0].p.none_up, true); /* what the preempted reporter left: both are up */
+	fflush(stderr);
+	dup2(logfd, 2);
+	cr_assert(check_result(&both[1], false)); /* b goes down; a still serves */
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(logfd);
+	cr_assert_not(atomic_load(&f[0].p.none_up), "a is up, yet the backend stays marked empty");
+	cr_assert_eq(count_lines(path, "backend app has a server available again: 127.0.0.1:9002"),
+		     1, "the recovery line names the server that is up");
+	cr_assert_eq(count_lines(path, "has no server available"), 0);
+	unlink(path);
+}
+
 /* ------------------------------------------------------------------ check thread */
 
 /* Local backend: accepts, optionally reads a request, writes reply (may be empty),
