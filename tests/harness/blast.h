@@ -150,7 +150,8 @@ static inline void blast_stop(struct blaster *b)
 }
 
 /* A backend that only reads, in large reads, so that it never holds the proxy back (the
- * harness's backends read 16 KiB per poll). */
+ * harness's backends read 16 KiB per poll). Its thread can hand its sockets over
+ * (sink_halt): a test then reads them with sink_serve in its own poll loop. */
 #define SINK_CONNS 16
 struct fast_sink {
 	int lfd;
@@ -158,41 +159,42 @@ struct fast_sink {
 	atomic_uint_fast64_t bytes;
 	atomic_uint accepted;
 	atomic_bool stop;
+	bool threaded;
 	pthread_t thread;
+	struct pollfd p[1 + SINK_CONNS]; /* the listener, then the connections */
+	size_t n;
+	char *buf;
 };
+
+/* Accepts and reads what s->p's revents say is ready, once each. */
+static inline void sink_serve(struct fast_sink *s)
+{
+	if ((s->p[0].revents & POLLIN) && s->n < 1 + SINK_CONNS) {
+		int fd = accept(s->lfd, NULL, NULL);
+		if (fd >= 0) {
+			s->p[s->n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+			atomic_fetch_add(&s->accepted, 1);
+		}
+	}
+	for (size_t i = 1; i < s->n; i++) {
+		ssize_t r;
+		if (!(s->p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		r = recv(s->p[i].fd, s->buf, 1 << 20, MSG_DONTWAIT);
+		if (r > 0)
+			atomic_fetch_add(&s->bytes, (uint64_t)r);
+		else if (r == 0 || errno != EAGAIN)
+			s->p[i].events = 0; /* done: keep the fd open until the end */
+	}
+}
 
 static void *sink_main(void *arg)
 {
 	struct fast_sink *s = arg;
-	struct pollfd p[1 + SINK_CONNS];
-	size_t n = 1;
-	char *buf = malloc(1 << 20);
 
-	p[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
-	while (buf && !atomic_load(&s->stop)) {
-		if (poll(p, n, 100) <= 0)
-			continue;
-		if ((p[0].revents & POLLIN) && n < 1 + SINK_CONNS) {
-			int fd = accept(s->lfd, NULL, NULL);
-			if (fd >= 0) {
-				p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
-				atomic_fetch_add(&s->accepted, 1);
-			}
-		}
-		for (size_t i = 1; i < n; i++) {
-			ssize_t r;
-			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			r = read(p[i].fd, buf, 1 << 20);
-			if (r > 0)
-				atomic_fetch_add(&s->bytes, (uint64_t)r);
-			else if (r == 0 || errno != EAGAIN)
-				p[i].events = 0; /* done: keep the fd open until the end */
-		}
-	}
-	for (size_t i = 1; i < n; i++)
-		close(p[i].fd);
-	free(buf);
+	while (!atomic_load(&s->stop))
+		if (poll(s->p, s->n, 100) > 0)
+			sink_serve(s);
 	return NULL;
 }
 
@@ -202,13 +204,30 @@ static inline int sink_start(struct fast_sink *s)
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 
+	/* what the kernel may hold for the sink while its reader is off the core: small, so
+	 * that the bytes counted follow the reader, not the machine's other load */
+	int rcvbuf = 256 << 10;
+
 	memset(s, 0, sizeof(*s));
 	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(s->lfd, 64) < 0 || getsockname(s->lfd, (struct sockaddr *)&sa, &len) < 0)
+	if (s->lfd < 0 || setsockopt(s->lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0 ||
+	    bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s->lfd, 64) < 0 ||
+	    getsockname(s->lfd, (struct sockaddr *)&sa, &len) < 0 || !(s->buf = malloc(1 << 20)))
 		return -1;
 	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", ntohs(sa.sin_port));
-	return pthread_create(&s->thread, NULL, sink_main, s) == 0 ? 0 : -1;
+	s->p[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+	s->n = 1;
+	s->threaded = pthread_create(&s->thread, NULL, sink_main, s) == 0;
+	return s->threaded ? 0 : -1;
+}
+
+/* Ends the sink's thread; its sockets stay open for the caller's sink_serve. */
+static inline void sink_halt(struct fast_sink *s)
+{
+	atomic_store(&s->stop, true);
+	if (s->threaded)
+		pthread_join(s->thread, NULL);
+	s->threaded = false;
 }
 
 static inline bool sink_wait_accepted(struct fast_sink *s, unsigned n, int timeout_ms)
@@ -221,9 +240,11 @@ static inline bool sink_wait_accepted(struct fast_sink *s, unsigned n, int timeo
 
 static inline void sink_stop(struct fast_sink *s)
 {
-	atomic_store(&s->stop, true);
-	pthread_join(s->thread, NULL);
+	sink_halt(s);
+	for (size_t i = 1; i < s->n; i++)
+		close(s->p[i].fd);
 	close(s->lfd);
+	free(s->buf);
 }
 
 /* Waits (bounded) until process pid is stopped (SIGSTOP): state T in /proc/PID/stat. */
