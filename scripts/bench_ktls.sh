@@ -9,7 +9,7 @@
 #
 #   scripts/bench_ktls.sh [--build-dir DIR] [--bulk-mib N] [--reps N] [--strace-mib N] [--copy-mib N]
 #                         [--idle N] [--tls "1.2 1.3"] [--records "16384 1024"]
-#                         [--extra NAME=BINARY]... [--memory SIZE] [--out FILE]
+#                         [--extra NAME=BINARY]... [--memory SIZE] [--kernel 6.1|7] [--out FILE]
 #
 # --extra NAME=BINARY measures another tlsplice build in the same boot (rows NAME/splice,
 # NAME/userspace), e.g. a build of an older commit; the loadgen and backend are this tree's.
@@ -45,6 +45,7 @@ IDLE_N=3000
 TLS_VERSIONS="1.2 1.3"
 RECORDS="16384 1024"
 MEMORY=2048M
+KERNEL=6.1      # as scripts/vmtest.sh --kernel: Debian 12's 6.1, or 7 (Debian 13's backports)
 OUT=
 EXTRAS=()
 
@@ -62,6 +63,7 @@ while [ $# -gt 0 ]; do
 	--records) RECORDS=$2; shift 2 ;;
 	--extra) EXTRAS+=("$2"); shift 2 ;;
 	--memory) MEMORY=$2; shift 2 ;;
+	--kernel) KERNEL=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "bench_ktls: unknown option $1" >&2; usage ;;
@@ -270,7 +272,7 @@ while IFS= read -r lib; do
 done < <(ldd "$STRACE" | awk '/=> \// { print $3 }')
 
 rc=0
-VMTEST_MEMORY=$MEMORY "$ROOT/scripts/vmtest.sh" --build-dir "$BUILD_DIR" --timeout 3500 \
+VMTEST_MEMORY=$MEMORY "$ROOT/scripts/vmtest.sh" --build-dir "$BUILD_DIR" --kernel "$KERNEL" --timeout 3500 \
 	"${FILES[@]}" "$WORK/bench-ktls-vm" > "$WORK/tap" 2> "$WORK/log" || rc=$?
 tr -d '\r' < "$WORK/log" | grep '^BENCH' > "$WORK/bench" || true
 if ! grep -q '^BENCH-DONE' "$WORK/bench"; then

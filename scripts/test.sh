@@ -45,7 +45,7 @@ run_suite() { # EXE PREFIX
 	local exe=$1 prefix=$2 name tap
 	name=$(basename "$exe")
 	tap=$logdir/$prefix$name.tap
-	echo "== $prefix$name"
+	echo "== $prefix$name (at ${SECONDS}s)"
 	timeout 900 "$exe" --tap="$tap" -j2 >"$logdir/$prefix$name.out" 2>&1
 	local rc=$?
 	if [ ! -s "$tap" ] || ! grep -q '^\(not \)\?ok ' "$tap"; then
@@ -64,7 +64,7 @@ run_suite() { # EXE PREFIX
 # a non-zero exit without a failed line counts as one failure.
 run_tap() { # NAME COMMAND...
 	local name=$1 rc; shift
-	echo "== $name"
+	echo "== $name (at ${SECONDS}s)"
 	timeout 3600 "$@" >"$logdir/$name.tap" 2>"$logdir/$name.err"
 	rc=$?
 	count_tap "$logdir/$name.tap" ""
@@ -148,6 +148,7 @@ if [ -x scripts/vmtest.sh ] && [ -x build/tests/vm/test_ktls ]; then
 	fi
 fi
 
+echo "== done in ${SECONDS}s"
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "== failed:"
 	printf '  %s\n' "${failed_names[@]}"
