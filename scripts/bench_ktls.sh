@@ -10,6 +10,7 @@
 #   scripts/bench_ktls.sh [--build-dir DIR] [--bulk-mib N] [--reps N] [--strace-mib N] [--copy-mib N]
 #                         [--idle N] [--tls "1.2 1.3"] [--records "16384 1024"]
 #                         [--extra NAME=BINARY]... [--memory SIZE] [--kernel 6.1|7] [--out FILE]
+#                         [--callgrind MIB]
 #
 # --extra NAME=BINARY measures another tlsplice build in the same boot (rows NAME/splice,
 # NAME/userspace), e.g. a build of an older commit; the loadgen and backend are this tree's.
@@ -28,6 +29,10 @@
 #                    handshake's few hundred bytes, so a path that copies no payload shows
 #                    about 1 KiB / --copy-mib
 #   splice B/call    mean bytes per splice call in that transfer
+#   user instr/MiB   with --callgrind MIB, splice path only: the instructions the proxy ran
+#                    in user space (callgrind counts nothing else) per MiB relayed, from two
+#                    runs of the proxy under callgrind that differ only in MIB more relayed;
+#                    unlike CPU seconds under TCG, it does not move with the host's load
 #   RSS B/idle conn  RssAnon (/proc/PID/status) with N idle TLS 1.3 connections minus before,
 #                    / N (--idle 0 skips it)
 # qemu runs under TCG here, so wall-clock speed means nothing and is not reported, and CPU
@@ -45,11 +50,12 @@ IDLE_N=3000
 TLS_VERSIONS="1.2 1.3"
 RECORDS="16384 1024"
 MEMORY=2048M
+CG_MIB=0        # --callgrind: MiB relayed under callgrind, 0 = off
 KERNEL=6.1      # as scripts/vmtest.sh --kernel: Debian 12's 6.1, or 7 (Debian 13's backports)
 OUT=
 EXTRAS=()
 
-usage() { sed -n '10,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '10,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -64,6 +70,7 @@ while [ $# -gt 0 ]; do
 	--extra) EXTRAS+=("$2"); shift 2 ;;
 	--memory) MEMORY=$2; shift 2 ;;
 	--kernel) KERNEL=$2; shift 2 ;;
+	--callgrind) CG_MIB=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "bench_ktls: unknown option $1" >&2; usage ;;
@@ -102,7 +109,7 @@ cat > "$WORK/bench-ktls-vm" <<'VMEOF'
 #!/bin/sh
 F=/opt/files
 BULK_MIB=@BULK_MIB@ REPS=@REPS@ STRACE_MIB=@STRACE_MIB@ COPY_MIB=@COPY_MIB@ IDLE_N=@IDLE_N@
-TLS_VERSIONS="@TLS_VERSIONS@" RECORDS="@RECORDS@" PROXIES="@PROXIES@"
+TLS_VERSIONS="@TLS_VERSIONS@" RECORDS="@RECORDS@" PROXIES="@PROXIES@" CG_MIB=@CG_MIB@
 ulimit -n 65536 || echo "bench: cannot raise the fd limit" >&2
 fail() { echo "BENCH-FAIL $*"; exit 1; }
 
@@ -195,6 +202,28 @@ measure_row() {
 			row, mib, rd, rdb, sp, spb }' /tmp/strace.io
 }
 
+# User-space instructions per MiB relayed: the proxy under callgrind twice, relaying 2 MiB
+# and 2 + CG_MIB MiB with the same start-up and handshakes, so the difference is the relay.
+callgrind_rows() {
+	for v in $TLS_VERSIONS; do
+		for rec in $RECORDS; do
+			row=$name/$v/$rec irs=
+			for mib in 2 $((CG_MIB + 2)); do
+				VALGRIND_LIB=$F/valgrind $F/valgrind/valgrind.bin --tool=callgrind \
+					--callgrind-out-file=/tmp/cg.out $BIN -c /tmp/$path.ini 2>/tmp/cg.err &
+				P=$!
+				loadgen probe -d 900 >/dev/null ||
+					fail "$row: proxy under callgrind not up: $(tail -n 3 /tmp/cg.err)"
+				bulk $mib $v $rec
+				kill -TERM $P; wait $P
+				irs="$irs $(awk '/^(summary|totals):/ { print $2; exit }' /tmp/cg.out)"
+			done
+			set -- $irs
+			echo "BENCH $row callgrind mib=$CG_MIB ir_small=$1 ir_big=$2"
+		done
+	done
+}
+
 run_path() {
 	path=$1 ktls=$2 name=$3/$1
 	cat > /tmp/$path.ini <<EOF
@@ -248,6 +277,8 @@ EOF
 		kill -TERM $LG; wait $LG
 	fi
 	kill -TERM $P; wait $P
+	[ "$CG_MIB" -gt 0 ] && [ $path = splice ] && callgrind_rows
+	return 0
 }
 
 echo "BENCH-INFO clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) kernel=$(uname -r)"
@@ -261,7 +292,7 @@ echo "BENCH-DONE"
 VMEOF
 sed -i -e "s/@BULK_MIB@/$BULK_MIB/" -e "s/@STRACE_MIB@/$STRACE_MIB/" \
 	-e "s/@COPY_MIB@/$COPY_MIB/" -e "s/@REPS@/$REPS/" -e "s/@IDLE_N@/$IDLE_N/" -e "s/@TLS_VERSIONS@/$TLS_VERSIONS/" \
-	-e "s/@RECORDS@/$RECORDS/" -e "s|@PROXIES@|$PROXIES|" "$WORK/bench-ktls-vm"
+	-e "s/@RECORDS@/$RECORDS/" -e "s/@CG_MIB@/$CG_MIB/" -e "s|@PROXIES@|$PROXIES|" "$WORK/bench-ktls-vm"
 chmod 755 "$WORK/bench-ktls-vm"
 
 # strace's own libraries go where its ld.so looks for them (LD_LIBRARY_PATH above).
@@ -270,6 +301,15 @@ FILES=(--file "$LOADGEN" --file "$BENCHSRV" --file "$STRACE" --file "$WORK/cert.
 while IFS= read -r lib; do
 	FILES+=(--file "$lib:/opt/files/lib/$(basename "$lib")")
 done < <(ldd "$STRACE" | awk '/=> \// { print $3 }')
+if [ "$CG_MIB" -gt 0 ]; then
+	VG=/usr/libexec/valgrind
+	[ -x /usr/bin/valgrind.bin ] && [ -x $VG/callgrind-amd64-linux ] ||
+		{ echo "bench_ktls: --callgrind needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+	for f in /usr/bin/valgrind.bin $VG/callgrind-amd64-linux $VG/vgpreload_core-amd64-linux.so \
+		$VG/default.supp; do
+		FILES+=(--file "$f:/opt/files/valgrind/$(basename "$f")")
+	done
+fi
 
 rc=0
 VMTEST_MEMORY=$MEMORY "$ROOT/scripts/vmtest.sh" --build-dir "$BUILD_DIR" --kernel "$KERNEL" --timeout 3500 \
@@ -293,8 +333,8 @@ table() {
 			echo "Small records: the client writes $rec bytes at a time, one record each."
 		fi
 		echo
-		echo "| proxy/path | TLS | user CPU s/GiB | sys CPU s/GiB | syscalls/MiB | syscalls/MiB without clock_gettime | user copy B/MiB | splice B/call |"
-		echo "|---|---|---:|---:|---:|---:|---:|---:|"
+		echo "| proxy/path | TLS | user CPU s/GiB | sys CPU s/GiB | syscalls/MiB | syscalls/MiB without clock_gettime | user copy B/MiB | splice B/call | user instr/MiB |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 		awk -v rec=$rec '$1 == "BENCH" {
 			n = split($2, k, "/"); if (n != 4 || k[4] != rec) next
 			row = k[1] "/" k[2] " " k[3]
@@ -313,8 +353,10 @@ table() {
 				cp = v[r, "copies", "read_bytes"] / v[r, "copies", "mib"]
 				sp = v[r, "copies", "splices"]
 				spb = sp ? sprintf("%.0f", v[r, "copies", "splice_bytes"] / sp) : "-"
-				printf "| %s | %s | %.3f | %.3f | %.1f | %.1f | %.0f | %s |\n",
-					rk[1], rk[2], u < 0 ? 0 : u, s, c, cx, cp, spb
+				cm = v[r, "callgrind", "mib"]
+				ir = cm ? sprintf("%.0f", (v[r, "callgrind", "ir_big"] - v[r, "callgrind", "ir_small"]) / cm) : "-"
+				printf "| %s | %s | %.3f | %.3f | %.1f | %.1f | %.0f | %s | %s |\n",
+					rk[1], rk[2], u < 0 ? 0 : u, s, c, cx, cp, spb, ir
 			}
 		}' "$WORK/bench"
 	done
