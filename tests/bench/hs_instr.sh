@@ -7,8 +7,8 @@
 # connect); it is stopped with SIGTERM so that every process writes its profile as it exits.
 # The figure is (instructions of run 2 - instructions of run 1) / (N2 - N1), summed over all
 # the proxy's processes: start-up, configuration and shutdown cancel out, and no profile has
-# to be zeroed or dumped from outside (callgrind_control cannot reach a worker that runs as
-# another user, such as nginx's or hitch's).
+# to be zeroed or dumped from outside (callgrind_control hung on nginx's worker and lost
+# hitch's, both running as another user).
 #
 # Usage: tests/bench/hs_instr.sh -p PORT -l LOADGEN [-1 N1] [-2 N2] [-c CONC] [-o DIR] -- CMD...
 #   PORT    the port CMD listens on (TLS 1.3, X25519, in front of an echo backend you run)
@@ -30,13 +30,13 @@ while getopts "p:l:1:2:c:o:" o; do
 	2) N2=$OPTARG ;;
 	c) CONC=$OPTARG ;;
 	o) OUT=$OPTARG ;;
-	*) sed -n '2,17p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,15p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = -- ] && shift
 if [ -z "$PORT" ] || [ ! -x "$LOADGEN" ] || [ $# -eq 0 ]; then
-	sed -n '2,17p' "$0" >&2
+	sed -n '2,15p' "$0" >&2
 	exit 2
 fi
 [ "$N2" -gt "$N1" ] || { echo "hs_instr: N2 must exceed N1" >&2; exit 2; }
