@@ -271,6 +271,8 @@ run_proxy() {
 		stop_tree "$bpid"; forget_pid "$bpid"
 		return 1
 	fi
+	[ -z "$(pin_tree "$ppid" "$proxy" "$PROXY_CORE")" ] || [[ ${NOTE[$proxy]:-} == *re-pinned* ]] ||
+		NOTE[$proxy]+="re-pinned to core $PROXY_CORE; "
 	has_phase bulk && { measure_bulk "$proxy" "$ppid" || log "$proxy: bulk failed"; }
 	has_phase hs && { measure_hs "$proxy" "$ppid" || log "$proxy: handshake failed"; }
 	has_phase rr && { measure_rr "$proxy" "$ppid" || log "$proxy: rr failed"; }

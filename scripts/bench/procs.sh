@@ -64,6 +64,24 @@ start_bg() {
 	STARTED+=("$LAST_PID")
 }
 
+# pin_tree ROOT NAME CORE: some proxies set their workers' affinity themselves (hitch puts its
+# worker N on CPU N, so its one worker left the proxy core for the load core, where waking the
+# client and the backend costs no cross-CPU wake-up): pin every thread of the tree back to CORE.
+# Prints the threads that had moved.
+pin_tree() {
+	local root=$1 p t want moved=
+	want=$(printf '%x' $((1 << $3)))
+	for p in $(tree_pids "$root"); do
+		for t in /proc/"$p"/task/*; do
+			t=${t##*/}
+			[ "$(taskset -p "$t" 2>/dev/null | awk '{ print $NF }')" = "$want" ] && continue
+			taskset -p -c "$3" "$t" >/dev/null 2>&1 && moved+="$t "
+		done
+	done
+	[ -z "$moved" ] || log "$2: threads ${moved}had left core $3 (the proxy sets its own affinity): pinned back"
+	echo "$moved"
+}
+
 forget_pid() {
 	local p keep=()
 	for p in "${STARTED[@]}"; do
