@@ -33,6 +33,7 @@
 #define NSIGS 5
 #define STATUS_EVERY_MS 5000 /* STATUS= with the connection count */
 #define RELOAD_RETRY_MS 20   /* a worker has not taken the previous generation yet */
+#define SETTLE_MS 2000       /* how long a command waits for the workers to take the last one */
 
 struct app {
 	const char *path;
@@ -189,7 +190,7 @@ static int reload(struct app *a, const char *why, struct errlist *errs_out)
 {
 	char err[256] = "";
 	struct errlist warns, errs;
-	if (proc_reload_busy(&a->proc)) {
+	if (errs_out ? !proc_settle(&a->proc, SETTLE_MS) : proc_reload_busy(&a->proc)) {
 		/* a worker has not taken the previous generation yet: try again in a moment */
 		struct timeval tv = clock_ms_to_tv(RELOAD_RETRY_MS);
 		if (!errs_out)
@@ -325,7 +326,7 @@ static void on_upgraded(void *arg, bool ok, pid_t pid, const char *text)
  * client to answer (0: none, SIGUSR2). */
 static int app_upgrade(struct app *a, const char *path, uint64_t client, char *err, size_t errlen)
 {
-	if (a->stopping || a->upgrading || proc_reload_busy(&a->proc)) {
+	if (a->stopping || a->upgrading || !proc_settle(&a->proc, SETTLE_MS)) {
 		snprintf(err, errlen, "%s",
 			 a->stopping    ? "stopping"
 			 : a->upgrading ? "an upgrade is already in progress"
@@ -563,7 +564,7 @@ static int rebuild(struct app *a, char *err, size_t errlen)
 {
 	struct errlist errs;
 	struct config *cfg = a->proc.rt->cfg;
-	if (proc_reload_busy(&a->proc)) {
+	if (!proc_settle(&a->proc, SETTLE_MS)) {
 		snprintf(err, errlen, "a reload is still being applied; try again");
 		return -1;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 
@@ -123,6 +124,18 @@ bool proc_reload_busy(struct proc *p)
 		if (atomic_load(&p->workers[i].pending))
 			return true;
 	return false;
+}
+
+bool proc_settle(struct proc *p, int timeout_ms)
+{
+	uint64_t end = clock_mono_ms() + (uint64_t)timeout_ms;
+
+	while (proc_reload_busy(p)) {
+		if (clock_mono_ms() >= end)
+			return false;
+		nanosleep(&(struct timespec){ 0, 500 * 1000 }, NULL);
+	}
+	return true;
 }
 
 int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen)

@@ -24,6 +24,11 @@ void proc_command(struct proc *p, int cmd); /* any thread */
 int proc_reload(struct proc *p, struct runtime *rt, char *err, size_t errlen);
 /* A previous reload is not taken by every worker yet. */
 bool proc_reload_busy(struct proc *p);
+/* Waits, at most timeout_ms, until every worker has taken the generation it was handed (a
+ * worker in the middle of a handshake takes it a moment later). False if one still has not:
+ * commands that follow each other on the control socket must not find the one before still
+ * on its way. Main thread. */
+bool proc_settle(struct proc *p, int timeout_ms);
 void proc_join(struct proc *p);
 
 /* Main thread, no reload pending: the listening sockets of every worker (an upgrade passes

@@ -4,6 +4,9 @@
  * client that never finishes its line) answered without blocking anyone. */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +312,56 @@ Test(control, weight_reorders_at_once)
 		cr_assert(ans && strncmp(ans, "error: bad weight", 17) == 0, "%s: %s", bad[i], ans);
 		free(ans);
 	}
+	harness_pass();
+}
+
+struct fetcher {
+	int port;
+	atomic_bool stop;
+	atomic_int done;
+};
+
+/* Handshakes keep the workers busy, so a command can find them still on the one before. */
+static void *fetch_loop(void *arg)
+{
+	struct fetcher *f = arg;
+
+	for (int i = 0; i < 100000 && !atomic_load(&f->stop); i++)
+		if (fetch(f->port))
+			atomic_fetch_add(&f->done, 1);
+	return NULL;
+}
+
+/* Commands that change the generation, sent one right after another as a script would,
+ * while clients keep the workers busy: each is applied, none refused because the workers had
+ * not yet taken the one before. */
+Test(control, commands_back_to_back_are_each_applied)
+{
+	struct setup s;
+	char cmd[160];
+	pthread_t t[2];
+
+	start(&s, NULL);
+	struct fetcher f = { .port = s.port };
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, fetch_loop, &f), 0);
+	for (int i = 0; i < 300; i++) {
+		if (i % 10 == 9)
+			snprintf(cmd, sizeof(cmd), "reload");
+		else
+			snprintf(cmd, sizeof(cmd), "set server app/%s weight %d",
+				 backend_addr(i % 2 ? s.a : s.b), 1 + i % 7);
+		char *ans = ctl_cmd(s.sock, cmd);
+		bool ok = ans && strncmp(ans, "ok", 2) == 0;
+		if (!ok)
+			atomic_store(&f.stop, true);
+		cr_assert(ok, "command %d (%s): %s", i, cmd, ans);
+		free(ans);
+	}
+	atomic_store(&f.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_gt(atomic_load(&f.done), 0, "no client was served meanwhile");
 	harness_pass();
 }
 
