@@ -29,8 +29,41 @@
 #define REQ "GET / HTTP/1.1\r\nHost: demo.test\r\n\r\n"
 #define MAX_PIDS 8
 
-static pid_t started[MAX_PIDS]; /* new processes this test must end */
+/* new processes this test must end, each with its start time: one that exited and was
+ * reaped (by us or by its parent) frees its number, which the next process may get (pid_max
+ * is 32768 here), such as the next test's own process */
+static struct {
+	pid_t pid;
+	unsigned long long since;
+} started[MAX_PIDS];
 static int nstarted;
+
+/* Field 22 of /proc/PID/stat, the start time; 0 if the process is gone. */
+static unsigned long long start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long t = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	const char *at = strrchr(buf, ')');
+	if (at && sscanf(at + 2,
+			 "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+			 "%*s %*s %*s %*s %llu",
+			 &t) != 1)
+		t = 0;
+	return t;
+}
+
+static void remember(pid_t pid)
+{
+	cr_assert_lt(nstarted, MAX_PIDS);
+	started[nstarted].pid = pid;
+	started[nstarted++].since = start_time(pid);
+}
 
 static void setup(void)
 {
@@ -41,8 +74,10 @@ static void setup(void)
 static void teardown(void)
 {
 	for (int i = 0; i < nstarted; i++) {
-		kill(started[i], SIGKILL);
-		waitpid(started[i], NULL, 0);
+		if (!started[i].since || start_time(started[i].pid) != started[i].since)
+			continue; /* gone: the number may be someone else's now */
+		kill(started[i].pid, SIGKILL);
+		waitpid(started[i].pid, NULL, 0);
 	}
 	harness_teardown();
 }
@@ -103,8 +138,7 @@ static pid_t new_pid(const char *answer)
 {
 	int pid = 0;
 	cr_assert(answer && sscanf(answer, "ok: pid %d serves;", &pid) == 1, "answer: %s", answer);
-	cr_assert_lt(nstarted, MAX_PIDS);
-	started[nstarted++] = pid;
+	remember(pid);
 	return pid;
 }
 
@@ -377,7 +411,7 @@ Test(upgrade, two_in_a_row_keep_server_state)
 	cr_assert(at, "no second upgrade in the log:\n%s", log);
 	int second = 0;
 	cr_assert_eq(sscanf(at, "] info: upgrade: pid %d serves", &second), 1);
-	started[nstarted++] = second;
+	remember(second);
 	free(log);
 	cr_assert(wait_gone(first, HARNESS_TIMEOUT_MS), "the second process did not exit");
 	cr_assert_eq(serving_pid(&s), second);
