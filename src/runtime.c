@@ -136,7 +136,6 @@ static const struct pool *find_pool(const struct runtime *rt, const char *backen
 	return NULL;
 }
 
-/* The first server of p that is up, NULL if none. */
 /* The "no server available" mark follows the servers' inherited state, so that the line a
  * state change owes still comes in this generation: the recovery after an outage that
  * started before the reload, or the outage itself when the reload removed the last server

@@ -64,14 +64,14 @@ void server_report_local(const struct server *s, const char *what, const char *r
  * and its passive probe is due, in which case this caller has claimed the one probe. */
 bool server_usable(struct server *s, uint64_t now_ms);
 
-/* On reload: s takes over the state and counters of old (the same server in the previous
- * generation). Down with check = none, it gets its passive probe after check_interval at
- * the latest, whatever the old generation's check was. Before s is visible to pickers. */
 /* Logs "backend X has no server available" when none of p's servers is up and it was not
  * yet said, or "has a server available again" when one is up after it was said. Called after
  * every state change (from any thread) and when a reload carries the mark over. */
 void server_sync_availability(struct pool *p);
 
+/* On reload: s takes over the state and counters of old (the same server in the previous
+ * generation). Down with check = none, it gets its passive probe after check_interval at
+ * the latest, whatever the old generation's check was. Before s is visible to pickers. */
 void server_inherit(struct server *s, const struct server *old, uint64_t now_ms);
 
 /* Whether a new connection may go to s: usable (server_usable) and READY. The pool's pick
