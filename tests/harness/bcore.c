@@ -75,7 +75,11 @@ static void bstat_bytes(struct bcore *b, uint64_t *ctr, uint64_t n)
 	pthread_mutex_unlock(&b->mu);
 }
 
-static void bconn_free(struct bcore *b, struct bconn *c)
+/* Takes c out of the epoll set ep and frees it. The explicit removal matters: closing the
+ * socket removes it only once no other descriptor refers to it, and a child forked by the test
+ * (proxy_start, harness_run) holds a copy of every socket until its close_range, so a closed
+ * but still registered socket would go on reporting events that name the freed c. */
+static void bconn_free(struct bcore *b, int ep, struct bconn *c)
 {
 	char hex[65];
 
@@ -87,6 +91,7 @@ static void bconn_free(struct bcore *b, struct bconn *c)
 		pthread_mutex_unlock(&b->mu);
 		EVP_MD_CTX_free(c->md);
 	}
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->out);
 	free(c);
@@ -326,7 +331,7 @@ static void bconn_step(struct bcore *b, int ep, struct bconn *c, uint32_t revent
 	if (c->finished) {
 		b->conns[c->idx] = b->conns[--b->nconns];
 		b->conns[c->idx]->idx = c->idx;
-		bconn_free(b, c); /* closing the socket takes it out of the epoll set */
+		bconn_free(b, ep, c);
 		return;
 	}
 	if (bconn_events(b, c) != c->armed) {
@@ -372,7 +377,7 @@ int bcore_run(struct bcore *b, int lfd, int stop_fd)
 	}
 out:
 	while (b->nconns > 0)
-		bconn_free(b, b->conns[--b->nconns]);
+		bconn_free(b, ep, b->conns[--b->nconns]);
 	close(ep);
 	return rc;
 }
