@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -224,21 +226,114 @@ char *harness_read_file(const char *path, size_t *len_out)
 	return buf;
 }
 
-int harness_free_port(void)
+/* The kernel's ephemeral range ("LO HI"); Linux's default if it cannot be read. */
+static void ephemeral_range(int *lo, int *hi)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int port = -1;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 
+	*lo = 32768;
+	*hi = 60999;
+	if (f) {
+		if (fscanf(f, "%d %d", lo, hi) != 2 || *lo < 1 || *hi < *lo || *hi > 65535) {
+			*lo = 32768;
+			*hi = 60999;
+		}
+		fclose(f);
+	}
+}
+
+/* The ports handed out for proxies: the larger span outside the ephemeral range, above
+ * 10000 (below it sit the well-known services). */
+void harness_port_span(int *first, int *count)
+{
+	int lo, hi;
+
+	ephemeral_range(&lo, &hi);
+	if (lo - 10000 >= 65535 - hi) {
+		*first = 10000;
+		*count = lo > 10000 ? lo - 10000 : 0;
+	} else {
+		*first = hi + 1;
+		*count = 65535 - hi;
+	}
+}
+
+/* The next number of a counter that every test process of this user shares (a file under
+ * flock), so two tests running side by side never get the same port; -1 if it cannot. */
+static long next_shared_count(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[512];
+	unsigned char buf[8] = { 0 };
+	uint64_t v = 0;
+	long out = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/tlsplice-harness-ports.%u", tmp && *tmp ? tmp : "/tmp",
+		 (unsigned)getuid());
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-		port = ntohs(sa.sin_port);
+	if (flock(fd, LOCK_EX) == 0) {
+		if (pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf))
+			memcpy(&v, buf, sizeof(v));
+		else
+			v = (uint64_t)getpid() * 7919u; /* a new file: start anywhere */
+		v++;
+		memcpy(buf, &v, sizeof(v));
+		if (pwrite(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf))
+			out = (long)(v & 0x7fffffff);
+		flock(fd, LOCK_UN);
+	}
 	close(fd);
-	return port;
+	return out;
+}
+
+/* True if a listener could bind 127.0.0.1:port now (with SO_REUSEADDR, as tlsplice binds,
+ * so a TIME_WAIT left by an earlier test does not count; without SO_REUSEPORT, so a live
+ * listener does). */
+static bool port_bindable(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Ports come from outside the kernel's ephemeral range, so no socket bound to port 0 and no
+ * outgoing connection (the test's backends, the proxy's connects) can take one between this
+ * call and the proxy's bind; and in turn from a counter the test processes share, so two
+ * tests running side by side cannot both pick one (tlsplice binds with SO_REUSEPORT, so both
+ * would start and split the traffic). */
+int harness_free_port(void)
+{
+	int first, count;
+
+	harness_port_span(&first, &count);
+	if (count < 100) {
+		harness_log("ephemeral range leaves no span for test ports");
+		return -1;
+	}
+	for (int tries = 0; tries < 200; tries++) {
+		long n = next_shared_count();
+
+		if (n < 0) {
+			harness_log("port counter: %s", strerror(errno));
+			return -1;
+		}
+		int port = first + (int)(n % count);
+		if (port_bindable(port))
+			return port;
+	}
+	harness_log("no free test port in %d..%d", first, first + count - 1);
+	return -1;
 }
 
 int harness_tcp_connect(const char *host, int port, int timeout_ms)

@@ -65,8 +65,12 @@ const char *harness_write_file(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Reads a whole file (NUL-terminated, malloc'd, caller frees); NULL if it cannot. */
 char *harness_read_file(const char *path, size_t *len_out);
-/* A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then close). */
+/* A TCP port on 127.0.0.1 that is free now and stays free for the proxy to bind: it lies
+ * outside the kernel's ephemeral range, and no other test process of this user is handed it
+ * (until the span wraps). -1 on error. */
 int harness_free_port(void);
+/* The span harness_free_port() hands out: ports first .. first + count - 1. */
+void harness_port_span(int *first, int *count);
 /* Milliseconds on the monotonic clock. */
 int64_t harness_now_ms(void);
 /* True if a socket LISTENs on this TCP port now (from /proc/net/tcp*; connects nothing). */

@@ -104,3 +104,69 @@ Test(harness, backend_survives_a_forked_child_holding_its_sockets)
 	close(hold[1]);
 	harness_pass();
 }
+
+/* harness_free_port found a free port and let it go; the proxy bound it later. In between,
+ * any socket bound to port 0 could take it (the hundred backends of a health test did: the
+ * proxy could not listen, "Address already in use"), and so could a test running beside it.
+ * The ports now lie outside the kernel's ephemeral range and come from a counter that the
+ * test processes share. */
+Test(harness, free_ports_lie_outside_the_ephemeral_range_and_no_two_tests_share_one)
+{
+	enum { N = 300 };
+	int lo = 0, hi = 0, p[2], ports[2 * N];
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	cr_assert(f);
+	cr_assert_eq(fscanf(f, "%d %d", &lo, &hi), 2);
+	fclose(f);
+	cr_assert_eq(pipe(p), 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		/* another test process asking at the same time */
+		for (int i = 0; i < N; i++) {
+			int port = harness_free_port();
+			if (write(p[1], &port, sizeof(port)) != (ssize_t)sizeof(port))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	for (int i = 0; i < N; i++)
+		ports[i] = harness_free_port();
+	for (int i = N; i < 2 * N; i++)
+		cr_assert_eq(read(p[0], &ports[i], sizeof(int)), (ssize_t)sizeof(int));
+	int status = -1;
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(p[0]);
+	for (int i = 0; i < 2 * N; i++) {
+		cr_assert_gt(ports[i], 0);
+		cr_assert(ports[i] < lo || ports[i] > hi, "port %d is in the ephemeral range %d-%d",
+			  ports[i], lo, hi);
+		for (int j = 0; j < i; j++)
+			cr_assert_neq(ports[i], ports[j], "port %d handed out twice", ports[i]);
+	}
+
+	/* and a burst of listeners on port 0 leaves a port handed out free to bind */
+	int port = harness_free_port(), fds[200];
+	for (int i = 0; i < 200; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		socklen_t sl = sizeof(sa);
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(fds[i], 0);
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		cr_assert_eq(bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		cr_assert_eq(listen(fds[i], 1), 0);
+		cr_assert_eq(getsockname(fds[i], (struct sockaddr *)&sa, &sl), 0);
+		cr_assert_neq(ntohs(sa.sin_port), port);
+	}
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(lfd);
+	for (int i = 0; i < 200; i++)
+		close(fds[i]);
+	harness_pass();
+}
