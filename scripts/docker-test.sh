@@ -107,11 +107,17 @@ base_images() {
 	rm -rf "$tree"
 }
 
+# A port below the ephemeral range that nothing listens on and that this run has not
+# handed out yet ($work/picked-ports: callers use $(free_port), a subshell).
 free_port() {
 	local p
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 20000))
-		grep -qi ":$(printf '%04X' "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$p"; return; }
+		p=$((20000 + RANDOM % 12000))
+		grep -qx "$p" "$work/picked-ports" 2>/dev/null && continue
+		grep -qi ":$(printf '%04X' "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null && continue
+		echo "$p" >>"$work/picked-ports"
+		echo "$p"
+		return
 	done
 	return 1
 }

@@ -92,15 +92,15 @@ port_used() {
 	grep -qi "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
-PICKED=" "
-# A free port below the ephemeral range, never handed out twice in one run.
+# A free port below the ephemeral range, never handed out twice in one run. Callers use
+# $(pick_port), a subshell, so the ports handed out are kept in a file of the work dir.
 pick_port() {
-	local p i
+	local p i picked=$WORK/picked-ports
 	for i in $(seq 200); do
 		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-		case $PICKED in *" $p "*) continue ;; esac
+		grep -qx "$p" "$picked" 2>/dev/null && continue
 		port_used "$p" && continue
-		PICKED+="$p "
+		echo "$p" >>"$picked"
 		echo "$p"
 		return 0
 	done
