@@ -36,16 +36,26 @@ for i in 1 2; do
 	"$backend" --listen 127.0.0.1:900$i --mode hello --name "backend-$i" >/dev/null &
 	pids+=($!)
 done
+# Waits (bounded) until 127.0.0.1:PORT is listening (state 0A in the kernel's table; looking
+# there instead of connecting keeps a probe out of the logs) while process PID lives.
+wait_listen() { # PORT PID NAME
+	local hex
+	hex=$(printf '0100007F:%04X' "$1")
+	for _ in $(seq 100); do
+		grep -q " $hex 00000000:0000 0A " /proc/net/tcp && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "demo: $3 did not start" >&2
+	exit 1
+}
+# the backends first: tlsplice's first health check would otherwise find one not yet
+# listening, log it DOWN, and send the first requests all to the other
+wait_listen 9001 "${pids[0]}" backend-1
+wait_listen 9002 "${pids[1]}" backend-2
 build/src/tlsplice -c config/tlsplice.ini &
 pids+=($!)
-
-# ready when 127.0.0.1:8443 (hex 0100007F:20FB) is listening (state 0A); looking at the
-# kernel's table instead of connecting keeps a probe out of the access log
-for _ in $(seq 100); do
-	grep -q ' 0100007F:20FB 00000000:0000 0A ' /proc/net/tcp && break
-	kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: tlsplice did not start" >&2; exit 1; }
-	sleep 0.1
-done
+wait_listen 8443 "${pids[-1]}" tlsplice
 cat <<TXT
 
 tlsplice is listening on https://127.0.0.1:8443 and balances over two demo backends.
