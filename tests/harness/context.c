@@ -244,7 +244,7 @@ static void ephemeral_range(int *lo, int *hi)
 
 /* The ports handed out for proxies: the larger span outside the ephemeral range, above
  * 10000 (below it sit the well-known services). */
-void harness_port_span(int *first, int *count)
+static void port_span(int *first, int *count)
 {
 	int lo, hi;
 
@@ -316,7 +316,7 @@ int harness_free_port(void)
 {
 	int first, count;
 
-	harness_port_span(&first, &count);
+	port_span(&first, &count);
 	if (count < 100) {
 		harness_log("ephemeral range leaves no span for test ports");
 		return -1;

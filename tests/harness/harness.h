@@ -69,8 +69,6 @@ char *harness_read_file(const char *path, size_t *len_out);
  * outside the kernel's ephemeral range, and no other test process of this user is handed it
  * (until the span wraps). -1 on error. */
 int harness_free_port(void);
-/* The span harness_free_port() hands out: ports first .. first + count - 1. */
-void harness_port_span(int *first, int *count);
 /* Milliseconds on the monotonic clock. */
 int64_t harness_now_ms(void);
 /* True if a socket LISTENs on this TCP port now (from /proc/net/tcp*; connects nothing). */
